@@ -1,0 +1,1 @@
+"""The log: event schemas and the eventsourcing persistence module on NATS JetStream."""

@@ -1,0 +1,1 @@
+"""The read side: DuckDB views rebuilt from the log."""

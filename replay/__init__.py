@@ -1,0 +1,1 @@
+"""The audit side: histories, state as of any moment, integrity proofs."""

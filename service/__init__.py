@@ -1,0 +1,1 @@
+"""The write side and entry points: aggregates, the application, the ``hsl`` command."""
