@@ -1,0 +1,193 @@
+"""The JetStream requests our recorders make: commits (atomic batches) and direct reads.
+
+nats-py has no helper for ADR-50 atomic batches or for multi-message direct gets, so both are
+spelled out here against the server's wire API. Everything is async and runs on the bridge's
+loop; errors come back as values (:class:`PubAck` with an error code) or as
+:class:`JetStreamApiError`, and the recorders decide what they mean.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import Header
+
+MAX_BATCH_MESSAGES = 1000
+"""ADR-50: an atomic batch holds at most 1,000 messages."""
+
+REQUEST_TIMEOUT = 5.0
+
+# Server error codes (nats-server errors.json) that the recorders tell apart.
+WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
+"""The subject's last sequence is not the one the commit expected: someone wrote first."""
+DUPLICATE_MESSAGE_ID = 10201
+"""An atomic batch carries a message id the server has already stored (a retried commit)."""
+ATOMIC_PUBLISH_DISABLED = 10174
+
+
+class JetStreamApiError(Exception):
+    """The server answered a JetStream API request with an error."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(f"{description} (error {code})")
+        self.code = code
+        self.description = description
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class PubAck(msgspec.Struct):
+    """The server's answer to a publish or to the commit of an atomic batch."""
+
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    count: int = 0
+    error: _ApiError | None = None
+
+
+_decode_ack = msgspec.json.Decoder(PubAck).decode
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    subject: str
+    headers: dict[str, str]
+    payload: bytes
+
+    def wire_size(self) -> int:
+        """Bytes the server counts against ``max_payload``: header block plus payload."""
+        header_block = len(b"NATS/1.0\r\n\r\n") + sum(
+            len(k.encode()) + len(v.encode()) + 4 for k, v in self.headers.items()
+        )
+        return header_block + len(self.payload)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message as the server stored it."""
+
+    seq: int
+    subject: str
+    headers: dict[str, str]
+    payload: bytes
+    timestamp: str
+    """The server's storage time, RFC 3339 in UTC."""
+
+
+async def commit(nc: Client, messages: Sequence[OutgoingMessage]) -> PubAck:
+    """Store ``messages`` all or none: one publish, or one ADR-50 atomic batch.
+
+    The batch's messages before the last are published without waiting (the server keeps
+    their order on one connection); only the commit waits for the ack, so a commit of any
+    size costs one round trip.
+    """
+    if len(messages) == 1:
+        only = messages[0]
+        reply = await nc.request(
+            only.subject, only.payload, timeout=REQUEST_TIMEOUT, headers=only.headers
+        )
+        return _decode_ack(reply.data)
+    batch_id = uuid.uuid4().hex
+    last = len(messages)
+    for position, message in enumerate(messages, start=1):
+        headers = {
+            **message.headers,
+            Header.BATCH_ID.value: batch_id,
+            Header.BATCH_SEQUENCE.value: str(position),
+        }
+        if position < last:
+            await nc.publish(message.subject, message.payload, headers=headers)
+        else:
+            headers[Header.BATCH_COMMIT.value] = "1"
+            reply = await nc.request(
+                message.subject, message.payload, timeout=REQUEST_TIMEOUT, headers=headers
+            )
+            return _decode_ack(reply.data)
+    raise AssertionError("unreachable: an empty commit is never sent")
+
+
+async def direct_get_last(nc: Client, stream: str, subject: str) -> StoredMessage | None:
+    """The last message stored on ``subject`` (wildcards allowed), or None."""
+    request = msgspec.json.encode({"last_by_subj": subject})
+    reply = await nc.request(
+        f"$JS.API.DIRECT.GET.{stream}", request, timeout=REQUEST_TIMEOUT
+    )
+    return _stored_or_none(reply)
+
+
+async def direct_get_range(
+    nc: Client,
+    stream: str,
+    subject: str,
+    start_seq: int,
+    batch: int,
+) -> tuple[list[StoredMessage], int]:
+    """Up to ``batch`` messages on ``subject`` from ``start_seq`` on, in sequence order.
+
+    Returns the messages and how many more match after them (0 means the end was reached).
+    The server walks its per-subject index, so reading one aggregate reads only its subject.
+    """
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        request = msgspec.json.encode(
+            {"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}
+        )
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", request, reply=inbox)
+        messages: list[StoredMessage] = []
+        while True:
+            reply = await sub.next_msg(timeout=REQUEST_TIMEOUT)
+            status = (reply.headers or {}).get("Status")
+            if status is None:
+                stored = _stored(reply)
+                messages.append(stored)
+                continue
+            if status == "204":  # end of batch
+                pending = int((reply.headers or {}).get("Nats-Num-Pending", "0"))
+                return messages, pending
+            if status == "404":  # nothing (more) on that subject
+                return messages, 0
+            raise _status_error(reply)
+    finally:
+        await sub.unsubscribe()
+
+
+def _stored_or_none(reply: Msg) -> StoredMessage | None:
+    status = (reply.headers or {}).get("Status")
+    if status == "404":
+        return None
+    if status is not None:
+        raise _status_error(reply)
+    return _stored(reply)
+
+
+def _stored(reply: Msg) -> StoredMessage:
+    headers = dict(reply.headers or {})
+    return StoredMessage(
+        seq=int(headers.pop("Nats-Sequence")),
+        subject=headers.pop("Nats-Subject"),
+        timestamp=headers.pop("Nats-Time-Stamp", ""),
+        headers={
+            k: v
+            for k, v in headers.items()
+            if k not in ("Nats-Stream", "Nats-Num-Pending", "Nats-Last-Sequence")
+        },
+        payload=reply.data,
+    )
+
+
+def _status_error(reply: Msg) -> JetStreamApiError:
+    headers = reply.headers or {}
+    status = headers.get("Status", "?")
+    description = str(headers.get(Header.DESCRIPTION, "") or headers.get("Description", ""))
+    return JetStreamApiError(int(status) if status.isdigit() else 0, description or "error")
