@@ -119,9 +119,7 @@ async def commit(nc: Client, messages: Sequence[OutgoingMessage]) -> PubAck:
 async def direct_get_last(nc: Client, stream: str, subject: str) -> StoredMessage | None:
     """The last message stored on ``subject`` (wildcards allowed), or None."""
     request = msgspec.json.encode({"last_by_subj": subject})
-    reply = await nc.request(
-        f"$JS.API.DIRECT.GET.{stream}", request, timeout=REQUEST_TIMEOUT
-    )
+    reply = await nc.request(f"$JS.API.DIRECT.GET.{stream}", request, timeout=REQUEST_TIMEOUT)
     return _stored_or_none(reply)
 
 

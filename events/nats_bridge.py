@@ -9,6 +9,7 @@ the loop touches is touched only on the loop, so it needs no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -68,10 +69,9 @@ class NatsBridge:
         """Flush and close the connection, then stop the loop thread."""
         if self._closed:
             return
-        try:
+        # Closing is best effort: the loop is stopped regardless.
+        with contextlib.suppress(Exception):
             self.run(self.client.close(), timeout=10)
-        except Exception:  # noqa: S110 - closing is best effort; the loop stops regardless
-            pass
         self._closed = True
         self._stop_loop()
 

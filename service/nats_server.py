@@ -79,7 +79,7 @@ class NatsServerProcess:
     """-1 lets the server choose a free port; the chosen one is read from its ports file."""
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
-    """Where the server logs; default ``<store_dir>/nats-server.log`` (never a pipe that can fill)."""
+    """Server log; default ``<store_dir>/nats-server.log`` (a file, never a pipe that fills)."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     url: str = field(default="", init=False)
 

@@ -64,8 +64,10 @@ class AckDroppingProxy:
                 out = b""
                 while (frame_end := _frame_length(buffer)) is not None:
                     frame, buffer = buffer[:frame_end], buffer[frame_end:]
-                    if self._armed.is_set() and frame.startswith((b"MSG", b"HMSG")) and (
-                        b'"seq":' in frame and b'"stream":' in frame
+                    if (
+                        self._armed.is_set()
+                        and frame.startswith((b"MSG", b"HMSG"))
+                        and (b'"seq":' in frame and b'"stream":' in frame)
                     ):
                         self._armed.clear()
                         self.dropped.set()

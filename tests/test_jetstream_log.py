@@ -275,8 +275,8 @@ class TestApplication:
             app.close()
         reopened = Application[uuid.UUID](env=env)
         try:
-            copy = reopened.repository.get(dog.id)
-            assert copy.tricks == ["roll over"]  # type: ignore[attr-defined]
+            copy: Dog = reopened.repository.get(dog.id)
+            assert copy.tricks == ["roll over"]
             assert reopened.recorder.max_notification_id() == 2
         finally:
             reopened.close()
