@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from events.jetstream import JetStreamApplicationRecorder
 
 
-class JetStreamSubscription(Subscription[JetStreamApplicationRecorder]):
+class JetStreamSubscription(Subscription["JetStreamApplicationRecorder"]):
     """Follows the application's events live, from a position, via an ordered consumer.
 
     The server delivers only stored messages, in stream order, so nothing is seen before it
