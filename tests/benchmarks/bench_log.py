@@ -1,0 +1,155 @@
+"""Benchmark: saves per second through our recorder against raw nats-py, on one server.
+
+Run with ``python -m tests.benchmarks.bench_log [--events N]``. It starts one bundled
+nats-server on a temporary store and measures, in the same run:
+
+(a) one writer, one-event saves   vs raw awaited ``js.publish``        (target >= 0.8x)
+(b) 8 concurrent writers           vs raw pipelined ``js.publish_async`` (target >= 0.5x)
+(c) three-event atomic commits     in events/s vs the rate of (a)       (target >= 0.5x)
+
+Not a test: it prints figures and ratios and asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import nats
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import Environment
+
+from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
+from service.nats_server import NatsServerProcess
+
+PAYLOAD = (
+    b'{"type":"outcome.progress_reported","actor":{"id":"p-0042","role":"implementing_unit"},'
+    b'"occurred_at":"2026-11-20T09:30:00Z","recorded_at":"2026-11-20T09:31:12Z",'
+    b'"percent":60,"note":"\xe9\x81\x93\xe8\xb7\xaf\xe7\xa1\xac\xe5\x8c\x96\xe5\xb7\xb2\xe5'
+    b'\xae\x8c\xe6\x88\x90\xe4\xb8\x89\xe5\x85\xac\xe9\x87\x8c"}'
+)
+TOPIC = "outcome.progress_reported"
+WRITERS = 8
+
+
+def _events(count: int) -> list[StoredEvent]:
+    aggregate = uuid.uuid4()
+    return [StoredEvent(aggregate, v, TOPIC, PAYLOAD) for v in range(1, count + 1)]
+
+
+def _rate(count: int, run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return count / (time.perf_counter() - started)
+
+
+def bench_recorder_single(recorder: JetStreamApplicationRecorder, n: int) -> float:
+    batches = [_events(1) for _ in range(n)]
+
+    def run() -> None:
+        for batch in batches:
+            recorder.insert_events(batch)
+
+    return _rate(n, run)
+
+
+def bench_recorder_concurrent(recorder: JetStreamApplicationRecorder, n: int) -> float:
+    per_writer = n // WRITERS
+    batches = [[_events(1) for _ in range(per_writer)] for _ in range(WRITERS)]
+
+    def writer(mine: list[list[StoredEvent]]) -> None:
+        for batch in mine:
+            recorder.insert_events(batch)
+
+    def run() -> None:
+        threads = [threading.Thread(target=writer, args=(b,)) for b in batches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    return _rate(per_writer * WRITERS, run)
+
+
+def bench_recorder_triples(recorder: JetStreamApplicationRecorder, n: int) -> float:
+    commits = [_events(3) for _ in range(n // 3)]
+
+    def run() -> None:
+        for batch in commits:
+            recorder.insert_events(batch)
+
+    return _rate(len(commits) * 3, run)
+
+
+async def _raw_rates(url: str, stream: str, n: int) -> tuple[float, float]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    subjects = [f"hsl.{stream}.events.{uuid.uuid4()}" for _ in range(n)]
+    try:
+        started = time.perf_counter()
+        for subject in subjects:
+            await js.publish(subject, PAYLOAD)
+        awaited = n / (time.perf_counter() - started)
+        subjects = [f"hsl.{stream}.events.{uuid.uuid4()}" for _ in range(n)]
+        started = time.perf_counter()
+        for subject in subjects:
+            await js.publish_async(subject, PAYLOAD)
+        await js.publish_async_completed()
+        pipelined = n / (time.perf_counter() - started)
+    finally:
+        await nc.close()
+    return awaited, pipelined
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=20_000, help="events per measurement")
+    args = parser.parse_args(argv)
+    n = args.events
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServerProcess(store_dir=Path(tmp) / "nats")
+        server.start()
+        factory = JetStreamFactory(Environment("Bench", {"NATS_URL": server.url}))
+        try:
+            recorder = factory.application_recorder()
+            assert isinstance(recorder, JetStreamApplicationRecorder)
+            bench_recorder_single(recorder, min(n, 1000))  # warm up both paths
+            asyncio.run(_raw_rates(server.url, recorder.layout.stream, min(n, 1000)))
+            raw_awaited, raw_pipelined = asyncio.run(
+                _raw_rates(server.url, recorder.layout.stream, n)
+            )
+            single = bench_recorder_single(recorder, n)
+            concurrent = bench_recorder_concurrent(recorder, n)
+            triples = bench_recorder_triples(recorder, n)
+        finally:
+            factory.close()
+            server.stop()
+    rows = [
+        ("(a) 1 writer, 1-event saves", single, "raw awaited js.publish", raw_awaited, 0.8),
+        (
+            f"(b) {WRITERS} writers, 1-event saves",
+            concurrent,
+            "raw pipelined publish_async",
+            raw_pipelined,
+            0.5,
+        ),
+        ("(c) 3-event atomic commits", triples, "(a) in events/s", single, 0.5),
+    ]
+    print(f"events per measurement: {n}; payload {len(PAYLOAD)} bytes; one nats-server")
+    print(f"{'case':34} {'ours ev/s':>10} {'baseline':30} {'base ev/s':>10} {'ratio':>6} target")
+    for name, ours, base_name, base, target in rows:
+        ratio = ours / base
+        verdict = "ok" if ratio >= target else "BELOW"
+        print(
+            f"{name:34} {ours:10.0f} {base_name:30} {base:10.0f} {ratio:6.2f} >= {target} {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
