@@ -1,0 +1,1 @@
+"""The domain: aggregates of the consultation procedure and the rules they enforce."""

@@ -1,0 +1,89 @@
+"""The seed's numbers and pure checks, in one place so code, docs and analytics agree.
+
+Rules 1–8 are refused at command time by the aggregates and the application. Rule 9
+(§四.1: every town has a room; each town room holds at least two consultation
+activities a year) is a fact about a whole year and all towns, so it is *not*
+refusable when a command arrives: ``consultation.held`` records ``room_id``,
+``room_level`` and ``occurred_at``, ``room.established`` records the level and
+region, and projections check it with :func:`town_rooms_below_minimum` and
+:func:`towns_without_room` (or the same logic in SQL).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Final
+from uuid import UUID
+
+from events.common import RoomLevel
+from events.room import Region
+from events.topic import FilingBody
+
+BACKDATE_THRESHOLD: Final = timedelta(days=7)
+"""An event recorded more than this long after it occurred is marked ``backdated``."""
+
+FUTURE_TOLERANCE: Final = timedelta(minutes=1)
+"""Clock skew allowed between a caller and our server before occurred_at counts as future."""
+
+RESIDENT_QUOTA_NUMERATOR: Final = 2
+RESIDENT_QUOTA_DENOMINATOR: Final = 3
+"""§四.4: 原则上参与协商的群众代表数量不少于协商主体的三分之二."""
+
+MIN_TOWN_CONSULTATIONS_PER_YEAR: Final = 2
+"""§四.1: 镇(街道、园区)协商议事室每年举办协商议事活动不少于两次 (rule 9, analytics)."""
+
+FILING_BODY: Final[Mapping[RoomLevel, FilingBody]] = {
+    "town": "county_cppcc",
+    "village": "town_members_group",
+    "community": "town_members_group",
+    "enterprise": "town_members_group",
+}
+"""§四.3: where an approved topic is filed (备案), by the level of its room (rule 2)."""
+
+
+def resident_quota_met(resident_count: int, participant_count: int) -> bool:
+    """Rule 3: residents ≥ two-thirds of all participants (exact integer arithmetic)."""
+    return resident_count * RESIDENT_QUOTA_DENOMINATOR >= (
+        participant_count * RESIDENT_QUOTA_NUMERATOR
+    )
+
+
+def needs_county_member(level: RoomLevel) -> bool:
+    """Rule 8 (§五.3) applies to village, community and enterprise rooms."""
+    return level != "town"
+
+
+def motion_carried(votes_for: int, present: int) -> bool:
+    """A motion carries when more than half of those present vote for it (四议两公开)."""
+    return votes_for * 2 > present
+
+
+def town_rooms_below_minimum(
+    room_levels: Mapping[UUID, RoomLevel],
+    held: Iterable[tuple[UUID, datetime]],
+    year: int,
+) -> list[UUID]:
+    """Rule 9: town rooms that held fewer than two activities in ``year``.
+
+    ``room_levels`` maps every room to its level; ``held`` yields
+    ``(room_id, occurred_at)`` of each ``consultation.held`` event.
+    """
+    counts = Counter(room for room, when in held if when.year == year)
+    return sorted(
+        (
+            room
+            for room, level in room_levels.items()
+            if level == "town" and counts[room] < MIN_TOWN_CONSULTATIONS_PER_YEAR
+        ),
+        key=str,
+    )
+
+
+def towns_without_room(
+    towns: Iterable[tuple[str, str]], town_room_regions: Iterable[Region]
+) -> set[tuple[str, str]]:
+    """Rule 9: (county, town) pairs on the office's list that have no town room."""
+    covered = {(region.county, region.town) for region in town_room_regions}
+    return set(towns) - covered
