@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.domain import CanMutateAggregate
+from eventsourcing.domain import CanMutateAggregate, TAggregate
 from eventsourcing.persistence import (
     Cipher,
     Compressor,
@@ -35,8 +35,6 @@ from eventsourcing.persistence import (
 
 from events import codec
 from events.common import BaseEvent
-
-TAggregate = TypeVar("TAggregate")
 
 
 class EnvelopedAggregate(Protocol):

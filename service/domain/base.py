@@ -112,7 +112,12 @@ class HslAggregate(BaseAggregate[UUID]):
 
     @classmethod
     def _start(
-        cls, event_cls: type[BaseEvent], act: Act, *, aggregate_id: UUID | None = None, **fields: Any
+        cls,
+        event_cls: type[BaseEvent],
+        act: Act,
+        *,
+        aggregate_id: UUID | None = None,
+        **fields: Any,
     ) -> Self:
         payload = build_event(event_cls, act, fields)
         envelope = EventEnvelope(

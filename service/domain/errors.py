@@ -1,7 +1,7 @@
 """Typed refusals: each names the seed's rule and tells the clerk what to do.
 
 ``RuleViolation`` subclasses map to HTTP 409, ``ValidationError`` to 422 and
-``NotFound`` to 404 (``status``). A refused command writes nothing.
+``NotFoundError`` to 404 (``status``). A refused command writes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class DomainError(Exception):
         super().__init__(f"{message} / {message_en}" if message_en else message)
 
 
-class RuleViolation(DomainError):
+class RuleViolation(DomainError):  # noqa: N818 - the name the project's API uses
     """A command would break one of the seed's numbered rules (DOMAIN.md)."""
 
     status: ClassVar[int] = 409
@@ -56,7 +56,9 @@ class TopicFilingViolation(RuleViolation):
 
     rule = "§四.3"
     rule_number = 2
-    remedy = "审定后，镇(街道、园区)议题报县区政协备案，村(社区)、企事业单位议题报镇政协委员履职小组备案"
+    remedy = (
+        "审定后，镇(街道、园区)议题报县区政协备案，村(社区)、企事业单位议题报镇政协委员履职小组备案"
+    )
     remedy_en = (
         "after approval, file town topics with the county CPPCC and other rooms' topics "
         "with the town members' group"
@@ -77,7 +79,10 @@ class ProcedureOrderViolation(RuleViolation):
 
     rule = "§四.2"
     rule_number = 4
-    remedy = "请按“明确协商议题、开展协商调研、确定协商人员、举办协商活动、报送协商成果、成果运用反馈”的顺序办理"
+    remedy = (
+        "请按“明确协商议题、开展协商调研、确定协商人员、举办协商活动、"
+        "报送协商成果、成果运用反馈”的顺序办理"
+    )
     remedy_en = "follow the procedure: topic, research, participants, activity, outcome, feedback"
 
 
@@ -152,7 +157,7 @@ class ValidationError(DomainError):
         return cls(field or "$", f"输入无效：{reason}", f"invalid input: {reason}")
 
 
-class NotFound(DomainError):
+class NotFoundError(DomainError):
     """The command names a room, topic, consultation or outcome that does not exist."""
 
     status: ClassVar[int] = 404
@@ -167,4 +172,6 @@ class NotFound(DomainError):
     def __init__(self, kind: str, ident: object) -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"未找到{self._KINDS.get(kind, kind)} {ident}", f"{kind} {ident} not found")
+        super().__init__(
+            f"未找到{self._KINDS.get(kind, kind)} {ident}", f"{kind} {ident} not found"
+        )

@@ -48,7 +48,9 @@ class Room(HslAggregate):
         """Set up a room; a town room has no locality, the others name theirs (§四.1)."""
         if level == "town" and region.locality is not None:
             raise ValidationError(
-                "region.locality", "镇级协商议事室不填村(社区)、企事业单位", "a town room has no locality"
+                "region.locality",
+                "镇级协商议事室不填村(社区)、企事业单位",
+                "a town room has no locality",
             )
         if level != "town" and not region.locality:
             raise ValidationError(
@@ -79,7 +81,9 @@ class Room(HslAggregate):
         """Link a CPPCC member to the room (§五.3); linking the same member twice is refused."""
         if member.id in self.members:
             raise ValidationError(
-                "member.id", f"委员 {member.id} 已挂钩本议事室", f"member {member.id} is already linked"
+                "member.id",
+                f"委员 {member.id} 已挂钩本议事室",
+                f"member {member.id} is already linked",
             )
         self._emit(
             MemberLinked,

@@ -87,3 +87,15 @@ def towns_without_room(
     """Rule 9: (county, town) pairs on the office's list that have no town room."""
     covered = {(region.county, region.town) for region in town_room_regions}
     return set(towns) - covered
+
+
+LEVEL_ZH: Final[Mapping[RoomLevel, str]] = {
+    "town": "镇(街道、园区)",
+    "village": "行政村",
+    "community": "社区",
+    "enterprise": "企事业单位",
+}
+FILING_BODY_ZH: Final[Mapping[FilingBody, str]] = {
+    "county_cppcc": "县区政协",
+    "town_members_group": "镇政协委员履职小组",
+}

@@ -1,0 +1,90 @@
+"""What every command shares: the clock, the msgspec mapper, loading aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Mapper
+from eventsourcing.utils import EnvType
+
+from events.common import Actor
+from events.mapper import MsgspecMapper, MsgspecTranscoder
+from service.domain.base import Act, HslAggregate
+from service.domain.consultation import Consultation, consultation_id_for
+from service.domain.errors import NotFoundError
+from service.domain.outcome import Outcome
+from service.domain.room import Room
+from service.domain.topic import Topic
+
+A = TypeVar("A", bound=HslAggregate)
+
+Clock = Callable[[], datetime]
+"""Returns the server's current time, timezone-aware; ``recorded_at`` comes from it."""
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+class CommandsBase(Application[UUID]):
+    """An eventsourcing Application storing msgspec JSON; works with any persistence module.
+
+    The persistence module is eventsourcing's ``PERSISTENCE_MODULE`` (default
+    ``eventsourcing.popo``; ``events.jetstream`` in production). The mapper is always
+    :class:`events.mapper.MsgspecMapper`.
+    """
+
+    name = "hsl"
+
+    def __init__(self, env: EnvType | None = None, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or utc_now
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Store events as plain msgspec JSON with their tag as topic (not the default)."""
+        return MsgspecMapper(
+            transcoder=MsgspecTranscoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+    def _act(self, actor: Actor, occurred_at: datetime) -> Act:
+        """Validate who and when; ``recorded_at`` is now, by our clock, in UTC."""
+        return Act.at(actor, occurred_at, self.clock())
+
+    def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind, aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(kind, aggregate_id)
+        return aggregate
+
+    def get_room(self, room_id: UUID) -> Room:
+        """The room as it stands now."""
+        return self._load(Room, "room", room_id)
+
+    def get_topic(self, topic_id: UUID) -> Topic:
+        """The topic as it stands now."""
+        return self._load(Topic, "topic", topic_id)
+
+    def get_consultation(self, consultation_id: UUID) -> Consultation:
+        """The consultation activity as it stands now."""
+        return self._load(Consultation, "consultation", consultation_id)
+
+    def get_outcome(self, outcome_id: UUID) -> Outcome:
+        """The outcome as it stands now."""
+        return self._load(Outcome, "outcome", outcome_id)
+
+    def consultation_of_topic(self, topic_id: UUID) -> Consultation | None:
+        """The topic's consultation activity, if one was opened."""
+        try:
+            return self.get_consultation(consultation_id_for(topic_id))
+        except NotFoundError:
+            return None

@@ -1,0 +1,1 @@
+"""Unit tests of the domain: events, codec, mapper, aggregates, rules, application."""
