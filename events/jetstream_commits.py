@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import nats.errors
@@ -61,6 +62,13 @@ READ_PAGE = 10_000
 _POSITION_CACHE_SIZE = 100_000
 
 _STREAM_NAME_IN_USE = 10058
+
+_MSG_ID = Header.MSG_ID.value
+_EXPECTED_LAST_SUBJECT_SEQUENCE = Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
+_BATCH_HEADER_ROOM = 80
+"""Bytes the batch id, sequence and commit headers add to a message at send time."""
+_HEADER_ROOM = 4096
+"""Our own headers stay well under this, so smaller payloads need no exact size check."""
 
 
 class AggregatePosition(msgspec.Struct, frozen=True):
@@ -194,9 +202,9 @@ class JetStreamRecorder:
 
     def _check_commit(self, events: Sequence[StoredEvent], extra: int) -> None:
         """Refuse, before sending anything, a commit the server could not store whole."""
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[UUID | str, int]] = set()
         for event in events:
-            key = (str(event.originator_id), event.originator_version)
+            key = (event.originator_id, event.originator_version)
             if key in seen:
                 msg = (
                     f"commit holds version {event.originator_version} of aggregate "
@@ -211,20 +219,20 @@ class JetStreamRecorder:
             )
             raise DataError(msg)
 
-    def _event_message(self, event: StoredEvent, expected_last_seq: int | None) -> OutgoingMessage:
+    @staticmethod
+    def _event_message(
+        subject: str, event: StoredEvent, expected_last_seq: int | None
+    ) -> OutgoingMessage:
+        version = str(event.originator_version)
         headers = {
             TOPIC: encode_header_text(event.topic),
-            ORIGINATOR_VERSION: str(event.originator_version),
+            ORIGINATOR_VERSION: version,
             # Same id on a retried commit: the server stores it once (duplicate window).
-            Header.MSG_ID.value: f"{event.originator_id}:{event.originator_version}",
+            _MSG_ID: f"{subject}:{version}",
         }
         if expected_last_seq is not None:
-            headers[Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value] = str(expected_last_seq)
-        return OutgoingMessage(
-            subject=self._layout.event_subject(event.originator_id),
-            headers=headers,
-            payload=event.state,
-        )
+            headers[_EXPECTED_LAST_SUBJECT_SEQUENCE] = str(expected_last_seq)
+        return OutgoingMessage(subject=subject, headers=headers, payload=event.state)
 
     def _event_messages(self, events: Sequence[StoredEvent]) -> list[OutgoingMessage]:
         """One message per event; the first per aggregate carries the expected position.
@@ -248,7 +256,7 @@ class JetStreamRecorder:
                     )
                     raise IntegrityError(msg)
                 expected = position.seq if position is not None else 0
-            messages.append(self._event_message(event, expected))
+            messages.append(self._event_message(subject, event, expected))
         return messages
 
     async def _commit(
@@ -268,7 +276,7 @@ class JetStreamRecorder:
                 maybe_stored = True
                 continue
             if ack.error is None and not ack.duplicate:
-                return self._committed(events, ack)
+                return self._committed(events, messages, ack)
             if ack.error is not None and ack.error.err_code == ATOMIC_PUBLISH_DISABLED:
                 msg = f"stream {self._layout.stream!r} does not allow atomic batch publish"
                 raise OperationalError(msg)
@@ -291,9 +299,11 @@ class JetStreamRecorder:
     def _check_sizes(
         self, messages: Sequence[OutgoingMessage], events: Sequence[StoredEvent]
     ) -> None:
-        limit = self._bridge.client.max_payload
+        limit = self._bridge.client.max_payload - _BATCH_HEADER_ROOM
         for position, message in enumerate(messages):
-            size = message.wire_size() + 80  # batch headers added at send time
+            if len(message.payload) < limit - _HEADER_ROOM:
+                continue  # far from the limit; skip the exact count
+            size = message.wire_size() + _BATCH_HEADER_ROOM
             if size > limit:
                 what = (
                     f"event version {events[position].originator_version} of aggregate "
@@ -301,19 +311,21 @@ class JetStreamRecorder:
                     if position < len(events)
                     else "the tracking record"
                 )
+                most = limit + _BATCH_HEADER_ROOM
                 msg = (
-                    f"{what} is {size} bytes; the NATS server accepts at most {limit} bytes "
+                    f"{what} is {size} bytes; the NATS server accepts at most {most} bytes "
                     "per message (max_payload). Nothing was written."
                 )
                 raise DataError(msg)
 
-    def _committed(self, events: Sequence[StoredEvent], ack: PubAck) -> list[int]:
+    def _committed(
+        self, events: Sequence[StoredEvent], messages: Sequence[OutgoingMessage], ack: PubAck
+    ) -> list[int]:
         count = ack.count or 1
         first_seq = ack.seq - count + 1
         sequences = list(range(first_seq, first_seq + len(events)))
-        for event, seq in zip(events, sequences, strict=True):
-            subject = self._layout.event_subject(event.originator_id)
-            self._remember(subject, AggregatePosition(event.originator_version, seq))
+        for event, message, seq in zip(events, messages, sequences, strict=False):
+            self._remember(message.subject, AggregatePosition(event.originator_version, seq))
         return sequences
 
     async def _refresh_positions(

@@ -65,9 +65,13 @@ class OutgoingMessage:
     payload: bytes
 
     def wire_size(self) -> int:
-        """Bytes the server counts against ``max_payload``: header block plus payload."""
+        """Bytes the server counts against ``max_payload``: header block plus payload.
+
+        Our header names and values are ASCII (see ``encode_header_text``), so characters
+        are bytes.
+        """
         header_block = len(b"NATS/1.0\r\n\r\n") + sum(
-            len(k.encode()) + len(v.encode()) + 4 for k, v in self.headers.items()
+            len(k) + len(v) + 4 for k, v in self.headers.items()
         )
         return header_block + len(self.payload)
 

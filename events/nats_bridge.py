@@ -1,20 +1,21 @@
-"""A NATS connection for synchronous callers, driven by whichever thread is waiting on it.
+"""A NATS connection for synchronous callers, driven by whichever thread needs it.
 
 eventsourcing's recorders are called from ordinary threads (the library's own test cases use
 thread pools), while nats-py is asyncio-only. Handing every request to a loop running in
-another thread costs two thread wake-ups per request, which is most of a commit's client-side
-time (docs/performance.md). So the loop has no thread of its own while work is flowing:
+another thread costs two thread wake-ups per request, which was most of a commit's
+client-side time (docs/performance.md). So:
 
-- a caller schedules its coroutine on the loop, then, if no other thread is running the loop,
-  runs it itself until its own coroutine is done (no hand-over at all for a lone writer);
-- if another thread is running the loop, the caller waits; whoever finishes driving hands
-  the loop to a waiting caller;
-- after a short idle period, or when a caller cannot drive (it is inside another event loop),
-  a background thread drives the loop, so pings, reconnects and live subscriptions go on
-  while nobody calls.
+- a lone caller, finding the loop idle, starts its coroutine and runs the loop itself until
+  that coroutine is done: no hand-over at all;
+- when several callers are active at once, they schedule their coroutines and each waits on
+  its own lock, while one thread runs the loop for all of them (requests are pipelined on
+  the one connection, and a caller is woken only by its own result);
+- a background thread runs the loop whenever no caller does (pings, reconnects and live
+  subscriptions go on between calls), and whenever callers are waiting on results, or one
+  cannot drive (it is already inside another event loop).
 
-Only one thread runs the loop at a time (the ``_driver`` lock), so everything the loop touches
-is single-threaded, as asyncio expects.
+Only one thread runs the loop at a time (the ``_driver`` lock), so everything the loop
+touches stays single-threaded, as asyncio expects.
 """
 
 from __future__ import annotations
@@ -33,19 +34,21 @@ from nats.aio.client import Client
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
-IDLE_GRACE = 0.02
-"""Seconds without callers after which the background thread takes over the loop."""
+SLICE = 0.02
+"""Seconds the background thread drives before checking whether callers want the loop."""
 
 
 class _Call(Generic[T]):
-    """One caller's coroutine and, once finished, its outcome."""
+    """One caller's coroutine; ``finished`` is released when it is done."""
 
-    __slots__ = ("coro", "done", "stop_loop_when_done", "task")
+    __slots__ = ("alone", "coro", "finished", "stop_loop_when_done", "task")
 
     def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self.coro = coro
+        self.alone = False
         self.task: asyncio.Task[T] | None = None
-        self.done = False
+        self.finished = threading.Lock()
+        self.finished.acquire()
         self.stop_loop_when_done = False
 
 
@@ -56,20 +59,18 @@ class NatsBridge:
         self.url = url
         self._loop = asyncio.new_event_loop()
         self._driver = threading.Lock()
-        self._changed = threading.Condition()
+        self._state = threading.Lock()
         self._pending = 0
         self._cannot_drive = 0
         self._last_activity = time.monotonic()
-        self._idle_driving = False
-        self._stop_requested = False
+        self._background_driving = False
+        self._hand_back = False
         self._closed = False
-        # The background thread sleeps on its own event, so callers' notifications (one per
-        # request) never wake it: it would only contend for the GIL.
-        self._wake_idle = threading.Event()
-        self._idle = threading.Thread(
-            target=self._drive_when_idle, name=f"nats-idle[{name}]", daemon=True
+        self._wake_background = threading.Event()
+        self._background = threading.Thread(
+            target=self._drive_in_background, name=f"nats-loop[{name}]", daemon=True
         )
-        self._idle.start()
+        self._background.start()
         try:
             self.client: Client = self.run(
                 nats.connect(
@@ -92,7 +93,7 @@ class NatsBridge:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the connection's loop and return its result in this thread.
 
-        ``timeout`` bounds only the wait for another thread's driving; the coroutines the
+        ``timeout`` bounds only the wait while another thread drives; the coroutines the
         recorders pass carry their own NATS timeouts.
         """
         if self._closed:
@@ -106,24 +107,30 @@ class NatsBridge:
             raise InterfaceError(msg)
         can_drive = running is None
         call = _Call(coro)
-        with self._changed:
+        with self._state:
             self._pending += 1
+            alone = call.alone = self._pending == 1
             if not can_drive:
                 self._cannot_drive += 1
-                self._wake_idle.set()
         try:
-            if can_drive and self._driver.acquire(blocking=False):
-                # Nobody runs the loop: start the coroutine and drive it here, no hand-over.
+            if can_drive and alone and self._driver.acquire(blocking=False):
                 try:
+                    # The loop is not running, so the task can be created from here; it
+                    # cannot finish before the loop runs.
                     self._start(call)
-                    self._drive_until(call)
+                    call.stop_loop_when_done = True
+                    self._loop.run_forever()
                 finally:
                     self._release_driver()
             else:
                 self._loop.call_soon_threadsafe(self._start, call)
-                self._await(call, can_drive, timeout)
+                if not self._driver.locked():
+                    self._wake_background.set()
+                if not call.finished.acquire(timeout=-1 if timeout is None else timeout):
+                    msg = f"no answer on the NATS connection within {timeout} s"
+                    raise OperationalError(msg)
         finally:
-            with self._changed:
+            with self._state:
                 self._pending -= 1
                 if not can_drive:
                     self._cannot_drive -= 1
@@ -136,71 +143,43 @@ class NatsBridge:
         call.task.add_done_callback(lambda _task: self._finished(call))
 
     def _finished(self, call: _Call[Any]) -> None:
-        with self._changed:
-            call.done = True
-            self._changed.notify_all()
+        call.finished.release()
         if call.stop_loop_when_done:
             self._loop.stop()
-
-    def _await(self, call: _Call[Any], can_drive: bool, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._changed:
-                if call.done:
-                    return
-                if self._idle_driving and can_drive and not self._stop_requested:
-                    # The background thread is driving: ask it to hand the loop over.
-                    self._stop_requested = True
-                    self._loop.call_soon_threadsafe(self._loop.stop)
-                if not (can_drive and self._driver.acquire(blocking=False)):
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        msg = f"no answer on the NATS connection within {timeout} s"
-                        raise OperationalError(msg)
-                    self._changed.wait(remaining)
-                    continue
-            try:
-                self._drive_until(call)
-            finally:
-                self._release_driver()
+        elif call.alone and self._background_driving:
+            # A lone caller had to wait for the background thread: hand the loop back, so
+            # that its next call drives the loop itself.
+            self._hand_back = True
+            self._loop.stop()
 
     def _release_driver(self) -> None:
-        with self._changed:
-            self._driver.release()
-            self._changed.notify_all()
+        self._driver.release()
+        with self._state:
+            others_waiting = self._pending > 1
+        if others_waiting:
+            self._wake_background.set()
 
-    def _drive_until(self, call: _Call[Any]) -> None:
-        """Run the loop in this thread until ``call`` is done."""
-        call.stop_loop_when_done = True
-        with self._changed:
-            if call.done:
-                return
-        self._loop.run_forever()
-
-    def _drive_when_idle(self) -> None:
-        """Keep the loop running while no caller drives it (pings, subscriptions)."""
+    def _drive_in_background(self) -> None:
+        """Run the loop whenever no caller does, or when callers wait on results."""
         while True:
-            with self._changed:
-                if self._closed:
-                    return
-                idle_for = time.monotonic() - self._last_activity
-                wanted = self._cannot_drive > 0 or (self._pending == 0 and idle_for >= IDLE_GRACE)
-                if wanted and self._driver.acquire(blocking=False):
-                    self._idle_driving = True
-                    self._stop_requested = False
-                else:
-                    wanted = False
-            if not wanted:
-                self._wake_idle.wait(IDLE_GRACE)
-                self._wake_idle.clear()
+            self._wake_background.wait(SLICE)
+            self._wake_background.clear()
+            if self._closed:
+                return
+            with self._state:
+                needed = self._cannot_drive > 0 or self._pending > 0
+                idle = time.monotonic() - self._last_activity >= SLICE
+            if not (needed or idle) or not self._driver.acquire(blocking=False):
                 continue
             try:
-                self._loop.run_forever()  # until a caller or close() stops it
+                self._background_driving = True
+                while not self._closed and not self._hand_back:
+                    # Idle duties, or driving for callers that wait: until handed back.
+                    self._loop.run_forever()
+                self._hand_back = False
             finally:
-                with self._changed:
-                    self._idle_driving = False
-                    self._driver.release()
-                    self._changed.notify_all()
+                self._background_driving = False
+                self._driver.release()
 
     def close(self) -> None:
         """Flush and close the connection, then stop the background thread."""
@@ -212,12 +191,11 @@ class NatsBridge:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        with self._changed:
-            self._closed = True
-            if self._idle_driving:
+        self._closed = True
+        if self._background_driving:
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._loop.stop)
-            self._changed.notify_all()
-        self._wake_idle.set()
-        self._idle.join(timeout=10)
+        self._wake_background.set()
+        self._background.join(timeout=10)
         with self._driver:
             self._loop.close()

@@ -19,6 +19,7 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import quote, unquote
 from uuid import UUID
 
@@ -63,7 +64,9 @@ def originator_id_from_token(token: str) -> UUID | str:
     return UUID(token)
 
 
+@lru_cache(maxsize=4096)
 def encode_header_text(text: str) -> str:
+    """Header values must be ASCII without line breaks: percent-encode the rest."""
     return quote(text, safe="")
 
 
