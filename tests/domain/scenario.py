@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 import pytest
 
-from events.common import Actor, Person
-from events.consultation import Participant
+from events.common import Actor, ParticipantRole, Person
+from events.consultation import Participant, VoteChoice
 from events.room import Region
 from service.application import HaoshangliangApplication
 from service.domain.errors import DomainError
@@ -33,6 +34,7 @@ SUPERVISOR = Actor(id="supervisor-1", role="supervisor")
 RESIDENT = Actor(id="resident-9", role="resident")
 
 StoredRow = tuple[int, str, int, str, bytes]
+E = TypeVar("E", bound=DomainError)
 
 
 class FakeClock:
@@ -56,7 +58,7 @@ def participants(residents: int, others: int) -> list[Participant]:
         Participant(id=f"resident-{i}", name=f"群众代表{i}", role="resident_rep")
         for i in range(residents)
     ]
-    roles = ("cppcc_member", "official", "expert")
+    roles: tuple[ParticipantRole, ...] = ("cppcc_member", "official", "expert")
     people += [
         Participant(id=f"other-{i}", name=f"其他{i}", role=roles[i % len(roles)])
         for i in range(others)
@@ -73,9 +75,7 @@ def stored(app: HaoshangliangApplication) -> list[StoredRow]:
 
 
 @contextmanager
-def refused(
-    app: HaoshangliangApplication, error: type[DomainError]
-) -> Iterator[pytest.ExceptionInfo[DomainError]]:
+def refused(app: HaoshangliangApplication, error: type[E]) -> Iterator[pytest.ExceptionInfo[E]]:
     """Expect ``error`` from the block and the recorder to be exactly as before."""
     before = stored(app)
     with pytest.raises(error) as info:
@@ -304,7 +304,9 @@ def full_lifecycle(s: Scenario) -> None:
     app.escalate_topic_for_approval(
         village_topic, actor=PARTY, occurred_at=s.at(), upper_org="淮城镇党委"
     )
-    app.approve_topic(village_topic, actor=UPPER_PARTY, occurred_at=s.at(), approving_org="淮城镇党委")
+    app.approve_topic(
+        village_topic, actor=UPPER_PARTY, occurred_at=s.at(), approving_org="淮城镇党委"
+    )
     app.file_topic(village_topic, actor=CLERK, occurred_at=s.at(), filed_with="town_members_group")
     rejected = s.proposed_topic(town)
     app.reject_topic(
@@ -324,14 +326,19 @@ def full_lifecycle(s: Scenario) -> None:
         text="赞成加装",
     )
     motion = app.put_motion(consultation, actor=CONVENER, occurred_at=s.at(), text="试点两栋楼")
-    for voter, choice in (("resident-0", "for"), ("resident-1", "for"), ("other-0", "against")):
+    votes: list[tuple[str, VoteChoice]] = [
+        ("resident-0", "for"),
+        ("resident-1", "for"),
+        ("other-0", "against"),
+    ]
+    for voter, choice in votes:
         app.cast_vote(
             consultation,
             actor=Actor(id=voter, role="resident_rep"),
             occurred_at=s.at(),
             motion_id=motion,
             voter_id=voter,
-            choice=choice,  # type: ignore[arg-type]
+            choice=choice,
         )
     app.resolve_motion(consultation, actor=CONVENER, occurred_at=s.at(), motion_id=motion)
     app.reach_consensus(consultation, actor=CONVENER, occurred_at=s.at(), summary="分批试点")

@@ -48,7 +48,8 @@ class TestRuleErrors:
         for error in RULE_ERRORS:
             assert issubclass(error, RuleViolation)
             assert error.rule.startswith("§")
-            assert error.remedy and error.remedy_en
+            assert error.remedy
+            assert error.remedy_en
 
     def test_message_names_rule_and_remedy(self) -> None:
         """The message says what is wrong, the seed section, and what to do, in both languages."""
@@ -174,7 +175,7 @@ class TestRule3ResidentQuota:
             )
 
     def test_justified_shortfall_is_recorded_and_flagged(self, s: Scenario) -> None:
-        """"In principle": with a justification the shortfall is accepted and flagged."""
+        """ "In principle": with a justification the shortfall is accepted and flagged."""
         consultation = s.research()
         s.app.confirm_participants(
             consultation,

@@ -1,0 +1,67 @@
+"""The published contract: committed schemas are current, and payloads pass them alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.catalogue import UNION_SCHEMA_FILE, check_docs, json_schemas
+from events.codec import EVENT_TYPES
+from tests.domain import jsonschema_lite
+from tests.domain.scenario import Scenario, full_lifecycle, stored
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "docs" / "schemas"
+
+
+def _schema(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def payloads() -> list[tuple[str, bytes]]:
+    """(topic, state) of every event a full run of the procedure stores."""
+    s = Scenario()
+    full_lifecycle(s)
+    return [(row[3], row[4]) for row in stored(s.app)]
+
+
+class TestCommittedDocs:
+    def test_schemas_and_catalogue_are_current(self) -> None:
+        """docs/schemas/*.json and docs/events.md equal what the Structs generate now."""
+        assert check_docs(SCHEMAS, ROOT / "docs" / "events.md") == []
+
+    def test_one_schema_per_event_plus_the_union(self) -> None:
+        """Every tag has its schema file; no stale file for a removed event lingers."""
+        expected = {f"{tag}.json" for tag in EVENT_TYPES} | {UNION_SCHEMA_FILE}
+        assert set(json_schemas()) == expected
+        assert {p.name for p in SCHEMAS.glob("*.json")} == expected
+
+
+class TestPayloadsAgainstSchemas:
+    def test_every_payload_passes_its_own_schema(self, payloads: list[tuple[str, bytes]]) -> None:
+        """Decoded with the stdlib json module only, each payload validates by its tag."""
+        for topic, state in payloads:
+            data = json.loads(state)
+            assert data["type"] == topic
+            assert jsonschema_lite.errors(data, _schema(f"{data['type']}.json")) == []
+
+    def test_every_payload_passes_the_union_schema(self, payloads: list[tuple[str, bytes]]) -> None:
+        """The union schema accepts any stored payload."""
+        union = _schema(UNION_SCHEMA_FILE)
+        for _, state in payloads:
+            assert jsonschema_lite.errors(json.loads(state), union) == []
+
+    def test_a_tampered_payload_fails(self, payloads: list[tuple[str, bytes]]) -> None:
+        """The schema check is real: a wrong role or a naive time is caught, with its path."""
+        topic, state = next(p for p in payloads if p[0] == "consultation.participants_confirmed")
+        data = json.loads(state)
+        data["participants"][1]["role"] = "mayor"
+        data["occurred_at"] = "2024-03-01T09:00:00"
+        found = jsonschema_lite.errors(data, _schema(f"{topic}.json"))
+        assert any(e.startswith("$.participants[1].role") for e in found)
+        assert any(e.startswith("$.occurred_at") for e in found)
