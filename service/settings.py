@@ -1,0 +1,77 @@
+"""Settings: read once, from the environment, in this one place.
+
+Everything else receives a :class:`Settings` value instead of reading ``os.environ``, so a test
+(or a second configuration in one process) is just another ``Settings.from_env({...})``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+"""Accepted values of ``HSL_LOG_LEVEL`` (case-insensitive)."""
+
+DEFAULT_DATA_DIR = Path(".hsl")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration.
+
+    ``NATS_URL``
+        The NATS server holding the log, e.g. ``nats://nats.example:4222`` (several, for a
+        cluster, separated by commas). Unset or empty: the *embedded default*, where ``hsl``
+        starts the bundled ``nats-server`` itself, on loopback, with its store under the data
+        directory, and reuses it across commands. When set, ``hsl`` starts and stops nothing.
+    ``HSL_DATA_DIR``
+        Where this installation keeps its files: the embedded server's store
+        (``<data_dir>/nats/``) and the DuckDB projections. Default ``./.hsl``, taken relative to
+        the working directory when the settings are read and stored as an absolute path.
+    ``HSL_LOG_LEVEL``
+        One of ``debug``, ``info`` (default), ``warning``, ``error``, ``critical``. Logs go to
+        stderr: JSON lines, or coloured text on a terminal.
+    """
+
+    nats_url: str | None
+    data_dir: Path
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        nats_url = env.get("NATS_URL", "").strip() or None
+        data_dir = Path(env.get("HSL_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
+        log_level = env.get("HSL_LOG_LEVEL", "").strip().lower() or "info"
+        if log_level not in LOG_LEVELS:
+            msg = f"HSL_LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            raise SettingsError(msg)
+        return cls(
+            nats_url=nats_url,
+            data_dir=data_dir.expanduser().resolve(),
+            log_level=log_level,
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """True when ``hsl`` runs the NATS server itself (``NATS_URL`` unset)."""
+        return self.nats_url is None
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``NATS_URL`` split into the server list nats-py expects (empty when embedded)."""
+        if self.nats_url is None:
+            return []
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_dir(self) -> Path:
+        """The embedded server's directory: its JetStream store, state, lock and log files."""
+        return self.data_dir / "nats"

@@ -1,0 +1,267 @@
+"""The ``hsl`` command line, run as a user runs it (a separate process) and in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from service.cli import main
+from service.embedded import STATE_FILE, _pid_alive, connect_url, stop_embedded
+from service.logging import configure_logging
+from service.settings import Settings
+from tests.test_embedded import hsl, publish
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh HSL_DATA_DIR; any embedded server started on it is stopped afterwards."""
+    path = tmp_path / "data"
+    try:
+        yield path
+    finally:
+        stop_embedded(Settings.from_env({"HSL_DATA_DIR": str(path)}))
+
+
+@pytest.fixture
+def in_process(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run ``main()`` here on ``data_dir``; restore the logging configuration it changes."""
+    monkeypatch.delenv("NATS_URL", raising=False)
+    monkeypatch.delenv("HSL_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("HSL_DATA_DIR", str(data_dir))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
+
+
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (a port the OS just handed out and took back)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"nats://127.0.0.1:{port}"
+
+
+class TestLogStatus:
+    def test_lists_streams_with_counts_and_sequences(self, nats_url: str, tmp_path: Path) -> None:
+        """Each stream appears on one line with its message count, first and last sequence."""
+        asyncio.run(publish(nats_url, "ORDERS", 3))
+        asyncio.run(publish(nats_url, "AUDIT", 1))
+
+        result = hsl("log", "status", data_dir=tmp_path / "data", nats_url=nats_url)
+
+        assert result.returncode == 0, result.stderr
+        assert nats_url in result.stdout
+        assert "external" in result.stdout
+        assert "nats-server 2." in result.stdout
+        lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:]}
+        assert lines["ORDERS"] == ["3", "1", "3"]
+        assert lines["AUDIT"] == ["1", "1", "1"]
+
+    def test_json_output_parses(self, nats_url: str, tmp_path: Path) -> None:
+        """--json prints one JSON object with the same facts."""
+        asyncio.run(publish(nats_url, "ORDERS", 2))
+
+        result = hsl("log", "status", "--json", data_dir=tmp_path / "data", nats_url=nats_url)
+
+        assert result.returncode == 0, result.stderr
+        status = json.loads(result.stdout)
+        assert status["url"] == nats_url
+        assert status["origin"] == "external"
+        assert status["pid"] is None
+        assert status["streams"] == [
+            {"name": "ORDERS", "messages": 2, "first_seq": 1, "last_seq": 2}
+        ]
+
+    def test_embedded_says_started_then_reused_with_pid(
+        self, data_dir: Path, in_process: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without NATS_URL the first status starts the server, the second reuses it."""
+        assert main(["log", "status"]) == 0
+        first = capsys.readouterr().out
+        handle = connect_url(Settings.from_env({"HSL_DATA_DIR": str(data_dir)}))
+        asyncio.run(publish(handle.url, "EVENTS", 4))
+        assert main(["log", "status"]) == 0
+        second = capsys.readouterr().out
+
+        assert f"embedded, started now, pid {handle.pid}" in first
+        assert "streams  none" in first
+        assert f"embedded, reused, pid {handle.pid}" in second
+        assert str(data_dir) in second
+        assert "EVENTS" in second
+
+
+class TestLogStop:
+    def test_stops_the_embedded_server(self, data_dir: Path) -> None:
+        """`hsl log stop` ends the server another `hsl` started and removes its state."""
+        started = json.loads(hsl("log", "status", "--json", data_dir=data_dir).stdout)
+
+        result = hsl("log", "stop", data_dir=data_dir)
+
+        assert result.returncode == 0, result.stderr
+        assert f"pid {started['pid']}" in result.stdout
+        assert not (data_dir / "nats" / STATE_FILE).exists()
+        assert not _pid_alive(started["pid"])
+
+    def test_without_server_says_so(
+        self, data_dir: Path, in_process: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Nothing to stop is not an error."""
+        assert main(["log", "stop"]) == 0
+        assert "no embedded nats-server is running" in capsys.readouterr().out
+
+    def test_refuses_when_nats_url_is_set(
+        self,
+        nats_url: str,
+        in_process: None,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A server named by NATS_URL is not ours to stop."""
+        monkeypatch.setenv("NATS_URL", nats_url)
+
+        assert main(["log", "stop"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("hsl: error: NATS_URL is set")
+        assert err.count("\n") == 1
+
+
+class TestServe:
+    def test_serves_until_sigterm_and_stops_the_server_it_started(self, data_dir: Path) -> None:
+        """`hsl serve` says where NATS is, and on SIGTERM stops the server it started."""
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env["HSL_DATA_DIR"] = str(data_dir)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(3)]
+            assert lines[0].startswith("NATS     nats://127.0.0.1:"), lines
+            assert "started now" in lines[0]
+            assert str(data_dir) in lines[1]
+            state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
+
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+        assert proc.returncode == 0, err
+        assert "stopped the embedded nats-server" in out
+        assert not (data_dir / "nats" / STATE_FILE).exists()
+        assert not _pid_alive(state["pid"])
+
+    def test_leaves_a_reused_server_running(self, data_dir: Path) -> None:
+        """A server `serve` found already running outlives it."""
+        started = json.loads(hsl("log", "status", "--json", data_dir=data_dir).stdout)
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env["HSL_DATA_DIR"] = str(data_dir)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+        assert f"reused, pid {started['pid']}" in first
+        assert proc.returncode == 0
+        assert _pid_alive(started["pid"])
+
+
+class TestLogging:
+    def test_json_lines_off_a_terminal_with_bound_context(self, in_process: None) -> None:
+        """Off a terminal each log line is JSON and carries context bound with contextvars."""
+        stream = io.StringIO()
+        configure_logging("info", stream=stream)
+        logger = structlog.get_logger("test")
+
+        with structlog.contextvars.bound_contextvars(request_id="r-1", aggregate_id="a-9"):
+            logger.info("recorded", sequence=7)
+        logger.debug("not shown at info")
+        logging.getLogger("nats.aio.client").warning("from the stdlib")
+
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [line["event"] for line in lines] == ["recorded", "from the stdlib"]
+        assert lines[0]["request_id"] == "r-1"
+        assert lines[0]["aggregate_id"] == "a-9"
+        assert lines[0]["sequence"] == 7
+        assert lines[0]["level"] == "info"
+        assert lines[1]["logger"] == "nats.aio.client"
+
+
+class TestErrors:
+    def test_unreachable_nats_url_is_one_line(self, tmp_path: Path) -> None:
+        """A server that does not answer gives one clear line on stderr, exit 1, no traceback."""
+        url = closed_port_url()
+
+        result = hsl("log", "status", data_dir=tmp_path, nats_url=url)
+
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"hsl: error: cannot connect to NATS at {url}")
+        assert result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+
+    def test_unwritable_data_dir_is_one_line(self, tmp_path: Path) -> None:
+        """A data dir that cannot be created is named, without a traceback."""
+        (tmp_path / "file").write_text("")
+
+        result = hsl("log", "status", data_dir=tmp_path / "file" / "data")
+
+        assert result.returncode == 1
+        assert "is not writable" in result.stderr
+        assert result.stderr.count("\n") == 1
+
+    def test_bad_log_level_is_named(
+        self,
+        in_process: None,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """An unusable setting names the variable and the accepted values."""
+        monkeypatch.setenv("HSL_LOG_LEVEL", "loud")
+
+        assert main(["log", "status"]) == 1
+        assert "HSL_LOG_LEVEL='loud' is not one of debug" in capsys.readouterr().err
+
+    def test_missing_subcommand_is_a_usage_error(
+        self, in_process: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`hsl log` alone shows usage and exits 2, as argparse does."""
+        with pytest.raises(SystemExit) as exit_info:
+            main(["log"])
+        assert exit_info.value.code == 2
+        assert "usage: hsl log" in capsys.readouterr().err
