@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,11 @@ class NatsServerProcess:
         binary = find_server_binary()
         check_server_version(server_version(binary), str(binary))
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        ports_dir = Path(tempfile.mkdtemp(prefix="hsl-nats-ports-"))
+        # The server writes its chosen port to <ports_dir>/nats-server_<pid>.ports, and removes
+        # that file itself when it exits; a folder beside the store outlives this process, as
+        # an embedded server does.
+        ports_dir = self.store_dir / "ports"
+        ports_dir.mkdir(exist_ok=True)
         args = [
             str(binary),
             "--jetstream",
@@ -119,8 +122,6 @@ class NatsServerProcess:
         except BaseException:
             self.stop()
             raise
-        finally:
-            shutil.rmtree(ports_dir, ignore_errors=True)
         return self.url
 
     def _await_ready(self, ports_dir: Path, timeout: float) -> str:
