@@ -202,6 +202,8 @@ class JetStreamRecorder:
 
     def _check_commit(self, events: Sequence[StoredEvent], extra: int) -> None:
         """Refuse, before sending anything, a commit the server could not store whole."""
+        if len(events) == 1:
+            return
         seen: set[tuple[UUID | str, int]] = set()
         for event in events:
             key = (event.originator_id, event.originator_version)

@@ -39,7 +39,7 @@ SLICE = 0.02
 
 
 class _Call(Generic[T]):
-    """One caller's coroutine; ``finished`` is released when it is done."""
+    """One caller's coroutine; ``finished`` (for a waiting caller) is released when done."""
 
     __slots__ = ("alone", "coro", "finished", "stop_loop_when_done", "task")
 
@@ -47,8 +47,7 @@ class _Call(Generic[T]):
         self.coro = coro
         self.alone = False
         self.task: asyncio.Task[T] | None = None
-        self.finished = threading.Lock()
-        self.finished.acquire()
+        self.finished: threading.Lock | None = None  # only for a caller that waits
         self.stop_loop_when_done = False
 
 
@@ -123,10 +122,12 @@ class NatsBridge:
                 finally:
                     self._release_driver()
             else:
+                call.finished = finished = threading.Lock()
+                finished.acquire()
                 self._loop.call_soon_threadsafe(self._start, call)
                 if not self._driver.locked():
                     self._wake_background.set()
-                if not call.finished.acquire(timeout=-1 if timeout is None else timeout):
+                if not finished.acquire(timeout=-1 if timeout is None else timeout):
                     msg = f"no answer on the NATS connection within {timeout} s"
                     raise OperationalError(msg)
         finally:
@@ -143,7 +144,8 @@ class NatsBridge:
         call.task.add_done_callback(lambda _task: self._finished(call))
 
     def _finished(self, call: _Call[Any]) -> None:
-        call.finished.release()
+        if call.finished is not None:
+            call.finished.release()
         if call.stop_loop_when_done:
             self._loop.stop()
         elif call.alone and self._background_driving:
