@@ -182,6 +182,9 @@ class NatsBridge:
             finally:
                 self._background_driving = False
                 self._driver.release()
+                with self._state:
+                    if self._pending > 1:
+                        self._wake_background.set()  # others arrived meanwhile: look again
 
     def close(self) -> None:
         """Flush and close the connection, then stop the background thread."""
