@@ -73,7 +73,8 @@ class NatsBridge:
         try:
             self.client: Client = self.run(
                 nats.connect(
-                    url,
+                    # A cluster is given as comma-separated URLs, as in NATS_URL.
+                    [u.strip() for u in url.split(",") if u.strip()],
                     name=name,
                     connect_timeout=CONNECT_TIMEOUT,
                     max_reconnect_attempts=-1,
