@@ -8,6 +8,7 @@ from uuid import UUID
 from events.common import Actor, Person, RoomLevel
 from events.room import ConvenerPosition, MemberLevel, Region
 from service.commands.base import CommandsBase
+from service.domain.errors import ValidationError
 from service.domain.room import Room
 
 
@@ -26,8 +27,12 @@ class RoomCommands(CommandsBase):
     ) -> UUID:
         """Set up a consultation room; returns its id."""
         act = self._act(actor, occurred_at)
-        if parent_room_id is not None:
-            self.get_room(parent_room_id)
+        if parent_room_id is not None and self.get_room(parent_room_id).level != "town":
+            raise ValidationError(
+                "parent_room_id",
+                "上级议事室须为镇(街道、园区)协商议事室",
+                "the parent room must be a town room",
+            )
         room = Room.establish(
             act, name=name, level=level, region=region, parent_room_id=parent_room_id
         )

@@ -134,6 +134,20 @@ class TestValidation:
             )
         assert info.value.field == "region.locality"
 
+    def test_a_parent_room_is_a_town_room(self, s: Scenario) -> None:
+        """A village room hangs under its town's room, not under another village's."""
+        village = s.village_room()
+        with refused(s.app, ValidationError) as info:
+            s.app.establish_room(
+                actor=CLERK,
+                occurred_at=s.at(),
+                name="社区议事室",
+                level="community",
+                region=Region(county="淮安区", town="淮城镇", locality="某社区"),
+                parent_room_id=village,
+            )
+        assert info.value.field == "parent_room_id"
+
     def test_vote_by_non_attendee_is_refused(self, s: Scenario) -> None:
         """Only those present vote, once each."""
         consultation = s.held()
