@@ -150,47 +150,38 @@ class TestConcurrency:
 
 
 class TestIdempotentRetry:
+    @pytest.fixture
+    def proxy(self, nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AckDroppingProxy]:
+        """A proxy that can lose an ack, with a short request timeout so the retry comes soon."""
+        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
+        made = AckDroppingProxy(nats_url)
+        yield made
+        made.close()
+
     def test_commit_whose_ack_is_lost_is_stored_once(
-        self,
-        nats_url: str,
-        factories: list[JetStreamFactory],
-        monkeypatch: pytest.MonkeyPatch,
+        self, nats_url: str, factories: list[JetStreamFactory], proxy: AckDroppingProxy
     ) -> None:
         """The ack of a stored commit never arrives; the retry finds it stored and succeeds."""
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-        proxy = AckDroppingProxy(nats_url)
-        try:
-            recorder = _recorder(proxy.url, factories)
-            aggregate = uuid4()
-            recorder.insert_events([_event(aggregate, 1)])
-            proxy.drop_next_ack()
-            ids = recorder.insert_events([_event(aggregate, 2), _event(aggregate, 3)])
-            assert proxy.dropped.is_set()
-            assert ids == [2, 3]
-            direct = _recorder(nats_url, factories)
-            assert [e.originator_version for e in direct.select_events(aggregate)] == [1, 2, 3]
-            assert direct.max_notification_id() == 3
-        finally:
-            proxy.close()
+        recorder = _recorder(proxy.url, factories)
+        aggregate = uuid4()
+        recorder.insert_events([_event(aggregate, 1)])
+        proxy.drop_next_ack()
+        ids = recorder.insert_events([_event(aggregate, 2), _event(aggregate, 3)])
+        assert proxy.dropped.is_set()
+        assert ids == [2, 3]
+        direct = _recorder(nats_url, factories)
+        assert [e.originator_version for e in direct.select_events(aggregate)] == [1, 2, 3]
+        assert direct.max_notification_id() == 3
 
     def test_single_event_commit_whose_ack_is_lost_is_stored_once(
-        self,
-        nats_url: str,
-        factories: list[JetStreamFactory],
-        monkeypatch: pytest.MonkeyPatch,
+        self, factories: list[JetStreamFactory], proxy: AckDroppingProxy
     ) -> None:
         """Same for a one-event commit, which is a plain publish rather than a batch."""
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-        proxy = AckDroppingProxy(nats_url)
-        try:
-            recorder = _recorder(proxy.url, factories)
-            aggregate = uuid4()
-            proxy.drop_next_ack()
-            assert recorder.insert_events([_event(aggregate, 1)]) == [1]
-            assert proxy.dropped.is_set()
-            assert recorder.max_notification_id() == 1
-        finally:
-            proxy.close()
+        recorder = _recorder(proxy.url, factories)
+        proxy.drop_next_ack()
+        assert recorder.insert_events([_event(uuid4(), 1)]) == [1]
+        assert proxy.dropped.is_set()
+        assert recorder.max_notification_id() == 1
 
     def test_reinserting_a_stored_event_is_a_conflict(
         self, nats_url: str, factories: list[JetStreamFactory]
