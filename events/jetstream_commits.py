@@ -10,6 +10,8 @@ against what is stored before it is called a conflict.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -55,6 +57,9 @@ from events.stream_layout import (
 
 MAX_COMMIT_ATTEMPTS = 5
 """Attempts per commit: a stale cached position or a lost ack costs one more each."""
+
+UNAVAILABLE_WAIT = 10.0
+"""Seconds a commit waits for the stream to answer again (a cluster electing a new leader)."""
 
 READ_PAGE = 10_000
 """Messages asked for per direct-get request when reading ranges."""
@@ -267,7 +272,11 @@ class JetStreamRecorder:
         """Store ``events`` (and ``tracking``) atomically; return their stream sequences."""
         self._check_commit(events, extra=1 if tracking else 0)
         maybe_stored = False  # True once an attempt may have been stored without our knowing
-        for _attempt in range(MAX_COMMIT_ATTEMPTS):
+        unavailable_until = time.monotonic() + UNAVAILABLE_WAIT
+        backoff = 0.05
+        attempt = 0
+        while attempt < MAX_COMMIT_ATTEMPTS:
+            attempt += 1
             messages = self._event_messages(events)
             if tracking is not None:
                 messages.append(await self._tracking_message(tracking))
@@ -276,6 +285,15 @@ class JetStreamRecorder:
                 ack = await commit(self._bridge.client, messages)
             except nats.errors.TimeoutError:
                 maybe_stored = True
+                continue
+            except nats.errors.NoRespondersError:
+                # Nothing answered, so nothing was stored: in a cluster the stream is electing
+                # a new leader after losing a node. Wait for it, within a bound.
+                if time.monotonic() + backoff > unavailable_until:
+                    raise
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                attempt -= 1
                 continue
             if ack.error is None and not ack.duplicate:
                 return self._committed(events, messages, ack)

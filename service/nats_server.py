@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,8 @@ class NatsServerProcess:
     """Server log; default ``<store_dir>/nats-server.log`` (a file, never a pipe that fills)."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     url: str = field(default="", init=False)
+    monitoring_url: str = field(default="", init=False)
+    """The server's HTTP monitoring endpoint (``/healthz``, ``/jsz``), on a port it chose."""
 
     def start(self, timeout: float = 20.0) -> str:
         """Start the server and return its ``nats://`` URL once it accepts clients."""
@@ -140,6 +143,7 @@ class NatsServerProcess:
                     ports = None  # written but not flushed yet
                 if ports:
                     url = str(ports["nats"][0])
+                    self.monitoring_url = str((ports.get("monitoring") or [""])[0])
                     if _accepts_connections(url):
                         return url
             time.sleep(0.02)
@@ -178,3 +182,95 @@ def _accepts_connections(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class NatsCluster:
+    """Three (or more) bundled servers on loopback forming one JetStream cluster.
+
+    Route ports must be known before the nodes start, so they are picked free just before;
+    client and monitoring ports are chosen by each server. For tests and benchmarks that need
+    replicated (R3) streams.
+    """
+
+    base_dir: Path
+    size: int = 3
+    name: str = "hsl"
+    nodes: list[NatsServerProcess] = field(default_factory=list, init=False)
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Comma-separated client URLs, the form ``NATS_URL`` takes for a cluster."""
+        return ",".join(self.urls)
+
+    def start(self, timeout: float = 60.0) -> str:
+        route_ports = [_free_port() for _ in range(self.size)]
+        routes = ",".join(f"nats://127.0.0.1:{port}" for port in route_ports)
+        for index, port in enumerate(route_ports):
+            node = NatsServerProcess(
+                store_dir=self.base_dir / f"n{index}",
+                extra_args=[
+                    "--server_name",
+                    f"{self.name}-n{index}",
+                    "--cluster_name",
+                    self.name,
+                    "--cluster",
+                    f"nats://127.0.0.1:{port}",
+                    "--routes",
+                    routes,
+                ],
+            )
+            self.nodes.append(node)
+            try:
+                node.start()
+            except BaseException:
+                self.stop()
+                raise
+        self._await_jetstream(time.monotonic() + timeout)
+        return self.url
+
+    def _await_jetstream(self, deadline: float) -> None:
+        """Wait until every node reports JetStream healthy and a meta leader elected."""
+        pending = list(self.nodes)
+        while pending and time.monotonic() < deadline:
+            pending = [node for node in pending if not _healthy(node.monitoring_url)]
+            if pending:
+                time.sleep(0.1)
+        if pending:
+            self.stop()
+            msg = "the NATS cluster's JetStream did not become healthy in time"
+            raise NatsServerError(msg)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> NatsCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _healthy(monitoring_url: str) -> bool:
+    """JetStream is usable on this node: healthy, and it knows the cluster's meta leader."""
+    try:
+        with urllib.request.urlopen(f"{monitoring_url}/healthz", timeout=1) as reply:
+            if reply.status != 200:
+                return False
+        with urllib.request.urlopen(f"{monitoring_url}/jsz", timeout=1) as reply:
+            jsz = json.loads(reply.read())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool((jsz.get("meta_cluster") or {}).get("leader"))

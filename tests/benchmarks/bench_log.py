@@ -28,7 +28,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
 from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from service.nats_server import NatsServerProcess
+from service.nats_server import NatsCluster, NatsServerProcess
 
 PAYLOAD = (
     b'{"type":"outcome.progress_reported","actor":{"id":"p-0042","role":"implementing_unit"},'
@@ -92,7 +92,7 @@ def bench_recorder_triples(recorder: JetStreamApplicationRecorder, n: int) -> fl
 
 
 async def _raw_rates(url: str, stream: str, n: int) -> tuple[float, float]:
-    nc = await nats.connect(url)
+    nc = await nats.connect(url.split(","))
     js = nc.jetstream()
     subjects = [f"hsl.{stream}.events.{uuid.uuid4()}" for _ in range(n)]
     try:
@@ -115,13 +115,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=20_000, help="events per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median kept)")
+    parser.add_argument(
+        "--cluster", action="store_true", help="a 3-node cluster on loopback, R3 streams"
+    )
     args = parser.parse_args(argv)
     n = args.events // args.rounds
     measured: dict[str, list[float]] = {k: [] for k in ("raw", "raw_async", "a", "b", "c", "c8")}
     with tempfile.TemporaryDirectory() as tmp:
-        server = NatsServerProcess(store_dir=Path(tmp) / "nats")
+        server: NatsServerProcess | NatsCluster
+        if args.cluster:
+            server = NatsCluster(Path(tmp))
+            replicas = "3"
+        else:
+            server = NatsServerProcess(store_dir=Path(tmp) / "nats")
+            replicas = "1"
         server.start()
-        factory = JetStreamFactory(Environment("Bench", {"NATS_URL": server.url}))
+        factory = JetStreamFactory(
+            Environment("Bench", {"NATS_URL": server.url, "JETSTREAM_REPLICAS": replicas})
+        )
         try:
             recorder = factory.application_recorder()
             assert isinstance(recorder, JetStreamApplicationRecorder)
@@ -156,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print(
         f"{args.rounds} interleaved rounds of {n} events each, median kept; "
-        f"payload {len(PAYLOAD)} bytes; one nats-server, R1 file storage"
+        f"payload {len(PAYLOAD)} bytes; "
+        + ("3-node cluster, R3" if args.cluster else "one nats-server, R1")
+        + " file storage"
     )
     print(f"{'case':34} {'ours ev/s':>10} {'baseline':30} {'base ev/s':>10} {'ratio':>6} target")
     for name, ours, base_name, base, target in rows:
