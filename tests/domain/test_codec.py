@@ -108,6 +108,10 @@ class TestTags:
                 cls.__struct_fields__
             )
 
+    def test_base_event_is_not_in_the_union(self) -> None:
+        """Only concrete, tagged events are stored."""
+        assert BaseEvent not in ALL_EVENTS
+
 
 class TestRoundTrip:
     def test_decode_then_encode_is_byte_stable(self, states: list[bytes]) -> None:
@@ -201,8 +205,3 @@ class TestUpcaster:
         """A version gap without an upcaster fails loudly rather than guessing."""
         with pytest.raises(msgspec.ValidationError, match="no upcaster"):
             upcast({**V1_TOPIC_PROPOSED, "schema_version": 0})
-
-
-def test_base_event_is_not_in_the_union() -> None:
-    """Only concrete, tagged events are stored."""
-    assert BaseEvent not in ALL_EVENTS
