@@ -358,5 +358,11 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
                 loop.remove_signal_handler(sig)
 
 
+# The read side registers its commands (project, projections rebuild, query) on import.
+import projections.commands  # noqa: E402, F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: the read side registered its commands there, not here.
+    from service.cli import main as registered_main
+
+    sys.exit(registered_main())

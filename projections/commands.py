@@ -1,0 +1,191 @@
+"""``hsl project``, ``hsl projections rebuild`` and ``hsl query``: the read side's commands.
+
+Registered on ``service.cli``'s command registry (imported at the bottom of that module).
+All three use ``<HSL_DATA_DIR>/projections.duckdb`` and the log behind ``NATS_URL`` (or the
+embedded server), through the application's own recorder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import duckdb
+
+from projections.rebuild import ViewsBusyError, rebuild
+from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
+from service.application import HaoshangliangApplication
+from service.cli import GROUPS, CommandError, command
+from service.embedded import connect_url
+from service.settings import Settings
+
+VIEWS_FILE = "projections.duckdb"
+
+GROUPS["projections"] = "the DuckDB views: rebuild them from the log"
+
+
+def views_path(settings: Settings) -> Path:
+    """Where the views live: one DuckDB file under the data directory."""
+    return settings.data_dir / VIEWS_FILE
+
+
+@contextlib.contextmanager
+def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
+    """The application on the JetStream log (finding or starting the embedded server)."""
+    handle = connect_url(settings)
+    url = settings.nats_url or handle.url
+    app = HaoshangliangApplication(env={"PERSISTENCE_MODULE": "events.jetstream", "NATS_URL": url})
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help="events per transaction (default 1000)"
+    )
+
+
+# --- hsl project -----------------------------------------------------------------------------
+
+
+@command(
+    "project",
+    help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM",
+    arguments=_batch_argument,
+)
+def project(args: argparse.Namespace, settings: Settings) -> int:
+    """Catch up from the tracking position, then apply events as they are stored."""
+    path = views_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    with _stop_on_signals(stop), open_application(settings) as app:
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as e:
+            raise CommandError(f"cannot open {path}: {e}") from e
+        projector: Projector | None = None
+        try:
+            projector = Projector(con, app.recorder, app.name)
+            print(f"projecting into {path} from event {projector.position + 1}", flush=True)
+            projector.follow(stop, args.batch)
+        except ProjectionError as e:
+            raise CommandError(str(e)) from e
+        finally:
+            con.close()
+    print(f"stopped at event {projector.position}" if projector else "stopped", flush=True)
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop``; the current batch finishes, then the command ends."""
+
+    def received(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, received) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# --- hsl projections rebuild -----------------------------------------------------------------
+
+
+@command(
+    "projections",
+    "rebuild",
+    help="rebuild every view from zero into a new file, then swap it in",
+    arguments=_batch_argument,
+)
+def projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay the whole log into a fresh DuckDB file; the old one serves until the swap."""
+    path = views_path(settings)
+    with open_application(settings) as app:
+        try:
+            position = rebuild(
+                app.recorder, app.name, path, batch_size=args.batch, progress=_progress_bar
+            )
+        except (ProjectionError, ViewsBusyError) as e:
+            raise CommandError(str(e)) from e
+    print(f"\nrebuilt {path} up to event {position}", file=sys.stderr)
+    return 0
+
+
+def _progress_bar(position: int, end: int) -> None:
+    width = 30
+    done = width if end == 0 else width * position // end
+    percent = 100 if end == 0 else 100 * position // end
+    bar = "#" * done + "." * (width - done)
+    print(f"\rrebuilding [{bar}] {position}/{end} events ({percent}%)", end="", file=sys.stderr)
+    sys.stderr.flush()
+
+
+# --- hsl query -------------------------------------------------------------------------------
+
+
+def _query_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sql", help="the SQL to run (read-only)")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
+
+
+@command("query", help="run read-only SQL against the views", arguments=_query_arguments)
+def query(args: argparse.Namespace, settings: Settings) -> int:
+    """Opens the views read-only, so a mistyped DELETE changes nothing."""
+    path = views_path(settings)
+    if not path.exists():
+        msg = f"no views at {path}: run `hsl projections rebuild` first"
+        raise CommandError(msg)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as e:
+        raise CommandError(f"cannot open {path} read-only: {e}") from e
+    try:
+        cursor = con.execute(args.sql)
+        columns = [d[0] for d in cursor.description or ()]
+        rows = cursor.fetchall()
+    except duckdb.Error as e:
+        raise CommandError(f"query refused: {e}") from e
+    finally:
+        con.close()
+    write_rows(columns, rows, args.format)
+    return 0
+
+
+def write_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str) -> None:
+    """Print a result as an aligned table, CSV or a JSON array of objects."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        print(json.dumps(records, ensure_ascii=False, default=_json_value, indent=2))
+    else:
+        cells = [list(columns), *[["" if v is None else str(v) for v in row] for row in rows]]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        for line in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,113 @@
+"""The runner's guarantee: a batch and its tracking position commit together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from projections.rebuild import rebuild, snapshot
+from projections.runner import Projector, UnknownEventError
+from tests.domain.scenario import Scenario, full_lifecycle
+from tests.projections.helpers import fresh_rebuild
+
+
+class InjectedCrashError(Exception):
+    """Injected by a test hook in the middle of a batch."""
+
+
+def crash_at(sequence: int) -> Callable[[int], None]:
+    """A hook that crashes once the batch reaches ``sequence``."""
+
+    def hook(seq: int) -> None:
+        if seq >= sequence:
+            raise InjectedCrashError(seq)
+
+    return hook
+
+
+class TestCrashInTheMiddleOfABatch:
+    def test_restart_ends_equal_to_a_fresh_rebuild(self, tmp_path: Path) -> None:
+        """A projector crashed inside a batch resumes at its last commit; nothing twice."""
+        s = Scenario()
+        full_lifecycle(s)
+        path = tmp_path / "live.duckdb"
+        con = duckdb.connect(str(path))
+        crashing = Projector(con, s.app.recorder, s.app.name, after_statement=crash_at(30))
+        with pytest.raises(InjectedCrashError):
+            crashing.catch_up(batch_size=8)
+        committed = con.execute("SELECT notification_id FROM tracking").fetchall()
+        assert committed == [(24,)]
+        con.close()  # the process dies; a new one opens the file
+
+        con = duckdb.connect(str(path))
+        restarted = Projector(con, s.app.recorder, s.app.name)
+        assert restarted.position == 24
+        restarted.catch_up(batch_size=8)
+        live = snapshot(con)
+        con.close()
+        assert live == fresh_rebuild(s.app, tmp_path / "fresh.duckdb")
+
+    def test_batch_size_does_not_change_the_views(self, tmp_path: Path) -> None:
+        """One event per transaction or all at once: the same rows."""
+        s = Scenario()
+        full_lifecycle(s)
+        con = duckdb.connect(str(tmp_path / "one.duckdb"))
+        Projector(con, s.app.recorder, s.app.name).catch_up(batch_size=1)
+        assert snapshot(con) == fresh_rebuild(s.app, tmp_path / "all.duckdb")
+
+
+class TestUnknownEventType:
+    def test_stops_naming_sequence_and_type_leaving_views_unchanged(self, tmp_path: Path) -> None:
+        """An event the projection does not know is never skipped: the batch is refused."""
+        s = Scenario()
+        s.town_room()
+        con = duckdb.connect(str(tmp_path / "v.duckdb"))
+        projector = Projector(con, s.app.recorder, s.app.name)
+        projector.catch_up()
+        before = snapshot(con)
+        s.app.recorder.insert_events(
+            [StoredEvent(uuid.uuid4(), 1, "outcome.mystery", b'{"type":"outcome.mystery"}')]
+        )
+        s.town_room()  # a known event after the unknown one
+        with pytest.raises(UnknownEventError) as info:
+            projector.catch_up()
+        assert info.value.sequence == 2
+        assert info.value.event_type == "outcome.mystery"
+        assert "event 2" in str(info.value)
+        assert "outcome.mystery" in str(info.value)
+        assert snapshot(con) == before
+        assert projector.position == 1
+
+
+class TestRebuild:
+    def test_swaps_in_a_new_file_with_progress(self, tmp_path: Path) -> None:
+        """The old file serves until the new one is complete, then is replaced by it."""
+        s = Scenario()
+        s.verified()
+        target = tmp_path / "projections.duckdb"
+        with duckdb.connect(str(target)) as old:
+            old.execute("CREATE TABLE stale (x INTEGER)")
+        seen: list[tuple[int, int]] = []
+        position = rebuild(
+            s.app.recorder,
+            s.app.name,
+            target,
+            batch_size=5,
+            progress=lambda at, end: seen.append((at, end)),
+        )
+        end = s.app.recorder.max_notification_id()
+        assert position == end
+        assert seen[0] == (0, end)
+        assert seen[-1] == (end, end)
+        with duckdb.connect(str(target), read_only=True) as con:
+            tables = {
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+        assert "stale" not in tables
+        assert "outcomes" in tables
+        assert [p.name for p in tmp_path.iterdir()] == ["projections.duckdb"]

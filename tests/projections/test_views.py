@@ -1,0 +1,111 @@
+"""The views a known lifecycle produces, on the POPO store: rows, closed-loop flags, links."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from events.codec import EVENT_TYPES
+from projections.appliers import APPLIERS
+from projections.runner import Projector
+from tests.domain.scenario import Scenario, full_lifecycle
+
+
+def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    Projector(con, s.app.recorder, s.app.name).catch_up(batch_size=7)
+    return con
+
+
+class TestAppliers:
+    def test_every_event_type_has_an_applier(self) -> None:
+        """No event of the catalogue falls through to the unknown-type stop."""
+        assert set(APPLIERS) == set(EVENT_TYPES)
+
+
+class TestLifecycleRows:
+    def test_full_lifecycle_rows(self, tmp_path: Path) -> None:
+        """Rooms, topics, consultations, participants, motions and outcomes hold what happened."""
+        s = Scenario()
+        full_lifecycle(s)
+        con = project(s, tmp_path / "v.duckdb")
+        last = s.app.recorder.max_notification_id()
+        assert con.execute("SELECT * FROM tracking").fetchall() == [("hsl", last)]
+        rooms = con.execute(
+            "SELECT level, convener_name, liaison_name, county_member_count FROM rooms "
+            "ORDER BY level"
+        ).fetchall()
+        assert rooms == [("town", "赵副书记", "钱联络员", 0), ("village", None, None, 1)]
+        statuses = con.execute("SELECT status, count(*) FROM topics GROUP BY 1").fetchall()
+        # the proposed one is the re-consultation topic opened by open_reconsultation
+        assert dict(statuses) == {"filed": 2, "proposed": 1, "rejected": 1, "withdrawn": 1}
+        roles = con.execute("SELECT role, count(*) FROM participants GROUP BY 1").fetchall()
+        assert dict(roles) == {"resident_rep": 6, "cppcc_member": 1, "official": 1, "expert": 1}
+        consultation = con.execute(
+            "SELECT status, participant_count, resident_count, quota_met, attendee_count, "
+            "opinion_count, dissent_count, consensus_summary FROM consultations"
+        ).fetchall()
+        assert consultation == [("held", 9, 6, True, 9, 1, 1, "分批试点")]
+        motion = con.execute(
+            "SELECT votes_cast, votes_for, votes_against, abstentions, present, result FROM motions"
+        ).fetchall()
+        assert motion == [(3, 2, 1, 0, 9, "defeated")]
+
+    def test_closed_loop_status(self, tmp_path: Path) -> None:
+        """The adopted outcome went the whole loop; the declined one closed after feedback."""
+        s = Scenario()
+        full_lifecycle(s)
+        con = project(s, tmp_path / "v.duckdb")
+        loop = con.execute(
+            "SELECT stage, adopted_at IS NOT NULL, not_adopted_at IS NOT NULL, "
+            "implementing_unit_name, deadline, progress_percent, overdue, stalled, reconsulted, "
+            "escalated, escalated_to, dissent_explained, backdated_entry "
+            "FROM outcome_status ORDER BY drafted_at"
+        ).fetchall()
+        assert loop == [
+            ("closed", True, False, "镇建设局", date(2024, 12, 31), 100, False, False, True,
+             True, "county", True, False),
+            ("closed", False, True, None, None, None, False, False, False,
+             False, None, True, False),
+        ]  # fmt: skip
+
+    def test_reconsultation_links_both_ways(self, tmp_path: Path) -> None:
+        """The outcome names its new topic and the new topic names the outcome (§四.6)."""
+        s = Scenario()
+        full_lifecycle(s)
+        con = project(s, tmp_path / "v.duckdb")
+        links = con.execute(
+            "SELECT o.outcome_id, o.reconsultation_topic_id, t.topic_id, t.reconsultation_of "
+            "FROM outcomes o JOIN topics t ON t.topic_id = o.reconsultation_topic_id"
+        ).fetchall()
+        assert len(links) == 1
+        outcome_id, new_topic, topic_id, of = links[0]
+        assert new_topic == topic_id
+        assert of == outcome_id
+
+
+class TestOverdue:
+    def test_overdue_depends_on_the_reference_date(self, tmp_path: Path) -> None:
+        """An implementation not done by its deadline is overdue only after the deadline."""
+        s = Scenario()
+        s.assigned()  # deadline 2024-12-31, not completed
+        con = project(s, tmp_path / "v.duckdb")
+
+        def overdue(as_of: str) -> list[tuple[str, bool]]:
+            sql = f"SELECT stage, overdue FROM outcome_status_as_of(DATE '{as_of}')"
+            return [(str(a), bool(b)) for a, b in con.execute(sql).fetchall()]
+
+        assert overdue("2024-12-31") == [("implementing", False)]
+        assert overdue("2025-01-01") == [("implementing", True)]
+
+    def test_completed_is_never_overdue(self, tmp_path: Path) -> None:
+        """Once the unit reports it done, the deadline no longer matters."""
+        s = Scenario()
+        s.verified()
+        con = project(s, tmp_path / "v.duckdb")
+        row = con.execute(
+            "SELECT stage, overdue FROM outcome_status_as_of(DATE '2030-01-01')"
+        ).fetchall()
+        assert row == [("verified", False)]
