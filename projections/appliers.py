@@ -1,7 +1,7 @@
 """Pure functions from one decoded event to the row changes it makes in the views.
 
-An applier does no I/O: it returns ``Op`` values (an SQL statement and its parameters), so
-the runner can group a whole batch into bulk statements inside one transaction, and a test
+An applier does no I/O: it returns ``Change`` values (``projections.changes``), so the runner
+can fold a whole batch in memory and write each table once inside one transaction, and a test
 can check an event's effect without a database. ``APPLIERS`` maps every event tag to its
 applier; a tag missing here is an event the projection does not know, and the runner stops
 on it rather than skipping it.
@@ -19,12 +19,13 @@ from events import room as r
 from events import topic as t
 from events.codec import tag_of
 from events.common import BaseEvent
+from projections.changes import Change, Insert, Replace, Update
 
-Op = tuple[str, tuple[Any, ...]]
-"""One row change: a parametrised SQL statement and its parameters."""
+Applier = Callable[[str, Any], list[Change]]
+"""(originator id, event) → the row changes, in order."""
 
-Applier = Callable[[int, str, Any], list[Op]]
-"""(notification id, originator id, event) → the row changes, in order."""
+Value = Callable[[Any], Any]
+"""Reads one column's value from the event."""
 
 
 def utc(moment: datetime) -> datetime:
@@ -32,283 +33,332 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _touch(table: str, key: str, sets: str = "") -> str:
-    """An UPDATE that also keeps the row's last sequence and back-dated flag."""
-    extra = f"{sets}, " if sets else ""
-    return (
-        f"UPDATE {table} SET {extra}seq = ?, backdated_entry = backdated_entry OR ? WHERE {key} = ?"
-    )
+def _at(e: Any) -> datetime:
+    return utc(e.occurred_at)
 
 
-def _update(table: str, key: str, sets: str, values: tuple[Any, ...]) -> Applier:
-    """An applier setting ``sets`` (SQL ``col = ?`` list) from ``values`` of the event."""
+def _update(
+    table: str, sets: dict[str, Value | str | bool | int], add: dict[str, int] | None = None
+) -> Applier:
+    """An applier setting columns of the originator's row: callables read the event."""
 
-    def apply(seq: int, oid: str, event: Any) -> list[Op]:
-        params = tuple(v(event) if callable(v) else v for v in values)
-        sql = _touch(table, key, sets)
-        return [(sql, (*params, seq, event.backdated, oid))]
+    def apply(oid: str, event: Any) -> list[Change]:
+        values = {k: v(event) if callable(v) else v for k, v in sets.items()}
+        return [Update(table, oid, values, add or {}, event.backdated)]
 
     return apply
+
+
+def _outcome(
+    sets: dict[str, Value | str | bool | int], add: dict[str, int] | None = None
+) -> Applier:
+    """An outcome update that also records when its latest event happened."""
+    return _update("outcomes", {**sets, "last_event_at": _at}, add)
 
 
 # --- rooms (§四.1, §五.3–§五.5) -----------------------------------------------------------
 
 
-def _room_established(seq: int, oid: str, e: r.RoomEstablished) -> list[Op]:
+def _room_established(oid: str, e: r.RoomEstablished) -> list[Change]:
     parent = None if e.parent_room_id is None else str(e.parent_room_id)
-    sql = (
-        "INSERT INTO rooms (room_id, name, level, county, town, locality, parent_room_id, "
-        "established_at, backdated_entry, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    region = e.region
-    params = (oid, e.name, e.level, region.county, region.town, region.locality, parent)
-    return [(sql, (*params, utc(e.occurred_at), e.backdated, seq))]
+    row = {
+        "room_id": oid,
+        "name": e.name,
+        "level": e.level,
+        "county": e.region.county,
+        "town": e.region.town,
+        "locality": e.region.locality,
+        "parent_room_id": parent,
+        "established_at": _at(e),
+        "backdated_entry": e.backdated,
+    }
+    return [Insert("rooms", row)]
 
 
-def _member_linked(seq: int, oid: str, e: r.MemberLinked) -> list[Op]:
-    insert = (
-        "INSERT INTO room_members (room_id, member_id, member_name, member_level, "
-        "members_group, linked_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    )
+def _member_linked(oid: str, e: r.MemberLinked) -> list[Change]:
+    row = {
+        "room_id": oid,
+        "member_id": e.member.id,
+        "member_name": e.member.name,
+        "member_level": e.member_level,
+        "members_group": e.members_group,
+        "linked_at": _at(e),
+    }
     county = 1 if e.member_level == "county" else 0
     return [
-        (insert, (oid, e.member.id, e.member.name, e.member_level, e.members_group,
-                  utc(e.occurred_at), seq)),
-        (_touch("rooms", "room_id", "county_member_count = county_member_count + ?"),
-         (county, seq, e.backdated, oid)),
-    ]  # fmt: skip
+        Insert("room_members", row),
+        Update("rooms", oid, {}, {"county_member_count": county}, e.backdated),
+    ]
 
 
-def _plan_filed(seq: int, oid: str, e: r.AnnualPlanFiled) -> list[Op]:
-    insert = (
-        "INSERT INTO room_plans (room_id, year, planned_consultations, filed_at, seq) "
-        "VALUES (?, ?, ?, ?, ?)"
-    )
-    return [(insert, (oid, e.year, e.planned_consultations, utc(e.occurred_at), seq))]
+def _plan_filed(oid: str, e: r.AnnualPlanFiled) -> list[Change]:
+    row = {
+        "room_id": oid,
+        "year": e.year,
+        "planned_consultations": e.planned_consultations,
+        "filed_at": _at(e),
+    }
+    return [Insert("room_plans", row)]
 
 
 # --- topics (§二.1, §四.3) -----------------------------------------------------------------
 
 
-def _topic_proposed(seq: int, oid: str, e: t.TopicProposed) -> list[Op]:
-    sql = (
-        "INSERT INTO topics (topic_id, room_id, room_level, title, source, reconsultation_of, "
-        "status, proposed_at, backdated_entry, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    again = None if e.reconsultation_of is None else str(e.reconsultation_of)
-    params = (oid, str(e.room_id), e.room_level, e.title, e.source, again, "proposed")
-    return [(sql, (*params, utc(e.occurred_at), e.backdated, seq))]
-
-
-def _at(e: Any) -> datetime:
-    return utc(e.occurred_at)
+def _topic_proposed(oid: str, e: t.TopicProposed) -> list[Change]:
+    row = {
+        "topic_id": oid,
+        "room_id": str(e.room_id),
+        "room_level": e.room_level,
+        "title": e.title,
+        "source": e.source,
+        "reconsultation_of": None if e.reconsultation_of is None else str(e.reconsultation_of),
+        "status": "proposed",
+        "proposed_at": _at(e),
+        "backdated_entry": e.backdated,
+    }
+    return [Insert("topics", row)]
 
 
 # --- consultations (§四.2, §四.4, §四.5) -------------------------------------------------
 
 
-def _research_group_formed(seq: int, oid: str, e: c.ResearchGroupFormed) -> list[Op]:
-    sql = (
-        "INSERT INTO consultations (consultation_id, topic_id, room_id, room_level, status, "
-        "research_lead_id, research_group_size, research_started_at, backdated_entry, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    params = (oid, str(e.topic_id), str(e.room_id), e.room_level, "researching", e.lead_id)
-    return [(sql, (*params, len(e.members), _at(e), e.backdated, seq))]
+def _research_group_formed(oid: str, e: c.ResearchGroupFormed) -> list[Change]:
+    row = {
+        "consultation_id": oid,
+        "topic_id": str(e.topic_id),
+        "room_id": str(e.room_id),
+        "room_level": e.room_level,
+        "status": "researching",
+        "research_lead_id": e.lead_id,
+        "research_group_size": len(e.members),
+        "research_started_at": _at(e),
+        "backdated_entry": e.backdated,
+    }
+    return [Insert("consultations", row)]
 
 
-def _participants_confirmed(seq: int, oid: str, e: c.ParticipantsConfirmed) -> list[Op]:
-    ops: list[Op] = [("DELETE FROM participants WHERE consultation_id = ?", (oid,))]
-    insert = (
-        "INSERT INTO participants (consultation_id, person_id, name, role, confirmed_at, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
-    )
-    ops += [(insert, (oid, p.id, p.name, p.role, _at(e), seq)) for p in e.participants]
-    sets = (
-        "participant_count = ?, resident_count = ?, quota_met = ?, quota_justification = ?, "
-        "participants_confirmed_at = ?, status = 'participants_confirmed'"
-    )
-    params = (e.participant_count, e.resident_count, e.quota_met, e.quota_justification, _at(e))
-    ops.append((_touch("consultations", "consultation_id", sets),
-                (*params, seq, e.backdated, oid)))  # fmt: skip
-    return ops
+def _participants_confirmed(oid: str, e: c.ParticipantsConfirmed) -> list[Change]:
+    changes: list[Change] = [Replace("participants", "consultation_id", oid)]
+    changes += [
+        Insert(
+            "participants",
+            {
+                "consultation_id": oid,
+                "person_id": p.id,
+                "name": p.name,
+                "role": p.role,
+                "confirmed_at": _at(e),
+            },
+        )
+        for p in e.participants
+    ]
+    sets = {
+        "participant_count": e.participant_count,
+        "resident_count": e.resident_count,
+        "quota_met": e.quota_met,
+        "quota_justification": e.quota_justification,
+        "participants_confirmed_at": _at(e),
+        "status": "participants_confirmed",
+    }
+    changes.append(Update("consultations", oid, sets, {}, e.backdated))
+    return changes
 
 
-def _motion_put(seq: int, oid: str, e: c.MotionPut) -> list[Op]:
-    sql = "INSERT INTO motions (consultation_id, motion_id, text, put_at, seq) VALUES (?,?,?,?,?)"
-    return [(sql, (oid, str(e.motion_id), e.text, _at(e), seq))]
+def _motion_put(oid: str, e: c.MotionPut) -> list[Change]:
+    row = {"consultation_id": oid, "motion_id": str(e.motion_id), "text": e.text, "put_at": _at(e)}
+    return [Insert("motions", row)]
 
 
-def _vote_cast(seq: int, oid: str, e: c.VoteCast) -> list[Op]:
-    sql = "UPDATE motions SET votes_cast = votes_cast + 1, seq = ? WHERE motion_id = ?"
-    return [(sql, (seq, str(e.motion_id)))]
+def _vote_cast(oid: str, e: c.VoteCast) -> list[Change]:
+    return [Update("motions", str(e.motion_id), {}, {"votes_cast": 1})]
 
 
-def _motion_resolved(seq: int, oid: str, e: c.MotionResolved) -> list[Op]:
-    sql = (
-        "UPDATE motions SET votes_for = ?, votes_against = ?, abstentions = ?, present = ?, "
-        "result = ?, resolved_at = ?, seq = ? WHERE motion_id = ?"
-    )
-    tally = e.tally
-    params = (tally.votes_for, tally.votes_against, tally.abstentions, tally.present)
-    return [(sql, (*params, e.result, _at(e), seq, str(e.motion_id)))]
+def _motion_resolved(oid: str, e: c.MotionResolved) -> list[Change]:
+    sets = {
+        "votes_for": e.tally.votes_for,
+        "votes_against": e.tally.votes_against,
+        "abstentions": e.tally.abstentions,
+        "present": e.tally.present,
+        "result": e.result,
+        "resolved_at": _at(e),
+    }
+    return [Update("motions", str(e.motion_id), sets)]
 
 
-def _dissent_recorded(seq: int, oid: str, e: c.DissentRecorded) -> list[Op]:
-    insert = (
-        "INSERT INTO dissents (consultation_id, dissent_id, person_count, position, "
-        "recorded_at, seq) VALUES (?, ?, ?, ?, ?, ?)"
-    )
-    count = _touch("consultations", "consultation_id", "dissent_count = dissent_count + 1")
+def _dissent_recorded(oid: str, e: c.DissentRecorded) -> list[Change]:
+    row = {
+        "consultation_id": oid,
+        "dissent_id": str(e.dissent_id),
+        "person_count": len(e.person_ids),
+        "position": e.position,
+        "recorded_at": _at(e),
+    }
     return [
-        (insert, (oid, str(e.dissent_id), len(e.person_ids), e.position, _at(e), seq)),
-        (count, (seq, e.backdated, oid)),
+        Insert("dissents", row),
+        Update("consultations", oid, {}, {"dissent_count": 1}, e.backdated),
     ]
 
 
 # --- outcomes (§四.2, §四.6) ---------------------------------------------------------------
 
 
-def _outcome_drafted(seq: int, oid: str, e: o.OutcomeDrafted) -> list[Op]:
-    sql = (
-        "INSERT INTO outcomes (outcome_id, consultation_id, topic_id, room_id, kind, title, "
-        "stage, drafted_at, backdated_entry, last_event_at, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    ids = (oid, str(e.consultation_id), str(e.topic_id), str(e.room_id))
-    return [(sql, (*ids, e.kind, e.title, "drafted", _at(e), e.backdated, _at(e), seq))]
+def _outcome_drafted(oid: str, e: o.OutcomeDrafted) -> list[Change]:
+    row = {
+        "outcome_id": oid,
+        "consultation_id": str(e.consultation_id),
+        "topic_id": str(e.topic_id),
+        "room_id": str(e.room_id),
+        "kind": e.kind,
+        "title": e.title,
+        "stage": "drafted",
+        "drafted_at": _at(e),
+        "backdated_entry": e.backdated,
+        "last_event_at": _at(e),
+    }
+    return [Insert("outcomes", row)]
 
 
-def _outcome(sets: str, *values: Any) -> Applier:
-    """An outcome update that also records when its latest event happened."""
-    return _update("outcomes", "outcome_id", f"{sets}, last_event_at = ?", (*values, _at))
+def _dissent_explained(oid: str, e: o.DissentExplained) -> list[Change]:
+    row = {"outcome_id": oid, "dissent_id": str(e.dissent_id), "explained_at": _at(e)}
+    return [Insert("dissent_explanations", row), *_outcome({})(oid, e)]
 
 
-def _dissent_explained(seq: int, oid: str, e: o.DissentExplained) -> list[Op]:
-    insert = (
-        "INSERT INTO dissent_explanations (outcome_id, dissent_id, explained_at, seq) "
-        "VALUES (?, ?, ?, ?)"
-    )
-    touch = _outcome("stage = stage")(seq, oid, e)
-    return [(insert, (oid, str(e.dissent_id), _at(e), seq)), *touch]
-
-
-def _verified(seq: int, oid: str, e: o.ImplementationVerified) -> list[Op]:
+def _verified(oid: str, e: o.ImplementationVerified) -> list[Change]:
     # Not effective reopens the work (§四.6 监督落实成效): back to implementing.
     stage = "verified" if e.effective else "implementing"
-    sets = "verified_at = ?, verified_effective = ?, stage = ?"
-    return _outcome(sets, _at, e.effective, stage)(seq, oid, e)
+    return _outcome({"verified_at": _at, "verified_effective": e.effective, "stage": stage})(oid, e)
 
 
 APPLIERS: Final[dict[str, Applier]] = {
     tag_of(r.RoomEstablished): _room_established,
-    tag_of(r.ConvenerAssigned): _update(
-        "rooms", "room_id", "convener_id = ?, convener_name = ?, convener_position = ?",
-        (lambda e: e.convener.id, lambda e: e.convener.name, lambda e: e.position),
-    ),
-    tag_of(r.LiaisonAssigned): _update(
-        "rooms", "room_id", "liaison_id = ?, liaison_name = ?",
-        (lambda e: e.liaison.id, lambda e: e.liaison.name),
-    ),
+    tag_of(r.ConvenerAssigned): _update("rooms", {
+        "convener_id": lambda e: e.convener.id,
+        "convener_name": lambda e: e.convener.name,
+        "convener_position": lambda e: e.position,
+    }),
+    tag_of(r.LiaisonAssigned): _update("rooms", {
+        "liaison_id": lambda e: e.liaison.id,
+        "liaison_name": lambda e: e.liaison.name,
+    }),
     tag_of(r.MemberLinked): _member_linked,
     tag_of(r.AnnualPlanFiled): _plan_filed,
     tag_of(t.TopicProposed): _topic_proposed,
-    tag_of(t.TopicApprovalEscalated): _update(
-        "topics", "topic_id", "status = 'awaiting_upper_approval', escalated_to = ?, "
-        "escalated_at = ?", (lambda e: e.upper_org, _at),
-    ),
-    tag_of(t.TopicApproved): _update(
-        "topics", "topic_id", "status = 'approved', approving_org = ?, "
-        "approved_by_upper_level = ?, approved_at = ?",
-        (lambda e: e.approving_org, lambda e: e.by_upper_level, _at),
-    ),
-    tag_of(t.TopicRejected): _update(
-        "topics", "topic_id", "status = 'rejected', rejecting_org = ?, rejection_reason = ?, "
-        "rejected_at = ?", (lambda e: e.rejecting_org, lambda e: e.reason, _at),
-    ),
-    tag_of(t.TopicFiled): _update(
-        "topics", "topic_id", "status = 'filed', filed_with = ?, filing_ref = ?, filed_at = ?",
-        (lambda e: e.filed_with, lambda e: e.filing_ref, _at),
-    ),
-    tag_of(t.TopicWithdrawn): _update(
-        "topics", "topic_id", "status = 'withdrawn', withdrawal_reason = ?, withdrawn_at = ?",
-        (lambda e: e.reason, _at),
-    ),
+    tag_of(t.TopicApprovalEscalated): _update("topics", {
+        "status": "awaiting_upper_approval",
+        "escalated_to": lambda e: e.upper_org,
+        "escalated_at": _at,
+    }),
+    tag_of(t.TopicApproved): _update("topics", {
+        "status": "approved",
+        "approving_org": lambda e: e.approving_org,
+        "approved_by_upper_level": lambda e: e.by_upper_level,
+        "approved_at": _at,
+    }),
+    tag_of(t.TopicRejected): _update("topics", {
+        "status": "rejected",
+        "rejecting_org": lambda e: e.rejecting_org,
+        "rejection_reason": lambda e: e.reason,
+        "rejected_at": _at,
+    }),
+    tag_of(t.TopicFiled): _update("topics", {
+        "status": "filed",
+        "filed_with": lambda e: e.filed_with,
+        "filing_ref": lambda e: e.filing_ref,
+        "filed_at": _at,
+    }),
+    tag_of(t.TopicWithdrawn): _update("topics", {
+        "status": "withdrawn",
+        "withdrawal_reason": lambda e: e.reason,
+        "withdrawn_at": _at,
+    }),
     tag_of(c.ResearchGroupFormed): _research_group_formed,
-    tag_of(c.ResearchFindingRecorded): _update(
-        "consultations", "consultation_id", "research_findings = research_findings + 1", (),
-    ),
+    tag_of(c.ResearchFindingRecorded): _update("consultations", {}, {"research_findings": 1}),
     tag_of(c.ParticipantsConfirmed): _participants_confirmed,
-    tag_of(c.ConsultationScheduled): _update(
-        "consultations", "consultation_id", "status = 'scheduled', form = ?, venue = ?, "
-        "venue_detail = ?, scheduled_for = ?, host_id = ?",
-        (lambda e: e.form, lambda e: e.venue, lambda e: e.venue_detail,
-         lambda e: utc(e.scheduled_for), lambda e: e.host_id),
-    ),
-    tag_of(c.ConsultationHeld): _update(
-        "consultations", "consultation_id", "status = 'held', form = ?, venue = ?, "
-        "venue_detail = ?, held_at = ?, attendee_count = ?",
-        (lambda e: e.form, lambda e: e.venue, lambda e: e.venue_detail, _at,
-         lambda e: len(e.attendee_ids)),
-    ),
-    tag_of(c.OpinionRecorded): _update(
-        "consultations", "consultation_id", "opinion_count = opinion_count + 1", (),
-    ),
+    tag_of(c.ConsultationScheduled): _update("consultations", {
+        "status": "scheduled",
+        "form": lambda e: e.form,
+        "venue": lambda e: e.venue,
+        "venue_detail": lambda e: e.venue_detail,
+        "scheduled_for": lambda e: utc(e.scheduled_for),
+        "host_id": lambda e: e.host_id,
+    }),
+    tag_of(c.ConsultationHeld): _update("consultations", {
+        "status": "held",
+        "form": lambda e: e.form,
+        "venue": lambda e: e.venue,
+        "venue_detail": lambda e: e.venue_detail,
+        "held_at": _at,
+        "attendee_count": lambda e: len(e.attendee_ids),
+    }),
+    tag_of(c.OpinionRecorded): _update("consultations", {}, {"opinion_count": 1}),
     tag_of(c.MotionPut): _motion_put,
     tag_of(c.VoteCast): _vote_cast,
     tag_of(c.MotionResolved): _motion_resolved,
-    tag_of(c.ConsensusReached): _update(
-        "consultations", "consultation_id", "consensus_summary = ?, consensus_at = ?",
-        (lambda e: e.summary, _at),
-    ),
+    tag_of(c.ConsensusReached): _update("consultations", {
+        "consensus_summary": lambda e: e.summary,
+        "consensus_at": _at,
+    }),
     tag_of(c.DissentRecorded): _dissent_recorded,
     tag_of(o.OutcomeDrafted): _outcome_drafted,
-    tag_of(o.OutcomeReported): _outcome("stage = 'reported', reported_at = ?", _at),
-    tag_of(o.OutcomeAdopted): _outcome(
-        "stage = 'adopted', adopted_at = ?, adopted_as = ?, decided_by = ?, "
-        "needs_implementation = ?",
-        _at, lambda e: e.adopted_as, lambda e: e.decided_by, lambda e: e.needs_implementation,
-    ),
-    tag_of(o.OutcomeNotAdopted): _outcome(
-        "stage = 'not_adopted', not_adopted_at = ?, decided_by = ?, not_adopted_reason = ?",
-        _at, lambda e: e.decided_by, lambda e: e.reason,
-    ),
-    tag_of(o.PublicityNoticePublished): _outcome(
-        "stage = 'publicised', publicised_at = ?, publicity_starts_on = ?, "
-        "publicity_ends_on = ?", _at, lambda e: e.starts_on, lambda e: e.ends_on,
-    ),
-    tag_of(o.ObjectionReceived): _outcome("objection_count = objection_count + 1"),
-    tag_of(o.ImplementationAssigned): _outcome(
-        "stage = 'implementing', implementation_assigned_at = ?, implementing_unit_id = ?, "
-        "implementing_unit_name = ?, deadline = ?",
-        _at, lambda e: e.unit.id, lambda e: e.unit.name, lambda e: e.deadline,
-    ),
-    tag_of(o.ProgressReported): _outcome(
-        "progress_percent = ?, progress_at = ?", lambda e: e.percent, _at
-    ),
-    tag_of(o.ImplementationCompleted): _outcome(
-        "stage = 'implemented', implemented_at = ?, progress_percent = 100, stalled = false",
-        _at,
-    ),
+    tag_of(o.OutcomeReported): _outcome({"stage": "reported", "reported_at": _at}),
+    tag_of(o.OutcomeAdopted): _outcome({
+        "stage": "adopted",
+        "adopted_at": _at,
+        "adopted_as": lambda e: e.adopted_as,
+        "decided_by": lambda e: e.decided_by,
+        "needs_implementation": lambda e: e.needs_implementation,
+    }),
+    tag_of(o.OutcomeNotAdopted): _outcome({
+        "stage": "not_adopted",
+        "not_adopted_at": _at,
+        "decided_by": lambda e: e.decided_by,
+        "not_adopted_reason": lambda e: e.reason,
+    }),
+    tag_of(o.PublicityNoticePublished): _outcome({
+        "stage": "publicised",
+        "publicised_at": _at,
+        "publicity_starts_on": lambda e: e.starts_on,
+        "publicity_ends_on": lambda e: e.ends_on,
+    }),
+    tag_of(o.ObjectionReceived): _outcome({}, {"objection_count": 1}),
+    tag_of(o.ImplementationAssigned): _outcome({
+        "stage": "implementing",
+        "implementation_assigned_at": _at,
+        "implementing_unit_id": lambda e: e.unit.id,
+        "implementing_unit_name": lambda e: e.unit.name,
+        "deadline": lambda e: e.deadline,
+    }),
+    tag_of(o.ProgressReported): _outcome({
+        "progress_percent": lambda e: e.percent,
+        "progress_at": _at,
+    }),
+    tag_of(o.ImplementationCompleted): _outcome({
+        "stage": "implemented",
+        "implemented_at": _at,
+        "progress_percent": 100,
+        "stalled": False,
+    }),
     tag_of(o.ImplementationVerified): _verified,
     tag_of(o.ImplementationStalled): _outcome(
-        "stalled = true, stall_count = stall_count + 1, stalled_at = ?, stall_cause = ?",
-        _at, lambda e: e.cause,
+        {"stalled": True, "stalled_at": _at, "stall_cause": lambda e: e.cause},
+        {"stall_count": 1},
     ),
-    tag_of(o.ReconsultationOpened): _outcome(
-        "reconsultation_topic_id = ?, reconsulted_at = ?", lambda e: str(e.new_topic_id), _at
-    ),
-    tag_of(o.FeedbackDelivered): _outcome("stage = 'fed_back', fed_back_at = ?", _at),
+    tag_of(o.ReconsultationOpened): _outcome({
+        "reconsultation_topic_id": lambda e: str(e.new_topic_id),
+        "reconsulted_at": _at,
+    }),
+    tag_of(o.FeedbackDelivered): _outcome({"stage": "fed_back", "fed_back_at": _at}),
     tag_of(o.DissentExplained): _dissent_explained,
-    tag_of(o.EscalatedViaCppcc): _outcome(
-        "escalated_to = ?, escalation_category = ?, escalated_at = ?",
-        lambda e: e.to_level, lambda e: e.category, _at,
-    ),
-    tag_of(o.OutcomeClosed): _outcome("stage = 'closed', closed_at = ?", _at),
+    tag_of(o.EscalatedViaCppcc): _outcome({
+        "escalated_to": lambda e: e.to_level,
+        "escalation_category": lambda e: e.category,
+        "escalated_at": _at,
+    }),
+    tag_of(o.OutcomeClosed): _outcome({"stage": "closed", "closed_at": _at}),
 }  # fmt: skip
 """Every event tag the projection knows, and how it changes the views."""
 
 
-def ops_for(seq: int, originator_id: str, event: BaseEvent) -> list[Op]:
+def changes_for(originator_id: str, event: BaseEvent) -> list[Change]:
     """The row changes of one event; ``KeyError`` if its tag has no applier."""
-    return APPLIERS[tag_of(event)](seq, originator_id, event)
+    return APPLIERS[tag_of(event)](originator_id, event)

@@ -6,8 +6,8 @@ two batches resumes exactly where the last commit left off, and a crash inside o
 nothing of it. This is eventsourcing's ``ProjectionRunner`` guarantee, done by hand because
 the view and the tracking table live in one DuckDB file that the runner owns.
 
-Bulk: a batch's changes are grouped into runs of the same statement; a run of inserts becomes
-multi-row ``INSERT … VALUES`` statements and a run of updates one ``executemany``.
+Bulk: a batch's changes are folded in memory (``projections.changes.Batch``) and each touched
+table is written once, with one ``DELETE`` of the old rows and multi-row ``INSERT``s.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from events.codec import decode, tag_of
-from projections.appliers import APPLIERS, Op, ops_for
-from projections.schema import create_schema, tracking_position
+from projections.appliers import APPLIERS, changes_for
+from projections.changes import Batch, Change, MissingRowError
+from projections.schema import TABLES, create_schema, tracking_position
 
 DEFAULT_BATCH: Final = 1000
-_ROWS_PER_INSERT: Final = 200
 
 
 class ProjectionError(RuntimeError):
@@ -46,7 +46,7 @@ class UnknownEventError(ProjectionError):
 
 
 Hook = Callable[[int], None]
-"""Test-only: called with the last sequence a group of statements covered, inside the
+"""Test-only: called with an event's sequence after its changes are folded, inside the
 transaction, so a test can crash the projector in the middle of a batch."""
 
 
@@ -59,13 +59,14 @@ class Projector:
         recorder: ApplicationRecorder,
         application_name: str,
         *,
-        after_statement: Hook | None = None,
+        after_change: Hook | None = None,
     ) -> None:
         self.con = con
         self.recorder = recorder
         self.application_name = application_name
-        self._after_statement = after_statement
+        self._after_change = after_change
         create_schema(con)
+        self._columns = {table: _columns(con, table) for table in TABLES}
         self.position = tracking_position(con, application_name)
 
     # --- one batch ------------------------------------------------------------------------
@@ -79,28 +80,34 @@ class Projector:
         fresh = [n for n in notifications if n.id > self.position]
         if not fresh:
             return 0
-        groups = self._grouped(fresh)
+        changes = self._changes(fresh)
         last = fresh[-1].id
+        batch = Batch(self.con, self._columns)
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for sql, rows, seq in groups:
-                self._execute(sql, rows)
-                if self._after_statement is not None:
-                    self._after_statement(seq)
+            batch.load([change for _, change in changes])
+            for seq, change in changes:
+                batch.apply(change, seq)
+                if self._after_change is not None:
+                    self._after_change(seq)
+            batch.write()
             self.con.execute(
                 "DELETE FROM tracking WHERE application_name = ?", [self.application_name]
             )
             self.con.execute("INSERT INTO tracking VALUES (?, ?)", [self.application_name, last])
             self.con.execute("COMMIT")
+        except MissingRowError as e:
+            self.con.execute("ROLLBACK")
+            raise ProjectionError(str(e)) from e
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         self.position = last
         return len(fresh)
 
-    def _grouped(self, notifications: Sequence[Notification]) -> list[tuple[str, list[Any], int]]:
-        """Decode and turn a batch into runs of one statement, in notification order."""
-        groups: list[tuple[str, list[Any], int]] = []
+    def _changes(self, notifications: Sequence[Notification]) -> list[tuple[int, Change]]:
+        """Decode a batch and list its row changes, in notification order."""
+        changes: list[tuple[int, Change]] = []
         for n in notifications:
             if n.topic not in APPLIERS:
                 raise UnknownEventError(n.id, n.topic)
@@ -112,26 +119,8 @@ class Projector:
             if tag_of(event) != n.topic:
                 msg = f"event {n.id} is stored as {n.topic!r} but its payload is {tag_of(event)!r}"
                 raise ProjectionError(msg)
-            ops: list[Op] = ops_for(n.id, str(n.originator_id), event)
-            for sql, params in ops:
-                if groups and groups[-1][0] == sql:
-                    groups[-1][1].append(params)
-                    groups[-1] = (sql, groups[-1][1], n.id)
-                else:
-                    groups.append((sql, [params], n.id))
-        return groups
-
-    def _execute(self, sql: str, rows: list[Any]) -> None:
-        if len(rows) == 1:
-            self.con.execute(sql, rows[0])
-        elif sql.startswith("INSERT") and sql.endswith(")"):
-            head, values = sql.rsplit(" VALUES ", 1)
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                flat = [value for row in chunk for value in row]
-                self.con.execute(f"{head} VALUES {', '.join([values] * len(chunk))}", flat)
-        else:
-            self.con.executemany(sql, rows)
+            changes += [(n.id, change) for change in changes_for(str(n.originator_id), event)]
+        return changes
 
     # --- reading the log ------------------------------------------------------------------
 
@@ -221,3 +210,13 @@ def _drain(
             item = arrived.get_nowait()
         except queue.Empty:
             return batch, False
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """A table's columns in their stored order (the order ``INSERT … VALUES`` expects)."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' "
+        "ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return [str(name) for (name,) in rows]

@@ -37,7 +37,7 @@ class TestCrashInTheMiddleOfABatch:
         full_lifecycle(s)
         path = tmp_path / "live.duckdb"
         con = duckdb.connect(str(path))
-        crashing = Projector(con, s.app.recorder, s.app.name, after_statement=crash_at(30))
+        crashing = Projector(con, s.app.recorder, s.app.name, after_change=crash_at(30))
         with pytest.raises(InjectedCrashError):
             crashing.catch_up(batch_size=8)
         committed = con.execute("SELECT notification_id FROM tracking").fetchall()

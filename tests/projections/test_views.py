@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
 from events.codec import EVENT_TYPES
 from projections.appliers import APPLIERS
+from projections.changes import Batch, Insert, Replace
 from projections.runner import Projector
+from projections.schema import TABLES, create_schema
 from tests.domain.scenario import Scenario, full_lifecycle
 
 
@@ -109,3 +111,28 @@ class TestOverdue:
             "SELECT stage, overdue FROM outcome_status_as_of(DATE '2030-01-01')"
         ).fetchall()
         assert row == [("verified", False)]
+
+
+class TestBatch:
+    def test_replace_keeps_only_the_latest_participant_list(self) -> None:
+        """A re-confirmed list replaces the earlier one, within a batch and across batches."""
+        con = duckdb.connect(":memory:")
+        create_schema(con)
+        columns = {t: [r[0] for r in con.execute(f"DESCRIBE {t}").fetchall()] for t in TABLES}
+
+        def confirm(batch: Batch, people: list[str], seq: int) -> None:
+            batch.apply(Replace("participants", "consultation_id", "c1"), seq)
+            for person in people:
+                row = {"consultation_id": "c1", "person_id": person, "name": person,
+                       "role": "resident_rep", "confirmed_at": datetime(2024, 1, 1)}  # fmt: skip
+                batch.apply(Insert("participants", row), seq)
+
+        first = Batch(con, columns)
+        confirm(first, ["a", "b"], 1)
+        confirm(first, ["c"], 2)
+        first.write()
+        second = Batch(con, columns)
+        confirm(second, ["d", "e"], 3)
+        second.write()
+        got = con.execute("SELECT person_id, seq FROM participants ORDER BY 1").fetchall()
+        assert got == [("d", 3), ("e", 3)]
