@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from projections.rebuild import snapshot
+from projections.rebuild import ViewsBusyError, rebuild, snapshot
 from projections.runner import Projector
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild
@@ -91,3 +91,19 @@ class TestProjectProcess:
             assert projector.position == scenario.app.recorder.max_notification_id()
             live = snapshot(con)
         assert live == fresh_rebuild(scenario.app, tmp_path / "fresh.duckdb")
+
+    def test_rebuild_refuses_to_swap_under_a_running_projector(
+        self, scenario: Scenario, nats_url: str, tmp_path: Path
+    ) -> None:
+        """While `hsl project` holds the file, a rebuild fails and leaves no stray file."""
+        scenario.town_room()
+        process = start_projector(tmp_path / "data", nats_url)
+        try:
+            target = tmp_path / "data" / "projections.duckdb"
+            with pytest.raises(ViewsBusyError, match="stop `hsl project` first"):
+                rebuild(scenario.app.recorder, scenario.app.name, target)
+            assert not [p for p in target.parent.iterdir() if ".rebuild-" in p.name]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=20)
+        assert process.returncode == 0

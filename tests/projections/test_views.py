@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,7 +12,7 @@ from projections.appliers import APPLIERS
 from projections.changes import Batch, Insert, Replace
 from projections.runner import Projector
 from projections.schema import TABLES, create_schema
-from tests.domain.scenario import Scenario, full_lifecycle
+from tests.domain.scenario import PARTY, Scenario, full_lifecycle
 
 
 def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:
@@ -136,3 +136,22 @@ class TestBatch:
         second.write()
         got = con.execute("SELECT person_id, seq FROM participants ORDER BY 1").fetchall()
         assert got == [("d", 3), ("e", 3)]
+
+
+class TestBackdated:
+    def test_a_late_entry_flags_the_outcome(self, tmp_path: Path) -> None:
+        """An adoption recorded ten days after it happened marks the outcome back-dated."""
+        s = Scenario()
+        outcome_id = s.reported()
+        happened = s.clock.now + timedelta(minutes=5)
+        s.clock.tick(timedelta(days=10))
+        s.app.adopt_outcome(
+            outcome_id,
+            actor=PARTY,
+            occurred_at=happened,
+            adopted_as="decision",
+            decided_by="镇党委",
+        )
+        con = project(s, tmp_path / "v.duckdb")
+        row = con.execute("SELECT stage, backdated_entry, adopted_at FROM outcome_status")
+        assert row.fetchall() == [("adopted", True, happened.replace(tzinfo=None))]
