@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import threading
+import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -179,10 +180,16 @@ def write_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str
         print(json.dumps(records, ensure_ascii=False, default=_json_value, indent=2))
     else:
         cells = [list(columns), *[["" if v is None else str(v) for v in row] for row in rows]]
-        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
         for line in cells:
-            print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+            padded = (v + " " * (w - _width(v)) for v, w in zip(line, widths, strict=True))
+            print("  ".join(padded).rstrip())
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _json_value(value: object) -> str:

@@ -181,6 +181,9 @@ class Projector:
                     except queue.Empty:
                         continue
                     batch, ended = _drain(arrived, first, batch_size)
+                    if batch and batch[0].id > self.position + 1:
+                        # Never skip: fetch anything the subscription did not hand over.
+                        self.catch_up(batch_size, until=batch[0].id - 1)
                     if batch:
                         self.apply(batch)
                         if on_batch is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector, UnknownEventError
@@ -111,3 +114,68 @@ class TestRebuild:
         assert "stale" not in tables
         assert "outcomes" in tables
         assert [p.name for p in tmp_path.iterdir()] == ["projections.duckdb"]
+
+
+class FakeSubscription:
+    """Hands over what the test feeds it; ``None`` ends it, as ``stop`` does."""
+
+    def __init__(self) -> None:
+        self.feed: queue.Queue[Notification | None] = queue.Queue()
+
+    def __enter__(self) -> FakeSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __iter__(self) -> FakeSubscription:
+        return self
+
+    def __next__(self) -> Notification:
+        item = self.feed.get()
+        if item is None:
+            raise StopIteration
+        return item
+
+    def stop(self) -> None:
+        self.feed.put(None)
+
+
+class TestFollowNeverSkips:
+    def test_a_gap_in_the_subscription_is_read_from_the_log(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If the live feed starts past the position, the missing events are fetched first."""
+        s = Scenario()
+        s.town_room()
+        fake = FakeSubscription()
+        subscribed = threading.Event()
+
+        def subscribe(gt: int | None = None, topics: object = ()) -> FakeSubscription:
+            subscribed.set()
+            return fake
+
+        monkeypatch.setattr(s.app.recorder, "subscribe", subscribe)
+        con = duckdb.connect(str(tmp_path / "live.duckdb"))
+        projector = Projector(con, s.app.recorder, s.app.name)
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=projector.follow, args=(stop, 100), kwargs={"idle": 0.02}
+        )
+        follower.start()
+        try:
+            assert subscribed.wait(5)
+            s.verified()
+            later = s.app.recorder.select_notifications(start=2, limit=1000)
+            for notification in later[3:]:  # the feed lost the first three
+                fake.feed.put(notification)
+            deadline = time.monotonic() + 5
+            while projector.position < later[-1].id and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            follower.join(5)
+        assert projector.position == later[-1].id
+        live = snapshot(con)
+        con.close()
+        assert live == fresh_rebuild(s.app, tmp_path / "fresh.duckdb")
