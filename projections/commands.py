@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 import duckdb
+import structlog
 
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
@@ -29,6 +30,8 @@ from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
 from service.embedded import connect_url
 from service.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 VIEWS_FILE = "projections.duckdb"
 
@@ -80,7 +83,10 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
         try:
             projector = Projector(con, app.recorder, app.name)
             print(f"projecting into {path} from event {projector.position + 1}", flush=True)
-            projector.follow(stop, args.batch)
+            log.info("following the log", views=str(path), sequence=projector.position)
+            projector.follow(
+                stop, args.batch, on_batch=lambda at: log.debug("views updated", sequence=at)
+            )
         except ProjectionError as e:
             raise CommandError(str(e)) from e
         finally:
