@@ -63,7 +63,7 @@ def application_env(url: str, overrides: Mapping[str, str] | None = None) -> dic
 
 def stream_name(app: HaoshangliangApplication) -> str:
     """The stream an application's events go to (named after the application)."""
-    return StreamLayout.for_application(app.env.name or app.name).stream
+    return StreamLayout.for_application(app.name).stream
 
 
 def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:

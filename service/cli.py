@@ -360,6 +360,7 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
 
 # The read side registers its commands (project, projections rebuild, query) on import.
 import projections.commands  # noqa: E402, F401
+import service.demo.command  # noqa: E402, F401 - registers hsl demo
 
 if __name__ == "__main__":
     # Run the imported module's main: the read side registered its commands there, not here.

@@ -447,7 +447,7 @@ def _slots(rng: random.Random, town: TownSpec, town_index: int) -> list[_Slot]:
     """
     slots: list[_Slot] = []
     for year in YEARS:
-        months = (2, 5, 9)
+        months: tuple[int, ...] = (2, 5, 9)
         single = year == 2024 and town_index % (2 * TOWNS_PER_BLOCK) == 3
         if single:
             months = (5,)

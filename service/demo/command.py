@@ -1,0 +1,134 @@
+"""``hsl demo [--seed N] [--scale K]``: write a seeded county to the log, then report it.
+
+Registered on ``service.cli``'s command registry (imported at the bottom of that module).
+Mistakes a user can make (a bad ``--seed``, no NATS server, a seed already written to this
+log) come out as one ``hsl: error: …`` line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Final
+
+from eventsourcing.persistence import PersistenceError
+
+from service.bootstrap import BootstrapError, Opened, open_application
+from service.cli import CommandError, command
+from service.demo.county import MAX_SCALE, County, build_county
+from service.demo.generator import Demo, DemoClock
+from service.demo.report import ProgressBar, Summary, count_by_type, format_summary
+from service.embedded import ServerHandle
+from service.settings import Settings
+
+DEMO_ENV: Final = {
+    # The demo is the only writer of its aggregates: keep them in memory between commands
+    # instead of re-reading each from the log (eventsourcing's repository cache).
+    "AGGREGATE_CACHE_MAXSIZE": "200000",
+    "AGGREGATE_CACHE_FASTFORWARD": "n",
+}
+MAX_SEED: Final = 2**63 - 1
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    # Parsed as text and checked in the handler, so a bad value is one "hsl: error:" line.
+    parser.add_argument(
+        "--seed", default="1", metavar="N", help="non-negative integer; same seed, same log"
+    )
+    parser.add_argument(
+        "--scale",
+        default="1",
+        metavar="K",
+        help=f"blocks of four towns (1 to {MAX_SCALE:,}); about 2,400 events each",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
+
+
+def _integer(option: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        msg = f"{option} must be an integer, not {text!r}"
+        raise CommandError(msg) from None
+    if not low <= value <= high:
+        msg = f"{option} must be between {low:,} and {high:,}, not {value:,}"
+        raise CommandError(msg)
+    return value
+
+
+def _server(handle: ServerHandle) -> str:
+    if handle.origin == "external":
+        return "external, from NATS_URL"
+    how = "started now" if handle.origin == "started" else "reused"
+    return f"embedded, {how}, pid {handle.pid}; stop it with `hsl log stop`"
+
+
+@command(
+    "demo",
+    help="write a seeded demo county (towns, rooms, topics, a year and more of work) to the log",
+    arguments=_arguments,
+)
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Seed the county through the application's commands and print what the log holds."""
+    seed = _integer("--seed", args.seed, 0, MAX_SEED)
+    scale = _integer("--scale", args.scale, 1, MAX_SCALE)
+    county = build_county(seed, scale)
+    clock = DemoClock()
+    try:
+        opened = open_application(settings, clock=clock, env_overrides=DEMO_ENV)
+    except BootstrapError as e:
+        raise CommandError(str(e)) from e
+    try:
+        summary = _write(opened, county, clock, progress=args.progress)
+    except PersistenceError as e:
+        msg = f"writing to the log at {opened.url} failed: {e}"
+        raise CommandError(msg) from e
+    finally:
+        opened.close()
+    print(format_summary(summary))
+    return 0
+
+
+def _write(opened: Opened, county: County, clock: DemoClock, *, progress: bool | None) -> Summary:
+    app = opened.app
+    recorder = app.recorder
+    demo = Demo(app, county, clock)
+    if recorder.select_events(demo.first_id(), limit=1):
+        msg = (
+            f"seed {county.seed} is already in the log at {opened.url} (stream {opened.stream}); "
+            "use another --seed, or a fresh log (another HSL_DATA_DIR or NATS server)"
+        )
+        raise CommandError(msg)
+    before = recorder.max_notification_id() or 0
+    bar = ProgressBar(enabled=sys.stderr.isatty() if progress is None else progress)
+
+    def written() -> int:
+        return (recorder.max_notification_id() or 0) - before
+
+    began = time.monotonic()
+    try:
+        demo.run(progress=lambda now: bar.update(now, written))
+        seconds = time.monotonic() - began
+        bar.update(clock.now, written, force=True)
+    finally:
+        bar.close()
+    return Summary(
+        seed=county.seed,
+        scale=county.scale,
+        county=county.name,
+        towns=len(county.towns),
+        rooms=county.room_count,
+        planned_topics=len(county.plans),
+        url=opened.url,
+        server=_server(opened.handle),
+        stream=opened.stream,
+        counts=count_by_type(recorder, after=before),
+        before=before,
+        seconds=seconds,
+    )
