@@ -26,6 +26,7 @@ import structlog
 
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
+from projections.schema import SchemaMismatchError
 from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
 from service.embedded import connect_url
@@ -87,7 +88,7 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
             projector.follow(
                 stop, args.batch, on_batch=lambda at: log.debug("views updated", sequence=at)
             )
-        except ProjectionError as e:
+        except (ProjectionError, SchemaMismatchError) as e:
             raise CommandError(str(e)) from e
         finally:
             con.close()

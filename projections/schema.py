@@ -220,8 +220,31 @@ CREATE TABLE IF NOT EXISTS dissent_explanations (
 """
 
 
+SCHEMA_VERSION: Final = 1
+"""Raise when a table or column changes: a file built by another version must be rebuilt."""
+
+
+class SchemaMismatchError(RuntimeError):
+    """The views file was built by another version of the projection."""
+
+
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table and view if missing (idempotent: a restart reuses the file)."""
+    """Create every table and view if missing (idempotent: a restart reuses the file).
+
+    A file whose recorded schema version differs is refused: applying new events to tables
+    of another layout would mix two projections in one file.
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS projection_schema (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM projection_schema").fetchone()
+    found = None if row is None else row[0]
+    if found is None:
+        con.execute("INSERT INTO projection_schema VALUES (?)", [SCHEMA_VERSION])
+    elif found != SCHEMA_VERSION:
+        msg = (
+            f"the views were built by projection schema {found}, this version writes "
+            f"{SCHEMA_VERSION}: run `hsl projections rebuild`"
+        )
+        raise SchemaMismatchError(msg)
     con.execute(DDL)
     con.execute(CLOSED_LOOP_SQL)
 

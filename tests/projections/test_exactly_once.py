@@ -15,6 +15,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector, UnknownEventError
+from projections.schema import SchemaMismatchError
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild
 
@@ -179,3 +180,15 @@ class TestFollowNeverSkips:
         live = snapshot(con)
         con.close()
         assert live == fresh_rebuild(s.app, tmp_path / "fresh.duckdb")
+
+
+class TestSchemaVersion:
+    def test_a_file_of_another_schema_version_is_refused(self, tmp_path: Path) -> None:
+        """Views built by another projection version are not extended: rebuild them."""
+        s = Scenario()
+        s.town_room()
+        con = duckdb.connect(str(tmp_path / "v.duckdb"))
+        Projector(con, s.app.recorder, s.app.name).catch_up()
+        con.execute("UPDATE projection_schema SET version = version + 1")
+        with pytest.raises(SchemaMismatchError, match="hsl projections rebuild"):
+            Projector(con, s.app.recorder, s.app.name)
