@@ -2,9 +2,9 @@
 
 Appliers describe what an event does as ``Insert``/``Update``/``Replace`` values. A ``Batch``
 loads the rows a batch of events touches (one ``SELECT`` per table), applies the changes in
-notification order in Python, then writes every touched row back with one ``DELETE`` and
-multi-row ``INSERT``s per table. The cost per batch is a handful of statements, not one per
-event, and an ``UPDATE … WHERE id = ?`` never scans a large table once per event.
+notification order in Python, then writes every touched row back with one ``DELETE`` and one
+columnar ``INSERT … SELECT unnest(…)`` per table. The cost per batch is a handful of
+statements, not one per event, and no ``UPDATE … WHERE id = ?`` scans a table per event.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ DEFAULTS: Final[dict[str, Any]] = {
     "stall_count": 0,
 }
 """Column defaults of the DDL, for rows created in memory."""
-
-_ROWS_PER_INSERT: Final = 500
 
 
 @dataclass(frozen=True)
@@ -149,10 +147,10 @@ class Batch:
             self._insert(table, rows)
 
     def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """One statement per table: each column passed as one list, zipped back by ``unnest``."""
+        if not rows:
+            return
         columns = self.columns[table]
-        one = "(" + ", ".join("?" * len(columns)) + ")"
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            values = ", ".join([one] * len(chunk))
-            flat = [row[c] for row in chunk for c in columns]
-            self.con.execute(f"INSERT INTO {table} VALUES {values}", flat)
+        lists = [[row[c] for row in rows] for c in columns]
+        select = ", ".join(f"unnest(${i})" for i in range(1, len(columns) + 1))
+        self.con.execute(f"INSERT INTO {table} SELECT {select}", lists)

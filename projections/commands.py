@@ -58,7 +58,10 @@ def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
 
 def _batch_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--batch", type=int, default=DEFAULT_BATCH, help="events per transaction (default 1000)"
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"events per transaction (default {DEFAULT_BATCH})",
     )
 
 

@@ -7,7 +7,7 @@ nothing of it. This is eventsourcing's ``ProjectionRunner`` guarantee, done by h
 the view and the tracking table live in one DuckDB file that the runner owns.
 
 Bulk: a batch's changes are folded in memory (``projections.changes.Batch``) and each touched
-table is written once, with one ``DELETE`` of the old rows and multi-row ``INSERT``s.
+table is written once: one ``DELETE`` of the old rows, one columnar ``INSERT``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from projections.appliers import APPLIERS, changes_for
 from projections.changes import Batch, Change, MissingRowError
 from projections.schema import TABLES, create_schema, tracking_position
 
-DEFAULT_BATCH: Final = 1000
+DEFAULT_BATCH: Final = 5000
 
 
 class ProjectionError(RuntimeError):
