@@ -23,10 +23,12 @@ from service.embedded import ServerHandle
 from service.settings import Settings
 
 DEMO_ENV: Final = {
-    # The demo is the only writer of its aggregates: keep them in memory between commands
-    # instead of re-reading each from the log (eventsourcing's repository cache).
-    "AGGREGATE_CACHE_MAXSIZE": "200000",
+    # The demo is the only writer of its aggregates, and stops at the first failed command:
+    # keep them in memory between commands instead of re-reading each from the log, and
+    # skip the defensive deep copy (it took three quarters of the demo's own CPU time).
+    "AGGREGATE_CACHE_MAXSIZE": "50000",
     "AGGREGATE_CACHE_FASTFORWARD": "n",
+    "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
 }
 MAX_SEED: Final = 2**63 - 1
 
@@ -78,6 +80,17 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Seed the county through the application's commands and print what the log holds."""
     seed = _integer("--seed", args.seed, 0, MAX_SEED)
     scale = _integer("--scale", args.scale, 1, MAX_SCALE)
+    print(format_summary(run_demo(settings, seed, scale, progress=args.progress)))
+    return 0
+
+
+def run_demo(
+    settings: Settings, seed: int, scale: int = 1, *, progress: bool | None = False
+) -> Summary:
+    """Write the county of ``seed`` and ``scale`` to the log the settings name; report it.
+
+    ``progress``: draw the bar on stderr (None: when stderr is a terminal).
+    """
     county = build_county(seed, scale)
     clock = DemoClock()
     try:
@@ -85,17 +98,18 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     except BootstrapError as e:
         raise CommandError(str(e)) from e
     try:
-        summary = _write(opened, county, clock, progress=args.progress)
+        return write_demo(opened, county, clock, progress=progress)
     except PersistenceError as e:
         msg = f"writing to the log at {opened.url} failed: {e}"
         raise CommandError(msg) from e
     finally:
         opened.close()
-    print(format_summary(summary))
-    return 0
 
 
-def _write(opened: Opened, county: County, clock: DemoClock, *, progress: bool | None) -> Summary:
+def write_demo(
+    opened: Opened, county: County, clock: DemoClock, *, progress: bool | None = False
+) -> Summary:
+    """Play ``county`` into the opened application (whose clock is ``clock``); read back."""
     app = opened.app
     recorder = app.recorder
     demo = Demo(app, county, clock)
