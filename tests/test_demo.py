@@ -1,0 +1,319 @@
+"""``hsl demo`` into real nats-servers: deterministic, complete, readable without our classes.
+
+One demo (default scale, about 2,400 events) is written in-process into a server of this
+module; the other tests read it. A second run of the same seed into a second server must
+store the very same events; ``hsl demo`` as a user runs it must print counts that match what
+its stream holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.bootstrap import open_application
+from service.demo.command import run_demo
+from service.demo.county import END
+from service.demo.report import Summary
+from service.nats_server import NatsServerProcess
+from service.settings import Settings
+from tests.domain import jsonschema_lite
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = REPO_ROOT / "docs" / "schemas"
+SEED = 20240101
+
+Row = tuple[int, str, int, str, bytes]
+"""(notification id, originator id, originator version, topic, state) of a stored event."""
+
+
+def settings_for(url: str, tmp: Path) -> Settings:
+    return Settings.from_env({"NATS_URL": url, "HSL_DATA_DIR": str(tmp / "data")})
+
+
+def read_log(url: str, tmp: Path) -> list[Row]:
+    """Every event in the application's stream, read back through a fresh application."""
+    opened = open_application(settings_for(url, tmp))
+    try:
+        rows: list[Row] = []
+        while page := opened.app.recorder.select_notifications(start=len(rows) + 1, limit=5000):
+            rows += [
+                (n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in page
+            ]
+        return rows
+    finally:
+        opened.close()
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    summary: Summary
+    rows: list[Row]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(state) for *_, state in self.rows]
+
+
+@pytest.fixture(scope="module")
+def server_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:
+    server = NatsServerProcess(store_dir=tmp_path_factory.mktemp("nats-a"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(server_a: NatsServerProcess, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The seed's demo, written once for the module."""
+    tmp = tmp_path_factory.mktemp("demo-a")
+    summary = run_demo(settings_for(server_a.url, tmp), SEED)
+    return DemoRun(summary, read_log(server_a.url, tmp))
+
+
+def schema(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+ALL_TAGS = sorted(p.name.removesuffix(".json") for p in SCHEMAS.glob("*.*.json"))
+"""Every event type the published contract names (one schema file each)."""
+
+
+# --- (a) determinism -------------------------------------------------------------------------
+
+
+def test_same_seed_same_log(demo: DemoRun, tmp_path: Path) -> None:
+    """A second run of the seed into a fresh server stores byte-identical events."""
+    with NatsServerProcess(store_dir=tmp_path / "nats-b") as server_b:
+        run_demo(settings_for(server_b.url, tmp_path), SEED)
+        rows = read_log(server_b.url, tmp_path)
+    assert len(rows) == len(demo.rows)
+    for mine, theirs in zip(rows, demo.rows, strict=True):
+        assert mine == theirs  # ids, aggregates, versions, topics, payloads: nothing differs
+
+
+def test_the_summary_matches_the_log(demo: DemoRun) -> None:
+    assert demo.summary.total == len(demo.rows) > 2000
+    assert demo.summary.counts == Counter(topic for *_, topic, _ in demo.rows)
+    assert demo.summary.before == 0
+    assert demo.summary.stream == "hsl"
+
+
+# --- (b) coverage ----------------------------------------------------------------------------
+
+
+STAGES: dict[str, set[str]] = {
+    "topics from the four sources, approved and rejected": {
+        "topic.proposed",
+        "topic.approved",
+        "topic.rejected",
+        "topic.approval_escalated",
+        "topic.withdrawn",
+    },
+    "filings": {"topic.filed"},
+    "consultations, votes with dissent": {
+        "consultation.held",
+        "consultation.vote_cast",
+        "consultation.motion_resolved",
+        "consultation.dissent_recorded",
+    },
+    "adopted": {"outcome.adopted"},
+    "not adopted": {"outcome.not_adopted"},
+    "publicised with objections": {"outcome.publicity_published", "outcome.objection_received"},
+    "implemented and verified": {
+        "outcome.implementation_assigned",
+        "outcome.implementation_completed",
+        "outcome.implementation_verified",
+    },
+    "stalled and re-consulted": {"outcome.implementation_stalled", "outcome.reconsultation_opened"},
+    "escalated via CPPCC": {"outcome.escalated"},
+    "fed back": {"outcome.feedback_delivered", "outcome.dissent_explained"},
+    "closed": {"outcome.closed"},
+}
+
+
+def test_every_event_type_and_stage_is_stored(demo: DemoRun) -> None:
+    tags = {topic for *_, topic, _ in demo.rows}
+    assert sorted(tags) == ALL_TAGS
+    for stage, needed in STAGES.items():
+        assert needed <= tags, stage
+
+
+def test_every_source_form_venue_and_decision_occurs(demo: DemoRun) -> None:
+    by_type: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in demo.events:
+        by_type[event["type"]].append(event)
+    proposed = by_type["topic.proposed"]
+    assert {e["source"] for e in proposed} == {
+        "party_government",
+        "member",
+        "residents",
+        "public_call",
+    }
+    assert any(e["reconsultation_of"] for e in proposed)
+    held = by_type["consultation.held"]
+    assert {e["form"] for e in held} == {"written", "meeting", "online"}
+    assert {"room", "square", "courtyard", "field", "door_to_door"} <= {e["venue"] for e in held}
+    assert {e["choice"] for e in by_type["consultation.vote_cast"]} == {"for", "against", "abstain"}
+    assert {e["result"] for e in by_type["consultation.motion_resolved"]} == {"carried", "defeated"}
+    assert any(e["by_upper_level"] for e in by_type["topic.approved"])
+    assert {e["adopted_as"] for e in by_type["outcome.adopted"]} == {
+        "decision",
+        "livelihood_project",
+        "governance_measure",
+        "consensus",
+    }
+    assert {e["effective"] for e in by_type["outcome.implementation_verified"]} == {True, False}
+    assert {e["level"] for e in by_type["room.established"]} == {
+        "town",
+        "village",
+        "community",
+        "enterprise",
+    }
+
+
+def test_rule_exceptions_are_in_the_log(demo: DemoRun) -> None:
+    """Justified quota shortfalls, a town room with one activity in 2024, a late entry."""
+    events = demo.events
+    shortfalls = [
+        e
+        for e in events
+        if e["type"] == "consultation.participants_confirmed" and not e["quota_met"]
+    ]
+    assert shortfalls
+    assert all(e["quota_justification"] for e in shortfalls)
+    assert all(e["resident_count"] * 3 < e["participant_count"] * 2 for e in shortfalls)
+
+    held: Counter[tuple[str, str]] = Counter(
+        (e["room_id"], e["occurred_at"][:4])
+        for e in events
+        if e["type"] == "consultation.held" and e["room_level"] == "town"
+    )
+    towns = [
+        originator
+        for (_, originator, _, topic, _), e in zip(demo.rows, events, strict=True)
+        if topic == "room.established" and e["level"] == "town"
+    ]
+    below = [(room, year) for room in towns for year in ("2024", "2025") if held[(room, year)] < 2]
+    assert len(below) == 1
+    assert held[below[0]] == 1
+    assert below[0][1] == "2024"
+
+    late = [e for e in events if e["backdated"]]
+    assert late
+    assert any(e["type"] == "consultation.held" for e in late)
+
+
+def test_some_implementations_are_overdue(demo: DemoRun) -> None:
+    """Deadline passed before the demo's end, never completed, never closed."""
+    deadline: dict[str, date] = {}
+    finished: set[str] = set()
+    for (_, originator, _, topic, _), event in zip(demo.rows, demo.events, strict=True):
+        if topic == "outcome.implementation_assigned":
+            deadline[originator] = date.fromisoformat(event["deadline"])
+        elif topic in ("outcome.implementation_completed", "outcome.closed"):
+            finished.add(originator)
+    overdue = [o for o, d in deadline.items() if d < END.date() and o not in finished]
+    assert overdue
+
+
+def test_time_only_moves_forward(demo: DemoRun) -> None:
+    """recorded_at never goes back, and nothing occurred after it was recorded."""
+    recorded = [e["recorded_at"] for e in demo.events]
+    assert recorded == sorted(recorded)
+    assert all(e["occurred_at"] <= e["recorded_at"] for e in demo.events)
+
+
+# --- (c) the published schemas read every event ----------------------------------------------
+
+
+def test_every_event_decodes_with_the_published_schemas(demo: DemoRun) -> None:
+    """With json and the schema files only: no class of ours is involved."""
+    union = schema("any-event.json")
+    per_tag = {tag: schema(f"{tag}.json") for tag in ALL_TAGS}
+    for (_, _, _, topic, state), event in zip(demo.rows, demo.events, strict=True):
+        assert event["type"] == topic
+        assert jsonschema_lite.errors(event, per_tag[topic]) == [], (topic, state)
+        assert jsonschema_lite.errors(event, union) == [], (topic, state)
+
+
+# --- (d) hsl demo as a user runs it ----------------------------------------------------------
+
+
+def hsl(*args: str, nats_url: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HSL_LOG_LEVEL"}
+    env.update(NATS_URL=nats_url, HSL_DATA_DIR=str(tmp / "data"))
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+COUNT_LINE = re.compile(r"^  (?P<name>[a-z_.]+)\s+(?P<count>[\d,]+)$")
+
+
+def test_hsl_demo_prints_what_the_stream_holds(
+    nats_url: str, tmp_path: Path, demo: DemoRun
+) -> None:
+    result = hsl("demo", "--seed", str(SEED), nats_url=nats_url, tmp=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        if match := COUNT_LINE.match(line):
+            printed[match["name"]] = int(match["count"].replace(",", ""))
+    total = printed.pop("total")
+    rows = read_log(nats_url, tmp_path)
+    assert printed == Counter(topic for *_, topic, _ in rows)
+    assert total == len(rows) == sum(printed.values())
+    assert rows == demo.rows  # another process, another server: the same log
+    assert f"NATS      {nats_url} (external, from NATS_URL)" in result.stdout
+    assert "stream    hsl" in result.stdout
+
+    again = hsl("demo", "--seed", str(SEED), nats_url=nats_url, tmp=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"hsl: error: seed {SEED} is already in the log")
+    assert read_log(nats_url, tmp_path) == rows  # nothing written
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"nats://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--seed", "abc"), "hsl: error: --seed must be an integer, not 'abc'"),
+        (("--seed", "-1"), "hsl: error: --seed must be between 0 and"),
+        (("--scale", "0"), "hsl: error: --scale must be between 1 and"),
+        ((), "hsl: error: cannot connect to NATS at nats://127.0.0.1:"),
+    ],
+)
+def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    result = hsl("demo", *args, nats_url=closed_port_url(), tmp=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1, result.stderr
