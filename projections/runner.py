@@ -130,10 +130,14 @@ class Projector:
         *,
         until: int | None = None,
         progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> int:
-        """Apply everything stored after the position (up to ``until``); returns the count."""
+        """Apply everything stored after the position (up to ``until``); returns the count.
+
+        ``stop`` ends it between two batches (a long catch-up still answers SIGTERM).
+        """
         applied = 0
-        while until is None or self.position < until:
+        while (until is None or self.position < until) and not (stop and stop.is_set()):
             batch = self.recorder.select_notifications(
                 start=self.position + 1, limit=batch_size, stop=until
             )
@@ -157,7 +161,9 @@ class Projector:
         A reader thread drains the recorder's subscription into a queue; this thread takes
         whatever has arrived (up to ``batch_size``) and applies it as one transaction.
         """
-        self.catch_up(batch_size)
+        self.catch_up(batch_size, stop=stop, progress=on_batch)
+        if stop.is_set():
+            return
         arrived: queue.Queue[Notification | None] = queue.Queue()
         failure: list[BaseException] = []
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +23,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_projector(data_dir: Path, nats_url: str) -> subprocess.Popen[str]:
-    """`hsl project` in its own process; returns once it says where it projects."""
+    """`hsl project` in its own process; returns once it says where it projects.
+
+    At debug level it logs one JSON line per applied batch on stderr (see ``applied_up_to``).
+    """
     env = {k: v for k, v in os.environ.items() if k != "HSL_LOG_LEVEL"}
-    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url}
+    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url, "HSL_LOG_LEVEL": "debug"}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "project", "--batch", "3"],
         cwd=REPO_ROOT,
@@ -61,7 +64,7 @@ class TestProjectProcess:
         try:
             scenario.verified()  # arrives while following
             end = scenario.app.recorder.max_notification_id()
-            time.sleep(1.0)  # the file is locked by the process: judge after it stops
+            applied_up_to(process, end)  # the file is locked by the process: read its log
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=20)
         finally:
@@ -107,3 +110,17 @@ class TestProjectProcess:
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=20)
         assert process.returncode == 0
+
+
+def applied_up_to(process: subprocess.Popen[str], sequence: int | None) -> None:
+    """Read the projector's debug log until it reports a batch reaching ``sequence``."""
+    assert process.stderr is not None
+    assert sequence is not None
+    for line in process.stderr:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "views updated" and entry.get("sequence", 0) >= sequence:
+            return
+    raise AssertionError("the projector ended before applying everything")
