@@ -27,9 +27,9 @@ import structlog
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
+from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
-from service.embedded import connect_url
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -46,14 +46,15 @@ def views_path(settings: Settings) -> Path:
 
 @contextlib.contextmanager
 def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
-    """The application on the JetStream log (finding or starting the embedded server)."""
-    handle = connect_url(settings)
-    url = settings.nats_url or handle.url
-    app = HaoshangliangApplication(env={"PERSISTENCE_MODULE": "events.jetstream", "NATS_URL": url})
+    """The application on the JetStream log, through ``service.bootstrap`` (one line if down)."""
     try:
-        yield app
+        opened = bootstrap.open_application(settings)
+    except bootstrap.BootstrapError as e:
+        raise CommandError(str(e)) from e
+    try:
+        yield opened.app
     finally:
-        app.close()
+        opened.close()
 
 
 def _batch_argument(parser: argparse.ArgumentParser) -> None:
