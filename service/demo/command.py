@@ -42,7 +42,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--scale",
         default="1",
         metavar="K",
-        help=f"blocks of four towns (1 to {MAX_SCALE:,}); about 2,400 events each",
+        help=(
+            f"blocks of four towns (1 to {MAX_SCALE:,}), about 2,400 events each; "
+            "420 writes about a million"
+        ),
     )
     parser.add_argument(
         "--progress",
@@ -132,6 +135,8 @@ def write_demo(
         bar.update(clock.now, written, force=True)
     finally:
         bar.close()
+    reading = time.monotonic()
+    counts = count_by_type(recorder, after=before)
     return Summary(
         seed=county.seed,
         scale=county.scale,
@@ -142,7 +147,8 @@ def write_demo(
         url=opened.url,
         server=_server(opened.handle),
         stream=opened.stream,
-        counts=count_by_type(recorder, after=before),
+        counts=counts,
         before=before,
         seconds=seconds,
+        read_seconds=time.monotonic() - reading,
     )

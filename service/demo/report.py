@@ -110,6 +110,8 @@ class Summary:
     """Events the stream held before this run."""
     seconds: float
     """Time spent writing (commands through the application, not the read-back)."""
+    read_seconds: float = 0.0
+    """Time spent reading the events back to count them."""
 
     @property
     def total(self) -> int:
@@ -137,7 +139,7 @@ def format_summary(summary: Summary) -> str:
             f"          the stream now holds {s.before + s.total:,} events "
             f"({s.before:,} were there before)"
         )
-    lines += ["", "events by type, read back from the log:"]
+    lines += ["", f"events by type, read back from the log in {s.read_seconds:,.1f} s:"]
     lines += [f"  {tag:<{width}}  {count:>10,}" for tag, count in sorted(s.counts.items())]
     lines.append(f"  {'total':<{width}}  {s.total:>10,}")
     return "\n".join(lines)
