@@ -81,6 +81,7 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:
             connect_timeout=timeout,
             allow_reconnect=False,
             max_reconnect_attempts=1,  # 0 would mean "forever" in nats-py
+            reconnect_time_wait=0.1,
             error_cb=remember,
         )
         await nc.close()
