@@ -34,6 +34,8 @@ from nats.aio.client import Client
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
+FIRST_CONNECT_TIMEOUT = 10.0
+"""Seconds the first connect may take, across all retries, before it is an error."""
 SLICE = 0.02
 """Seconds the background thread drives before checking whether callers want the loop."""
 
@@ -71,20 +73,30 @@ class NatsBridge:
         )
         self._background.start()
         try:
-            self.client: Client = self.run(
-                nats.connect(
-                    # A cluster is given as comma-separated URLs, as in NATS_URL.
-                    [u.strip() for u in url.split(",") if u.strip()],
-                    name=name,
-                    connect_timeout=CONNECT_TIMEOUT,
-                    max_reconnect_attempts=-1,
-                    allow_reconnect=True,
-                )
-            )
+            self.client: Client = self.run(self._connect(url, name))
         except Exception as e:
             self._shutdown()
             msg = f"cannot connect to NATS at {url}: {e or type(e).__name__}"
             raise OperationalError(msg) from e
+
+    @staticmethod
+    async def _connect(url: str, name: str) -> Client:
+        """Connect once within a bound; after that, reconnect for as long as it takes.
+
+        nats-py keeps retrying an unreachable server forever when reconnects are unlimited,
+        even on the first connect, so the first connect gets an overall deadline.
+        """
+        return await asyncio.wait_for(
+            nats.connect(
+                # A cluster is given as comma-separated URLs, as in NATS_URL.
+                [u.strip() for u in url.split(",") if u.strip()],
+                name=name,
+                connect_timeout=CONNECT_TIMEOUT,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+            ),
+            timeout=FIRST_CONNECT_TIMEOUT,
+        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 
 import nats
 import pytest
-from eventsourcing.persistence import InterfaceError
+from eventsourcing.persistence import InterfaceError, OperationalError
 
+from events import nats_bridge
 from events.nats_bridge import NatsBridge
 
 
@@ -88,3 +90,12 @@ class TestNatsBridge:
         closing.close()
         with pytest.raises(InterfaceError, match="closed"):
             closing.run(asyncio.sleep(0))
+
+    def test_unreachable_server_fails_clearly(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A server that is not there gives an error naming the URL, not a hang."""
+        monkeypatch.setattr(nats_bridge, "FIRST_CONNECT_TIMEOUT", 1.0)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            url = f"nats://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening
+            with pytest.raises(OperationalError, match=r"cannot connect to NATS at nats://"):
+                NatsBridge(url)
