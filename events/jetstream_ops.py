@@ -8,11 +8,13 @@ loop; errors come back as values (:class:`PubAck` with an error code) or as
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
+import nats.errors as nats_errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import Header
@@ -139,27 +141,37 @@ async def direct_get_range(
     Returns the messages and how many more match after them (0 means the end was reached).
     The server walks its per-subject index, so reading one aggregate reads only its subject.
     """
+    messages: list[StoredMessage] = []
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[tuple[list[StoredMessage], int]] = loop.create_future()
+
+    async def collect(reply: Msg) -> None:
+        # A callback rather than next_msg(): no per-message timeout machinery.
+        if ended.done():
+            return
+        headers = reply.headers
+        status = headers.get("Status") if headers else None
+        if status is None:
+            messages.append(_stored(reply))
+        elif status == "204":  # end of batch
+            ended.set_result((messages, int((headers or {}).get("Nats-Num-Pending", "0"))))
+        elif status == "404":  # nothing (more) on that subject
+            ended.set_result((messages, 0))
+        else:
+            ended.set_exception(_status_error(reply))
+
     inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
+    sub = await nc.subscribe(inbox, cb=collect, pending_msgs_limit=-1, pending_bytes_limit=-1)
     try:
         request = msgspec.json.encode(
             {"seq": max(start_seq, 1), "batch": batch, "next_by_subj": subject}
         )
         await nc.publish(f"$JS.API.DIRECT.GET.{stream}", request, reply=inbox)
-        messages: list[StoredMessage] = []
-        while True:
-            reply = await sub.next_msg(timeout=REQUEST_TIMEOUT)
-            status = (reply.headers or {}).get("Status")
-            if status is None:
-                stored = _stored(reply)
-                messages.append(stored)
-                continue
-            if status == "204":  # end of batch
-                pending = int((reply.headers or {}).get("Nats-Num-Pending", "0"))
-                return messages, pending
-            if status == "404":  # nothing (more) on that subject
-                return messages, 0
-            raise _status_error(reply)
+        try:
+            return await asyncio.wait_for(ended, REQUEST_TIMEOUT + batch / 10_000)
+        except TimeoutError as e:
+            msg = f"direct get on {stream!r} got no end-of-batch in time"
+            raise nats_errors.TimeoutError(msg) from e
     finally:
         await sub.unsubscribe()
 
