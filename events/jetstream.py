@@ -31,7 +31,6 @@ from uuid import UUID
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
-    DatabaseError,
     InfrastructureFactory,
     Notification,
     OperationalError,
@@ -46,15 +45,12 @@ from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 from nats.aio.msg import Msg
 
 from events.jetstream_commits import (
-    MAX_COMMIT_ATTEMPTS,
     READ_PAGE,
     AggregatePosition,
     JetStreamRecorder,
 )
 from events.jetstream_ops import (
-    WRONG_LAST_SEQUENCE,
     StoredMessage,
-    commit,
     direct_get_last,
     direct_get_range,
 )
@@ -225,19 +221,9 @@ class JetStreamTrackingRecorder(JetStreamRecorder, TrackingRecorder):
     """Positions of upstream applications, on ``hsl.<Name>.tracking.<Upstream>`` subjects."""
 
     def insert_tracking(self, tracking: Tracking) -> None:
-        self._run(self._insert_tracking(tracking))
-
-    async def _insert_tracking(self, tracking: Tracking) -> None:
-        for _attempt in range(MAX_COMMIT_ATTEMPTS):
-            message = await self._tracking_message(tracking)
-            ack = await commit(self._bridge.client, [message])
-            if ack.error is None:
-                return
-            if ack.error.err_code not in WRONG_LAST_SEQUENCE:
-                msg = f"JetStream refused the tracking record: {ack.error.description}"
-                raise DatabaseError(msg)
-        msg = f"tracking record for {tracking.application_name!r} kept being overtaken"
-        raise OperationalError(msg)
+        # A commit of no events and one tracking record: the same checks, retries and
+        # error translation as every other commit.
+        self._run(self._commit([], tracking))
 
     def max_tracking_id(self, application_name: str) -> int | None:
         last = self._run(self._last_tracking(application_name))
