@@ -67,6 +67,8 @@ class NatsBridge:
         self._background_driving = False
         self._hand_back = False
         self._closed = False
+        self._waiting: set[_Call[Any]] = set()
+        """Calls whose callers wait on ``finished``; released with an error on shutdown."""
         self._wake_background = threading.Event()
         self._background = threading.Thread(
             target=self._drive_in_background, name=f"nats-loop[{name}]", daemon=True
@@ -134,23 +136,47 @@ class NatsBridge:
                     self._loop.run_forever()
                 finally:
                     self._release_driver()
+                assert call.task is not None
+                if not call.task.done():  # the loop was stopped by a close from another thread
+                    msg = f"the NATS connection to {self.url} was closed during this call"
+                    raise InterfaceError(msg)
             else:
-                call.finished = finished = threading.Lock()
-                finished.acquire()
-                self._loop.call_soon_threadsafe(self._start, call)
-                if not self._driver.locked():
-                    self._wake_background.set()
-                if not finished.acquire(timeout=-1 if timeout is None else timeout):
-                    msg = f"no answer on the NATS connection within {timeout} s"
-                    raise OperationalError(msg)
+                self._wait_for(call, timeout)
         finally:
             with self._state:
+                self._waiting.discard(call)
                 self._pending -= 1
                 if not can_drive:
                     self._cannot_drive -= 1
                 self._last_activity = time.monotonic()
         assert call.task is not None
         return call.task.result()
+
+    def _wait_for(self, call: _Call[Any], timeout: float | None) -> None:
+        """Hand ``call`` to whichever thread drives the loop and wait for it to finish.
+
+        A close in the meantime releases the wait (see :meth:`_shutdown`), so a caller never
+        waits forever on a loop that nobody will run again.
+        """
+        call.finished = finished = threading.Lock()
+        finished.acquire()
+        with self._state:
+            if self._closed:
+                call.coro.close()
+                raise InterfaceError(f"the NATS connection to {self.url} is closed")
+            self._waiting.add(call)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: released below
+            self._loop.call_soon_threadsafe(self._start, call)
+        if not self._driver.locked():
+            self._wake_background.set()
+        if not finished.acquire(timeout=-1 if timeout is None else timeout):
+            msg = f"no answer on the NATS connection within {timeout} s"
+            raise OperationalError(msg)
+        if call.task is None or not call.task.done():
+            if call.task is None:
+                call.coro.close()
+            msg = f"the NATS connection to {self.url} was closed while this call waited"
+            raise InterfaceError(msg)
 
     def _start(self, call: _Call[Any]) -> None:
         call.task = self._loop.create_task(call.coro)
@@ -209,11 +235,19 @@ class NatsBridge:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        self._closed = True
-        if self._background_driving:
+        with self._state:
+            self._closed = True
+        if self._loop.is_running():  # whoever drives it, background or caller, lets go
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._loop.stop)
         self._wake_background.set()
         self._background.join(timeout=10)
         with self._driver:
             self._loop.close()
+            # Nobody runs the loop any more: wake whoever still waits on a call, or they would
+            # wait forever (a reader thread outliving its recorder once hung the test run).
+            with self._state:
+                abandoned = [c for c in self._waiting if c.task is None or not c.task.done()]
+            for call in abandoned:
+                assert call.finished is not None
+                call.finished.release()

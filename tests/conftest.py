@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,3 +29,34 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
 @pytest.fixture
 def nats_url(nats_server: NatsServerProcess) -> str:
     return nats_server.url
+
+
+LINGERING_THREAD_GRACE = 20.0
+"""Seconds a non-daemon thread may outlive the tests before the run is failed and ended."""
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never let a thread left running by a test keep the process (and CI) alive.
+
+    Python waits for every non-daemon thread at exit; one stuck thread once held a finished
+    run open until CI's time limit. Such a thread is a bug: name it, with its stack, fail the
+    run and exit.
+    """
+    deadline = time.monotonic() + LINGERING_THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    lingering = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not lingering:
+        return
+    frames = sys._current_frames()
+    for thread in lingering:
+        stack = "".join(traceback.format_stack(frames[thread.ident])) if thread.ident else ""
+        print(f"\nthread {thread.name!r} still running after the tests:\n{stack}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)

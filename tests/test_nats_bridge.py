@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import nats
@@ -90,6 +91,34 @@ class TestNatsBridge:
         closing.close()
         with pytest.raises(InterfaceError, match="closed"):
             closing.run(asyncio.sleep(0))
+
+    @pytest.mark.parametrize("callers", [1, 3])
+    def test_close_releases_callers_in_flight(self, nats_url: str, callers: int) -> None:
+        """Calls still in flight when the bridge closes fail at once instead of waiting forever.
+
+        A reader thread that outlived its recorder once kept the whole test process alive.
+        """
+        closing = NatsBridge(nats_url)
+        errors: list[BaseException] = []
+
+        def call_forever() -> None:
+            try:
+                closing.run(asyncio.sleep(3600))
+            except BaseException as e:  # collected and asserted on below
+                errors.append(e)
+
+        threads = [threading.Thread(target=call_forever, daemon=True) for _ in range(callers)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while closing._pending < callers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        closing.close()
+        for thread in threads:
+            thread.join(timeout=15)
+        assert not any(thread.is_alive() for thread in threads)
+        assert len(errors) == callers
+        assert all(isinstance(e, InterfaceError) and "closed" in str(e) for e in errors)
 
     def test_unreachable_server_fails_clearly(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A server that is not there gives an error naming the URL, not a hang."""
