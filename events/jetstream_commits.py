@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -149,6 +149,16 @@ class JetStreamRecorder:
             raise OperationalError(msg) from e
 
     # --- reading -----------------------------------------------------------------------
+
+    def stored_messages(self, originator_id: UUID | str) -> list[StoredMessage]:
+        """One aggregate's messages as stored: sequence, server time, headers and payload.
+
+        For auditors' timelines (``replay``), which need the stream sequence and the
+        server's storage time that ``select_events`` does not return. Reads only the
+        aggregate's subject.
+        """
+        subject = self._layout.event_subject(originator_id)
+        return cast(list[StoredMessage], self._run(self._read_subject(subject)))
 
     async def _read_subject(self, subject: str, start_seq: int = 1) -> list[StoredMessage]:
         """Every message on ``subject`` from ``start_seq``, in order, page by page."""
