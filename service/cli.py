@@ -360,6 +360,7 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
 
 # The read side registers its commands (project, projections rebuild, query) on import.
 import projections.commands  # noqa: E402, F401
+import replay.commands  # noqa: E402, F401 - registers hsl replay
 import service.demo.command  # noqa: E402, F401 - registers hsl demo
 
 if __name__ == "__main__":

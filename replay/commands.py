@@ -1,0 +1,147 @@
+"""``hsl replay``: an auditor's timelines, and an aggregate's state as of a past moment.
+
+``hsl replay outcome|topic|consultation|room ID`` prints the ordered timeline (stream
+sequence, recorded and occurred times, actor and role, event, key fields) as a table or JSON.
+With ``--as-of TIME|SEQUENCE`` (or ``--version N``) it shows the timeline up to that point and
+the aggregate's state as it then stood, rebuilt by eventsourcing from its events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+
+from events.jetstream_commits import JetStreamRecorder
+from projections.commands import open_application, write_rows
+from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
+from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline
+from service.cli import CommandError, command
+from service.settings import Settings
+
+FIELDS_WIDTH = 80
+"""Characters of key fields shown per row in the table; JSON output has them all."""
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=KINDS, help="what to replay")
+    parser.add_argument("id", help="its id (a UUID)")
+    parser.add_argument(
+        "--as-of",
+        metavar="TIME|SEQUENCE",
+        help="stop at this point: a date (end of day, UTC), a time with offset, or a sequence",
+    )
+    parser.add_argument(
+        "--version", type=int, metavar="N", help="the aggregate's state at its version N"
+    )
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+@command(
+    "replay",
+    help="the ordered history of an outcome, topic, consultation or room (optionally as of a time)",
+    arguments=_arguments,
+)
+def replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Read only the subjects concerned and print the timeline (and state, when asked)."""
+    if args.as_of is not None and args.version is not None:
+        raise CommandError("give --as-of or --version, not both")
+    try:
+        as_of = AsOf.parse(args.as_of) if args.as_of is not None else None
+    except AsOfError as e:
+        raise CommandError(str(e)) from e
+    with open_application(settings) as app:
+        recorder = app.recorder
+        if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
+            raise CommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
+        try:
+            timeline = HistoryReader(recorder).timeline(args.kind, args.id)
+        except HistoryError as e:
+            raise CommandError(str(e)) from e
+        state: dict[str, Any] | None = None
+        version: int | None = args.version
+        if as_of is not None:
+            version = version_as_of(timeline.entries, timeline.id, as_of)
+            if version is None:
+                msg = f"{args.kind} {timeline.id} did not exist yet at {as_of.describe()}"
+                raise CommandError(msg)
+            timeline = _cut(timeline, as_of)
+        if version is not None:
+            state = _state_at(app, timeline, version)
+            if as_of is None:
+                timeline = _cut_at_version(timeline, version)
+    _print(timeline, state, args.format)
+    return 0
+
+
+def _state_at(app: Any, timeline: Timeline, version: int) -> dict[str, Any]:
+    own = [e.version for e in timeline.entries if e.aggregate_id == timeline.id]
+    if version < 1 or version > max(own):
+        msg = f"{timeline.kind} {timeline.id} has versions 1 to {max(own)}, not {version}"
+        raise CommandError(msg)
+    try:
+        aggregate = app.repository.get(UUID(timeline.id), version=version)
+    except PersistenceError as e:
+        raise CommandError(f"cannot read {timeline.kind} {timeline.id}: {e}") from e
+    return aggregate_state(aggregate)
+
+
+def _cut(timeline: Timeline, as_of: AsOf) -> Timeline:
+    return Timeline(
+        kind=timeline.kind,
+        id=timeline.id,
+        entries=[e for e in timeline.entries if as_of.includes(e)],
+        links=timeline.links,
+        aggregates_read=timeline.aggregates_read,
+    )
+
+
+def _cut_at_version(timeline: Timeline, version: int) -> Timeline:
+    last = next(
+        e.seq for e in timeline.entries if e.aggregate_id == timeline.id and e.version == version
+    )
+    return Timeline(
+        kind=timeline.kind,
+        id=timeline.id,
+        entries=[e for e in timeline.entries if e.seq <= last],
+        links=timeline.links,
+        aggregates_read=timeline.aggregates_read,
+    )
+
+
+def _print(timeline: Timeline, state: dict[str, Any] | None, fmt: str) -> None:
+    if fmt == "json":
+        document = timeline.to_json()
+        if state is not None:
+            document["state"] = state
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return
+    links = ", ".join(f"{k}: {' '.join(v)}" for k, v in timeline.links.items() if v)
+    print(f"{timeline.kind} {timeline.id}" + (f"  ({links})" if links else ""))
+    columns = ("seq", "recorded_at", "occurred_at", "actor", "role", "event", "fields")
+    write_rows(columns, [_row(entry) for entry in timeline.entries], "table")
+    if state is not None:
+        print(f"\nstate at version {state.get('version')}:")
+        json.dump(state, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+
+
+def _row(entry: Entry) -> tuple[Any, ...]:
+    fields = json.dumps(entry.fields, ensure_ascii=False, separators=(",", ":"))
+    if len(fields) > FIELDS_WIDTH:
+        fields = fields[: FIELDS_WIDTH - 1] + "…"
+    late = " (late)" if entry.backdated else ""
+    return (
+        entry.seq,
+        entry.recorded_at.isoformat(timespec="seconds"),
+        entry.occurred_at.isoformat(timespec="seconds") + late,
+        entry.actor_id,
+        entry.actor_role,
+        entry.event,
+        fields,
+    )
