@@ -4,6 +4,8 @@
 sequence, recorded and occurred times, actor and role, event, key fields) as a table or JSON.
 With ``--as-of TIME|SEQUENCE`` (or ``--version N``) it shows the timeline up to that point and
 the aggregate's state as it then stood, rebuilt by eventsourcing from its events.
+``hsl replay --as-of X`` (no KIND) builds every view as it stood at X into a DuckDB file of
+its own (``replay.views_as_of``), for ``hsl query --db``.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import duckdb
 from eventsourcing.persistence import PersistenceError
 
 from events.jetstream_commits import JetStreamRecorder
 from projections.commands import open_application, write_rows
+from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline
+from replay.views_as_of import ViewsAsOfError, build_views_as_of
 from service.cli import CommandError, command
 from service.settings import Settings
 
@@ -28,8 +34,10 @@ FIELDS_WIDTH = 80
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=KINDS, help="what to replay")
-    parser.add_argument("id", help="its id (a UUID)")
+    parser.add_argument(
+        "kind", nargs="?", choices=KINDS, help="what to replay (omit with --as-of: the views)"
+    )
+    parser.add_argument("id", nargs="?", help="its id (a UUID)")
     parser.add_argument(
         "--as-of",
         metavar="TIME|SEQUENCE",
@@ -39,6 +47,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--version", type=int, metavar="N", help="the aggregate's state at its version N"
     )
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="with --as-of and no KIND: the DuckDB file to write "
+        "(default <HSL_DATA_DIR>/views-as-of-<point>.duckdb)",
+    )
 
 
 @command(
@@ -48,6 +63,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 )
 def replay(args: argparse.Namespace, settings: Settings) -> int:
     """Read only the subjects concerned and print the timeline (and state, when asked)."""
+    if args.kind is None:
+        return _views_as_of(args, settings)
+    if args.id is None:
+        raise CommandError(f"give the {args.kind}'s id: hsl replay {args.kind} ID")
+    if args.output is not None:
+        raise CommandError("--output is for the views as of a point (hsl replay --as-of X)")
     if args.as_of is not None and args.version is not None:
         raise CommandError("give --as-of or --version, not both")
     try:
@@ -76,6 +97,36 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
                 timeline = _cut_at_version(timeline, version)
     _print(timeline, state, args.format)
     return 0
+
+
+def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
+    """``hsl replay --as-of X``: every view as it stood at X, in a DuckDB file of its own."""
+    if args.as_of is None:
+        raise CommandError("give KIND ID (hsl replay outcome ID) or --as-of TIME|SEQUENCE")
+    if args.version is not None:
+        raise CommandError("--version needs KIND ID: it is an aggregate's version")
+    try:
+        as_of = AsOf.parse(args.as_of)
+    except AsOfError as e:
+        raise CommandError(str(e)) from e
+    slug = "".join(c if c.isalnum() else "-" for c in args.as_of.strip())
+    target: Path = args.output or settings.data_dir / f"views-as-of-{slug}.duckdb"
+    with open_application(settings) as app:
+        try:
+            point = build_views_as_of(
+                app.recorder, app.name, target, as_of, args.as_of, progress=_progress
+            )
+        except (ViewsAsOfError, ProjectionError, duckdb.Error, OSError) as e:
+            raise CommandError(f"cannot build the views as of {args.as_of}: {e}") from e
+    through = f"event {point.sequence}" if point.sequence else "no event (before the first)"
+    print(f"\nviews as of {args.as_of} ({through}) in {target}", file=sys.stderr)
+    print(f'query them with: hsl query --db {target} "SELECT * FROM outcome_status"')
+    return 0
+
+
+def _progress(position: int, end: int) -> None:
+    percent = 100 if end == 0 else 100 * position // end
+    print(f"\rreplaying {position}/{end} events ({percent}%)", end="", file=sys.stderr)
 
 
 def _state_at(app: Any, timeline: Timeline, version: int) -> dict[str, Any]:
