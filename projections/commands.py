@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import structlog
 
+from projections.export import FORMATS, ExportError, export
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
@@ -207,3 +208,54 @@ def _json_value(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+# --- hsl export ------------------------------------------------------------------------------
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "relation", nargs="?", help="the table or view to export, e.g. outcomes or outcome_status"
+    )
+    parser.add_argument("--sql", help="export the result of this read-only SELECT instead")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="the file to write (replaced if it exists)"
+    )
+    parser.add_argument(
+        "--format",
+        help=f"{' | '.join(FORMATS)} (default: from the output's suffix)",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="with a view that has an as-of form (outcome_status): its status on DATE",
+    )
+
+
+@command(
+    "export",
+    help="write a table, a view or a read-only query to CSV, Parquet or XLSX (Chinese headers)",
+    arguments=_export_arguments,
+)
+def export_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Export from the views file, opened read-only; no file is left by a failed export."""
+    try:
+        as_of = None if args.as_of is None else date.fromisoformat(args.as_of)
+    except ValueError as e:
+        raise CommandError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from e
+    try:
+        result = export(
+            views_path(settings),
+            args.output,
+            relation=args.relation,
+            sql=args.sql,
+            fmt=args.format,
+            as_of=as_of,
+        )
+    except ExportError as e:
+        raise CommandError(str(e)) from e
+    plural = "" if result.rows == 1 else "s"
+    print(
+        f"exported {result.rows} row{plural} of {result.label} to {result.path} ({result.format})"
+    )
+    return 0
