@@ -160,6 +160,19 @@ class JetStreamRecorder:
         subject = self._layout.event_subject(originator_id)
         return cast(list[StoredMessage], self._run(self._read_subject(subject)))
 
+    def stored_range(self, start: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` stored events from stream sequence ``start`` on, as stored.
+
+        For the integrity code (``replay``), whose Merkle leaves are the events' stored bytes
+        with their sequence, subject and server time.
+        """
+        messages, _pending = self._run(
+            direct_get_range(
+                self._bridge.client, self._layout.stream, self._layout.events_filter, start, limit
+            )
+        )
+        return cast(list[StoredMessage], messages)
+
     async def _read_subject(self, subject: str, start_seq: int = 1) -> list[StoredMessage]:
         """Every message on ``subject`` from ``start_seq``, in order, page by page."""
         nc = self._bridge.client

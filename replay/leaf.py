@@ -1,0 +1,122 @@
+"""The canonical bytes of a stored event: one Merkle leaf, and one line of an export.
+
+Every stored event is leaf number ``seq - 1`` of the log's Merkle tree (RFC 9162 hashing in
+``replay.merkle``). Its bytes bind everything an auditor relies on: the stream sequence (its
+place), the subject (which aggregate), the aggregate version, the server's storage time, and
+the stored event JSON verbatim::
+
+    {"seq":17,"subject":"hsl.hsl.events.<id>","version":3,"stored_at":"2026-…Z","event":{…}}
+
+Keys in that order, no spaces, UTF-8, the event exactly as stored (msgspec's compact JSON).
+An export writes these bytes as one line of ``events.jsonl``; the verifier hashes each line as
+it stands, so it needs no knowledge of our Python classes to recompute every root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from events.jetstream_ops import StoredMessage
+from events.stream_layout import ORIGINATOR_VERSION
+
+_encode_str: Final = msgspec.json.encode
+
+
+class LeafError(ValueError):
+    """A line that is not a canonical leaf; the message names the sequence and the fault."""
+
+
+def leaf_bytes(message: StoredMessage) -> bytes:
+    """The canonical bytes of one stored event message."""
+    version = int(message.headers[ORIGINATOR_VERSION])
+    return b"".join(
+        (
+            b'{"seq":',
+            str(message.seq).encode(),
+            b',"subject":',
+            _encode_str(message.subject),
+            b',"version":',
+            str(version).encode(),
+            b',"stored_at":',
+            _encode_str(message.timestamp),
+            b',"event":',
+            message.payload,
+            b"}",
+        )
+    )
+
+
+class _Leaf(msgspec.Struct, forbid_unknown_fields=True):
+    seq: int
+    subject: str
+    version: int
+    stored_at: str
+    event: msgspec.Raw
+
+
+class _EventTimes(msgspec.Struct):
+    """The fields of a stored event the verifier checks beyond its hash."""
+
+    type: str
+    recorded_at: datetime
+    occurred_at: datetime
+    backdated: bool = False
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A parsed leaf: what the verifier checks besides its hash."""
+
+    seq: int
+    subject: str
+    version: int
+    stored_at: str
+    event_type: str
+    recorded_at: datetime
+    occurred_at: datetime
+    backdated: bool
+
+
+_decode_leaf: Final = msgspec.json.Decoder(_Leaf).decode
+_decode_times: Final = msgspec.json.Decoder(_EventTimes).decode
+
+
+def parse_leaf(line: bytes, where: str) -> Leaf:
+    """Parse one canonical line; ``where`` names it in errors (e.g. "line 17")."""
+    try:
+        leaf = _decode_leaf(line)
+        times = _decode_times(leaf.event)
+    except msgspec.MsgspecError as e:
+        msg = f"{where}: not a canonical event line ({e})"
+        raise LeafError(msg) from None
+    parsed = Leaf(
+        seq=leaf.seq,
+        subject=leaf.subject,
+        version=leaf.version,
+        stored_at=leaf.stored_at,
+        event_type=times.type,
+        recorded_at=times.recorded_at,
+        occurred_at=times.occurred_at,
+        backdated=times.backdated,
+    )
+    if canonical(parsed, bytes(leaf.event)) != line:
+        msg = f"{where}: event {leaf.seq} is not in canonical form (spacing or key order changed)"
+        raise LeafError(msg)
+    return parsed
+
+
+def canonical(leaf: Leaf, event: bytes) -> bytes:
+    """The canonical line for a parsed leaf and its event bytes."""
+    return leaf_bytes(
+        StoredMessage(
+            seq=leaf.seq,
+            subject=leaf.subject,
+            headers={ORIGINATOR_VERSION: str(leaf.version)},
+            payload=event,
+            timestamp=leaf.stored_at,
+        )
+    )
