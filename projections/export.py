@@ -211,6 +211,7 @@ def _read_only(views: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect(str(views), read_only=True)
     except duckdb.Error as e:
         raise ExportError(f"cannot open {views} read-only: {e}") from e
+    con.execute("SET enable_progress_bar = false")  # a long query's bar would mix into our output
     try:
         yield con
     finally:
