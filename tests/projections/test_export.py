@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -31,7 +34,6 @@ from service.cli import main
 from service.nats_server import NatsServerProcess
 from tests.domain.scenario import full_lifecycle
 from tests.projections.test_live import jetstream_scenario
-from tests.test_embedded import hsl
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NS = {"x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
@@ -332,6 +334,23 @@ class TestXlsx:
         assert shown == ["yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"]
         assert [header for _, header in read_xlsx(path)[0][0]] == ["办理期限", "采纳时间"]
 
+    @pytest.mark.parametrize("suffix", ["csv", "xlsx", "parquet"])
+    def test_an_empty_result_still_has_its_header(
+        self, suffix: str, data_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = out / f"empty.{suffix}"
+        sql = "SELECT outcome_id, stage FROM outcomes WHERE false"
+        code, stdout, err = export(capsys, "--sql", sql, "-o", str(path))
+        assert code == 0, err
+        assert "exported 0 rows" in stdout
+        if suffix == "csv":
+            assert read_csv(path) == [["成果编号", "所处环节"]]
+        elif suffix == "xlsx":
+            assert read_xlsx(path)[0] == [[("s", "成果编号"), ("s", "所处环节")]]
+        else:
+            with duckdb.connect() as con:
+                assert con.execute(f"SELECT count(*) FROM '{path}'").fetchall() == [(0,)]
+
     def test_too_many_rows_for_a_sheet(
         self,
         data_dir: Path,
@@ -421,12 +440,30 @@ class TestBadInput:
         assert list(out.iterdir()) == []
 
     def test_as_a_separate_process(self, views: Path, out: Path) -> None:
-        """As a user runs it: exit 1 and exactly one line on stderr."""
-        result = hsl("export", "nosuch", "-o", str(out / "x.csv"), data_dir=views)
+        """The installed ``hsl``, as a user runs it: one stderr line and exit 1, or the file."""
+        env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "HSL_LOG_LEVEL"}}
+        env["HSL_DATA_DIR"] = str(views)
+
+        def hsl(*args: str) -> subprocess.CompletedProcess[str]:
+            script = Path(sys.executable).with_name("hsl")
+            return subprocess.run(
+                [str(script), "export", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        result = hsl("nosuch", "-o", str(out / "x.csv"))
         assert result.returncode == 1
         assert len(result.stderr.splitlines()) == 1
         assert result.stderr.startswith("hsl: error: unknown table or view 'nosuch'")
         assert list(out.iterdir()) == []
+        result = hsl("topics", "-o", str(out / "议题.xlsx"))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("exported ")
+        assert [p.name for p in out.iterdir()] == ["议题.xlsx"]
 
 
 # --- headers ---------------------------------------------------------------------------------
