@@ -215,14 +215,25 @@ def _json_value(value: object) -> str:
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "relation", nargs="?", help="the table or view to export, e.g. outcomes or outcome_status"
+        "relation",
+        nargs="?",
+        metavar="NAME",
+        help="the table or view to export, e.g. outcomes or outcome_status",
     )
-    parser.add_argument("--sql", help="export the result of this read-only SELECT instead")
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, help="the file to write (replaced if it exists)"
+        "--sql", metavar="SELECT", help="export the result of this read-only SELECT instead"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the file to write (replaced if it exists)",
     )
     parser.add_argument(
         "--format",
+        metavar="FORMAT",
         help=f"{' | '.join(FORMATS)} (default: from the output's suffix)",
     )
     parser.add_argument(
