@@ -185,6 +185,38 @@ def _motion_resolved(oid: str, e: c.MotionResolved) -> list[Change]:
     return [Update("motions", str(e.motion_id), sets)]
 
 
+def _held(oid: str, e: c.ConsultationHeld) -> list[Change]:
+    # Held once (the domain requires the scheduled stage): no earlier attendee list to replace.
+    sets = {
+        "status": "held",
+        "form": e.form,
+        "venue": e.venue,
+        "venue_detail": e.venue_detail,
+        "held_at": _at(e),
+        "attendee_count": len(e.attendee_ids),
+    }
+    changes: list[Change] = [Update("consultations", oid, sets, {}, e.backdated)]
+    changes += [
+        Insert("attendees", {"consultation_id": oid, "person_id": p, "held_at": _at(e)})
+        for p in e.attendee_ids
+    ]
+    return changes
+
+
+def _opinion_recorded(oid: str, e: c.OpinionRecorded) -> list[Change]:
+    row = {
+        "consultation_id": oid,
+        "speaker_id": e.speaker_id,
+        "speaker_role": e.speaker_role,
+        "stance": e.stance,
+        "recorded_at": _at(e),
+    }
+    return [
+        Insert("opinions", row),
+        Update("consultations", oid, {}, {"opinion_count": 1}, e.backdated),
+    ]
+
+
 def _dissent_recorded(oid: str, e: c.DissentRecorded) -> list[Change]:
     row = {
         "consultation_id": oid,
@@ -282,15 +314,8 @@ APPLIERS: Final[dict[str, Applier]] = {
         "scheduled_for": lambda e: utc(e.scheduled_for),
         "host_id": lambda e: e.host_id,
     }),
-    tag_of(c.ConsultationHeld): _update("consultations", {
-        "status": "held",
-        "form": lambda e: e.form,
-        "venue": lambda e: e.venue,
-        "venue_detail": lambda e: e.venue_detail,
-        "held_at": _at,
-        "attendee_count": lambda e: len(e.attendee_ids),
-    }),
-    tag_of(c.OpinionRecorded): _update("consultations", {}, {"opinion_count": 1}),
+    tag_of(c.ConsultationHeld): _held,
+    tag_of(c.OpinionRecorded): _opinion_recorded,
     tag_of(c.MotionPut): _motion_put,
     tag_of(c.VoteCast): _vote_cast,
     tag_of(c.MotionResolved): _motion_resolved,
@@ -360,5 +385,19 @@ APPLIERS: Final[dict[str, Applier]] = {
 
 
 def changes_for(originator_id: str, event: BaseEvent) -> list[Change]:
-    """The row changes of one event; ``KeyError`` if its tag has no applier."""
-    return APPLIERS[tag_of(event)](originator_id, event)
+    """The row changes of one event; ``KeyError`` if its tag has no applier.
+
+    Every event a CPPCC member did in that capacity (``actor.role == "cppcc_member"``: a
+    topic recommended, a vote, an escalation …) also adds a ``member_acts`` row, for the
+    annual evaluation of members' participation (§五.3).
+    """
+    changes = APPLIERS[tag_of(event)](originator_id, event)
+    if event.actor.role == "cppcc_member":
+        act = {
+            "member_id": event.actor.id,
+            "event_type": tag_of(event),
+            "aggregate_id": originator_id,
+            "occurred_at": _at(event),
+        }
+        changes.append(Insert("member_acts", act))
+    return changes

@@ -12,6 +12,7 @@ from typing import Final
 
 import duckdb
 
+from projections.analytics import ANALYTICS_SQL
 from projections.closed_loop import CLOSED_LOOP_SQL
 
 TABLES: Final[tuple[str, ...]] = (
@@ -25,6 +26,9 @@ TABLES: Final[tuple[str, ...]] = (
     "dissents",
     "outcomes",
     "dissent_explanations",
+    "attendees",
+    "opinions",
+    "member_acts",
     "tracking",
 )
 """Every table, in the order a comparison (live vs. rebuild) walks them."""
@@ -40,6 +44,9 @@ ORDER_BY: Final[dict[str, str]] = {
     "dissents": "consultation_id, dissent_id",
     "outcomes": "outcome_id",
     "dissent_explanations": "outcome_id, dissent_id, seq",
+    "attendees": "consultation_id, person_id, seq",
+    "opinions": "consultation_id, seq",
+    "member_acts": "seq",
     "tracking": "application_name",
 }
 """A total order per table, so two databases compare row by row."""
@@ -217,11 +224,35 @@ CREATE TABLE IF NOT EXISTS dissent_explanations (
     explained_at TIMESTAMP NOT NULL,
     seq BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS attendees (
+    consultation_id VARCHAR NOT NULL,
+    person_id VARCHAR NOT NULL,
+    held_at TIMESTAMP NOT NULL,
+    seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS opinions (
+    consultation_id VARCHAR NOT NULL,
+    speaker_id VARCHAR NOT NULL,
+    speaker_role VARCHAR NOT NULL,
+    stance VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL,
+    seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS member_acts (
+    member_id VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    aggregate_id VARCHAR NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,
+    seq BIGINT NOT NULL
+);
 """
 
 
-SCHEMA_VERSION: Final = 1
-"""Raise when a table or column changes: a file built by another version must be rebuilt."""
+SCHEMA_VERSION: Final = 2
+"""Raise when a table or column changes: a file built by another version must be rebuilt.
+
+2: ``attendees``, ``opinions`` and ``member_acts`` (for member participation, §五.3) and
+the office's analytics views (``projections.analytics``)."""
 
 
 class SchemaMismatchError(RuntimeError):
@@ -247,6 +278,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         raise SchemaMismatchError(msg)
     con.execute(DDL)
     con.execute(CLOSED_LOOP_SQL)
+    con.execute(ANALYTICS_SQL)
 
 
 def tracking_position(con: duckdb.DuckDBPyConnection, application_name: str) -> int:
