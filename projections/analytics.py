@@ -40,7 +40,8 @@ SELECT
     count(*) AS towns,
     count(*) FILTER (WHERE has_town_room) AS towns_with_town_room,
     count(*) FILTER (WHERE has_town_room) / count(*) AS coverage,
-    list(town ORDER BY town) FILTER (WHERE NOT has_town_room) AS towns_without_town_room,
+    coalesce(list(town ORDER BY town) FILTER (WHERE NOT has_town_room), []::VARCHAR[])
+        AS towns_without_town_room,
     sum(rooms)::BIGINT AS rooms,
     sum(town_rooms)::BIGINT AS town_rooms,
     sum(village_rooms)::BIGINT AS village_rooms,
@@ -477,17 +478,13 @@ _TOPIC_SOURCES = {
     **_SEQS,
 }
 
-_OVERDUE_COMMON = {
+_IMPLEMENTATION = {
     "outcome_id": "成果编号",
     "title": "成果名称",
     **_ROOM,
     **_PLACE,
     "implementing_unit_id": "责任单位编号",
     "implementing_unit_name": "责任单位",
-    "deadline": "办理期限",
-    "days_overdue": "超期天数",
-    "stage": "所处环节",
-    "seq": "事件序号",
 }
 
 ANALYTICS_HEADERS: Final[dict[str, dict[str, str]]] = {
@@ -596,19 +593,27 @@ ANALYTICS_HEADERS: Final[dict[str, dict[str, str]]] = {
     "closed_loop_funnel_by_town": {**_PLACE, **_FUNNEL},
     "closed_loop_funnel_by_county": {"county": "县（市、区）", **_FUNNEL},
     "overdue_implementations": {
-        **_OVERDUE_COMMON,
+        **_IMPLEMENTATION,
         "implementation_assigned_at": "交办时间",
+        "deadline": "办理期限",
+        "days_overdue": "超期天数",
         "progress_percent": "落实进度（%）",
+        "stage": "所处环节",
         "stalled": "落实不到位",
+        "seq": "事件序号",
     },
     "stalled_implementations": {
-        **_OVERDUE_COMMON,
+        **_IMPLEMENTATION,
+        "deadline": "办理期限",
+        "days_overdue": "超期天数",
         "stalled_at": "落实不到位登记时间",
         "days_stalled": "不到位天数",
         "stall_count": "落实不到位次数",
         "stall_cause": "落实不到位原因",
         "reconsulted": "已再协商",
         "reconsultation_topic_id": "再协商议题编号",
+        "stage": "所处环节",
+        "seq": "事件序号",
     },
     "topic_sources_by_town": {**_PLACE, **_TOPIC_SOURCES},
     "topic_sources_by_county": {"county": "县（市、区）", **_TOPIC_SOURCES},

@@ -261,7 +261,29 @@ def _verified(oid: str, e: o.ImplementationVerified) -> list[Change]:
     return _outcome({"verified_at": _at, "verified_effective": e.effective, "stage": stage})(oid, e)
 
 
-APPLIERS: Final[dict[str, Applier]] = {
+def _acting_member(applier: Applier) -> Applier:
+    """``applier``, plus a ``member_acts`` row when a CPPCC member acted in that capacity.
+
+    Every event whose ``actor.role`` is ``cppcc_member`` (a topic recommended, a vote, an
+    escalation …) is kept for the annual evaluation of members' participation (§五.3).
+    """
+
+    def apply(oid: str, event: Any) -> list[Change]:
+        changes = applier(oid, event)
+        if event.actor.role == "cppcc_member":
+            act = {
+                "member_id": event.actor.id,
+                "event_type": tag_of(event),
+                "aggregate_id": oid,
+                "occurred_at": _at(event),
+            }
+            changes.append(Insert("member_acts", act))
+        return changes
+
+    return apply
+
+
+_APPLIERS: Final[dict[str, Applier]] = {
     tag_of(r.RoomEstablished): _room_established,
     tag_of(r.ConvenerAssigned): _update("rooms", {
         "convener_id": lambda e: e.convener.id,
@@ -381,23 +403,11 @@ APPLIERS: Final[dict[str, Applier]] = {
     }),
     tag_of(o.OutcomeClosed): _outcome({"stage": "closed", "closed_at": _at}),
 }  # fmt: skip
+
+APPLIERS: Final[dict[str, Applier]] = {tag: _acting_member(f) for tag, f in _APPLIERS.items()}
 """Every event tag the projection knows, and how it changes the views."""
 
 
 def changes_for(originator_id: str, event: BaseEvent) -> list[Change]:
-    """The row changes of one event; ``KeyError`` if its tag has no applier.
-
-    Every event a CPPCC member did in that capacity (``actor.role == "cppcc_member"``: a
-    topic recommended, a vote, an escalation …) also adds a ``member_acts`` row, for the
-    annual evaluation of members' participation (§五.3).
-    """
-    changes = APPLIERS[tag_of(event)](originator_id, event)
-    if event.actor.role == "cppcc_member":
-        act = {
-            "member_id": event.actor.id,
-            "event_type": tag_of(event),
-            "aggregate_id": originator_id,
-            "occurred_at": _at(event),
-        }
-        changes.append(Insert("member_acts", act))
-    return changes
+    """The row changes of one event; ``KeyError`` if its tag has no applier."""
+    return APPLIERS[tag_of(event)](originator_id, event)
