@@ -360,6 +360,7 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
 
 # The read side registers its commands (project, projections rebuild, query) on import.
 import projections.commands  # noqa: E402, F401
+import replay.audit_commands  # noqa: E402 - registers hsl audit
 import replay.commands  # noqa: E402, F401 - registers hsl replay
 import service.demo.command  # noqa: E402, F401 - registers hsl demo
 

@@ -1,0 +1,279 @@
+"""``hsl audit``: the signing key, checkpoints, export bundles and their verification.
+
+- ``hsl audit key`` prints the verifier key auditors use (the signer is made on first use).
+- ``hsl audit checkpoint [--every N] [--interval S] [--once]`` runs the checkpointer.
+- ``hsl audit export [--from A --to B | --outcome ID] [-o DIR]`` writes a bundle.
+- ``hsl audit verify BUNDLE --key KEY`` checks a bundle offline (no NATS, no DuckDB);
+  ``hsl audit verify --live --key KEY`` checks the running log and its checkpoints.
+Verification exits 0 when everything holds, 1 naming the first fault (kind, sequence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import nats
+from eventsourcing.persistence import PersistenceError
+
+from events.jetstream_commits import JetStreamRecorder
+from events.stream_layout import StreamLayout
+from replay.bundle import ExportError, Selection, export_bundle
+from replay.bundle_format import CheckpointRecord
+from replay.checkpointer import (
+    DEFAULT_EVERY,
+    DEFAULT_INTERVAL,
+    Checkpointer,
+    CheckpointerError,
+    read_checkpoints,
+)
+from replay.history import HistoryError
+from replay.keys import KeyFileError, load_or_create_signer, origin_for
+from replay.leaf import leaf_bytes
+from replay.signed_note import KeyFormatError, SignerKey, VerifierKey
+from replay.verify import LiveReport, Report, VerificationError, verify_bundle, verify_log
+from service import bootstrap
+from service.application import HaoshangliangApplication
+from service.cli import GROUPS, CommandError, command
+from service.embedded import connect_url
+from service.settings import Settings
+
+GROUPS["audit"] = "integrity: the signing key, checkpoints, export bundles, verification"
+
+READ_PAGE = 5000
+
+
+def _stream() -> str:
+    return StreamLayout.for_application(HaoshangliangApplication.name).stream
+
+
+def _signer(settings: Settings) -> SignerKey:
+    try:
+        return load_or_create_signer(settings.data_dir, origin_for(_stream()))
+    except KeyFileError as e:
+        raise CommandError(str(e)) from e
+
+
+# --- hsl audit key ----------------------------------------------------------------------------
+
+
+@command("audit", "key", help="print the verifier key of the log's checkpoints (made if new)")
+def audit_key(args: argparse.Namespace, settings: Settings) -> int:
+    print(_signer(settings).verifier)
+    return 0
+
+
+# --- hsl audit checkpoint ---------------------------------------------------------------------
+
+
+def _checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--every", type=int, default=DEFAULT_EVERY, help=f"events (default {DEFAULT_EVERY})"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help=f"seconds (default {DEFAULT_INTERVAL:g})",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="checkpoint the log's end once, then exit"
+    )
+
+
+@command(
+    "audit",
+    "checkpoint",
+    help="sign the log's Merkle root every N events or S seconds until SIGINT/SIGTERM",
+    arguments=_checkpoint_arguments,
+)
+def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    if args.every < 1 or args.interval < 0:
+        raise CommandError("--every must be 1 or more and --interval 0 or more")
+    signer = _signer(settings)
+    url = connect_url(settings).url
+    bootstrap.probe(url)
+    try:
+        size = asyncio.run(_run_checkpointer(url, signer, args.every, args.interval, args.once))
+    except CheckpointerError as e:
+        raise CommandError(str(e)) from e
+    print(f"checkpointed {_stream()} up to event {size}")
+    return 0
+
+
+async def _run_checkpointer(
+    url: str, signer: SignerKey, every: int, interval: float, once: bool
+) -> int:
+    nc = await nats.connect(url.split(","), name="hsl-checkpointer")
+    try:
+        checkpointer = Checkpointer(nc, _stream(), signer, every=every, interval=interval)
+        if once:
+            await checkpointer.resume()
+            await checkpointer.step()
+            await checkpointer.checkpoint_now()
+            return checkpointer.last_size
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await checkpointer.run(stop)
+        return checkpointer.last_size
+    finally:
+        await nc.close()
+
+
+# --- hsl audit export -------------------------------------------------------------------------
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="first", type=int, metavar="SEQ", help="first event")
+    parser.add_argument("--to", dest="last", type=int, metavar="SEQ", help="last event")
+    parser.add_argument("--outcome", metavar="ID", help="one outcome's history")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="DIR", help="the bundle directory (must be new)"
+    )
+
+
+@command(
+    "audit",
+    "export",
+    help="write a bundle (all, a sequence range or one outcome's history) to verify offline",
+    arguments=_export_arguments,
+)
+def audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    selection = _selection(args)
+    signer = _signer(settings)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target: Path = args.output or Path(f"hsl-audit-{_stream()}-{selection.scope}-{stamp}")
+    try:
+        opened = bootstrap.open_application(settings)
+    except bootstrap.BootstrapError as e:
+        raise CommandError(str(e)) from e
+    try:
+        recorder = opened.app.recorder
+        assert isinstance(recorder, JetStreamRecorder)
+        manifest = export_bundle(recorder, opened.url, signer, target, selection)
+    except (ExportError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
+        raise CommandError(f"export failed, nothing written: {e}") from e
+    finally:
+        opened.close()
+    print(
+        f"wrote {target}: {manifest.events} events ({manifest.scope_detail}), "
+        f"{manifest.checkpoints} checkpoints, tree size {manifest.tree_size}"
+    )
+    print(f"verify with: hsl audit verify {target} --key {signer.verifier}")
+    return 0
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    ranged = args.first is not None or args.last is not None
+    if args.outcome is not None:
+        if ranged:
+            raise CommandError("give --outcome or --from/--to, not both")
+        try:
+            return Selection("outcome", outcome_id=UUID(args.outcome))
+        except ValueError:
+            raise CommandError(f"outcome id {args.outcome!r} is not a UUID") from None
+    if ranged:
+        first = args.first if args.first is not None else 1
+        if first < 1 or (args.last is not None and args.last < first):
+            raise CommandError(f"--from {first} --to {args.last}: not a range of sequences")
+        return Selection("range", first=first, last=args.last)
+    return Selection("all")
+
+
+# --- hsl audit verify -------------------------------------------------------------------------
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", nargs="?", type=Path, help="the bundle directory")
+    parser.add_argument(
+        "--key",
+        required=True,
+        help="the verifier key (name+id+base64, as `hsl audit key` prints) or a file holding it",
+    )
+    parser.add_argument("--live", action="store_true", help="verify the running log instead")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@command(
+    "audit",
+    "verify",
+    help="check a bundle offline (or --live, the running log): signatures, proofs, order, times",
+    arguments=_verify_arguments,
+)
+def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    key = _verifier_key(args.key)
+    if args.live == (args.bundle is not None):
+        raise CommandError("give a BUNDLE directory, or --live for the running log")
+    try:
+        report: Report | LiveReport = (
+            _verify_live(settings, key) if args.live else verify_bundle(args.bundle, key)
+        )
+    except VerificationError as e:
+        print(f"FAILED {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _verifier_key(text: str) -> VerifierKey:
+    candidate = Path(text)
+    if "+" not in text and candidate.is_file():
+        text = candidate.read_text(encoding="utf-8").strip()
+    try:
+        return VerifierKey.parse(text.strip())
+    except KeyFormatError as e:
+        raise CommandError(f"--key: {e}") from e
+
+
+def _verify_live(settings: Settings, key: VerifierKey) -> LiveReport:
+    try:
+        opened = bootstrap.open_application(settings)
+    except bootstrap.BootstrapError as e:
+        raise CommandError(str(e)) from e
+    try:
+        recorder = opened.app.recorder
+        assert isinstance(recorder, JetStreamRecorder)
+        stream = recorder.layout.stream
+        records = asyncio.run(_checkpoint_records(opened.url, stream))
+        lines = _log_lines(recorder)
+        return verify_log(lines, records, key, origin_for(stream))
+    finally:
+        opened.close()
+
+
+async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
+    nc = await nats.connect(url.split(","), name="hsl-audit-verify")
+    try:
+        return [CheckpointRecord(s.seq, s.note) for s in await read_checkpoints(nc, stream)]
+    finally:
+        await nc.close()
+
+
+def _log_lines(recorder: JetStreamRecorder) -> list[bytes]:
+    lines: list[bytes] = []
+    while True:
+        page = recorder.stored_range(len(lines) + 1, READ_PAGE)
+        lines.extend(leaf_bytes(m) for m in page)
+        if len(page) < READ_PAGE:
+            return lines
+
+
+def _print_report(report: Report | LiveReport) -> None:
+    fields = asdict(report)
+    late = fields.pop("late_entries")
+    print("OK " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    if late:
+        shown = ", ".join(str(s) for s in late[:20]) + (" …" if len(late) > 20 else "")
+        print(f"{len(late)} events recorded more than 7 days after they occurred: {shown}")

@@ -1,0 +1,270 @@
+"""The checkpointer: signs the log's Merkle root every N events or T seconds.
+
+It follows the event stream in order, hashing each stored event's canonical bytes
+(``replay.leaf``) as the next leaf of the log's RFC 9162 Merkle tree, and publishes a signed
+checkpoint (``replay.checkpoint``: origin, tree size, root) when ``every`` events have been
+added since the last one, or ``interval`` seconds have passed with any added.
+
+Checkpoints are kept in their own immutable stream, ``<stream>-checkpoints`` (delete and purge
+denied, no limits), on the subject ``hsl-audit.<stream>.checkpoint``, which subscribers may
+follow. Each message is the signed note as UTF-8; its header ``Hsl-Tree-State`` carries the
+tree's compact range (base64 of the concatenated subtree roots), so a restarted checkpointer
+resumes where it stopped without rereading the log — after checking that the state gives the
+signed root. Publishing expects the checkpoint subject's last sequence, so two checkpointers
+racing never interleave two histories: the loser reloads and goes on from the winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+import nats.js.errors
+import structlog
+from nats.aio.client import Client
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from events.jetstream_ops import REQUEST_TIMEOUT, direct_get_last, direct_get_range
+from events.stream_layout import StreamLayout, immutability_faults
+from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from replay.leaf import leaf_bytes
+from replay.merkle import HASH_SIZE, TreeBuilder
+from replay.signed_note import SignerKey
+
+log = structlog.get_logger(__name__)
+
+TREE_STATE: Final = "Hsl-Tree-State"
+EXPECTED_LAST_SUBJECT_SEQUENCE: Final = "Nats-Expected-Last-Subject-Sequence"
+DEFAULT_EVERY: Final = 1000
+DEFAULT_INTERVAL: Final = 60.0
+READ_PAGE: Final = 5000
+_STREAM_NAME_IN_USE: Final = 10058
+_WRONG_LAST_SEQUENCE: Final = 10071
+
+
+class CheckpointerError(RuntimeError):
+    """The checkpointer cannot go on; the message says why (a foreign or broken checkpoint …)."""
+
+
+def checkpoint_stream(stream: str) -> str:
+    """The stream keeping the checkpoints of the event stream ``stream``."""
+    return f"{stream}-checkpoints"
+
+
+def checkpoint_subject(stream: str) -> str:
+    """The documented subject checkpoints of ``stream`` are published on."""
+    return f"hsl-audit.{stream}.checkpoint"
+
+
+def checkpoint_stream_config(stream: str, replicas: int = 1) -> StreamConfig:
+    """Immutable like the event stream: the checkpoints are evidence too."""
+    return StreamConfig(
+        name=checkpoint_stream(stream),
+        description=f"signed Merkle checkpoints of the haoshangliang log {stream!r} (immutable)",
+        subjects=[checkpoint_subject(stream)],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        max_msgs_per_subject=-1,
+        num_replicas=replicas,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        allow_direct=True,
+        allow_atomic=True,
+    )
+
+
+async def ensure_checkpoint_stream(nc: Client, stream: str, replicas: int = 1) -> None:
+    """Create the checkpoint stream, or check that the existing one is immutable."""
+    js = nc.jetstream()
+    try:
+        await js.add_stream(checkpoint_stream_config(stream, replicas))
+    except nats.js.errors.BadRequestError as e:
+        if e.err_code != _STREAM_NAME_IN_USE:
+            raise
+        info = await js.stream_info(checkpoint_stream(stream))
+        faults = immutability_faults(info.config)
+        if faults:
+            msg = f"stream {checkpoint_stream(stream)!r} exists but is not immutable: " + "; ".join(
+                faults
+            )
+            raise CheckpointerError(msg) from e
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One checkpoint as kept in the checkpoint stream."""
+
+    seq: int
+    """Its sequence in the checkpoint stream."""
+    note: str
+    """The signed note, as published."""
+    state: tuple[bytes, ...]
+    """The tree's compact range at the checkpoint (from the ``Hsl-Tree-State`` header)."""
+
+
+def encode_state(state: tuple[bytes, ...]) -> str:
+    return base64.b64encode(b"".join(state)).decode()
+
+
+def decode_state(text: str) -> tuple[bytes, ...]:
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) % HASH_SIZE:
+        msg = f"tree state is {len(raw)} bytes, not a multiple of {HASH_SIZE}"
+        raise ValueError(msg)
+    return tuple(raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE))
+
+
+async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
+    """Every checkpoint of ``stream``, oldest first."""
+    found: list[StoredCheckpoint] = []
+    start = 1
+    while True:
+        page, pending = await direct_get_range(
+            nc, checkpoint_stream(stream), checkpoint_subject(stream), start, READ_PAGE
+        )
+        found.extend(
+            StoredCheckpoint(
+                seq=m.seq,
+                note=m.payload.decode(),
+                state=decode_state(m.headers.get(TREE_STATE, "")),
+            )
+            for m in page
+        )
+        if not page or pending == 0:
+            return found
+        start = page[-1].seq + 1
+
+
+class _Ack(msgspec.Struct):
+    seq: int = 0
+
+
+class Checkpointer:
+    """Follows one event stream and publishes its signed checkpoints."""
+
+    def __init__(
+        self,
+        nc: Client,
+        stream: str,
+        signer: SignerKey,
+        *,
+        every: int = DEFAULT_EVERY,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if every < 1:
+            raise ValueError(f"checkpoint every {every} events: must be 1 or more")
+        self.nc = nc
+        self.stream = stream
+        self.origin = signer.name
+        self.signer = signer
+        self.every = every
+        self.interval = interval
+        self._clock = clock
+        self._events_filter = StreamLayout(stream).events_filter
+        self.tree = TreeBuilder()
+        self.last_size = 0
+        self._last_seq = 0
+        self._last_at = clock()
+
+    async def resume(self) -> None:
+        """Create the checkpoint stream if needed and continue from its last checkpoint."""
+        await ensure_checkpoint_stream(self.nc, self.stream)
+        last = await direct_get_last(
+            self.nc, checkpoint_stream(self.stream), checkpoint_subject(self.stream)
+        )
+        if last is None:
+            self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
+            return
+        try:
+            checkpoint, _ = open_checkpoint(
+                last.payload, [self.signer.verifier], origin=self.origin
+            )
+            tree = TreeBuilder.from_state(
+                checkpoint.size, decode_state(last.headers.get(TREE_STATE, ""))
+            )
+        except ValueError as e:
+            msg = (
+                f"the last checkpoint of {self.stream!r} (sequence {last.seq}) cannot be "
+                f"continued with this data directory's key: {e}"
+            )
+            raise CheckpointerError(msg) from e
+        if tree.root() != checkpoint.root_hash:
+            msg = f"the last checkpoint of {self.stream!r} has a tree state that gives another root"
+            raise CheckpointerError(msg)
+        self.tree, self.last_size, self._last_seq = tree, checkpoint.size, last.seq
+        log.info("checkpointer resumed", stream=self.stream, size=checkpoint.size)
+
+    async def step(self) -> int:
+        """Hash the events stored since, checkpointing every ``every``; returns events read."""
+        read = 0
+        while True:
+            start = self.tree.size + 1
+            page, pending = await direct_get_range(
+                self.nc, self.stream, self._events_filter, start, READ_PAGE
+            )
+            for message in page:
+                if message.seq != self.tree.size + 1:
+                    msg = (
+                        f"event {self.tree.size + 1} is missing from stream {self.stream!r} "
+                        f"(next stored is {message.seq}): the log has a gap"
+                    )
+                    raise CheckpointerError(msg)
+                self.tree.append_entry(leaf_bytes(message))
+                read += 1
+                if self.tree.size - self.last_size >= self.every:
+                    await self.checkpoint_now()
+            if not page or pending == 0:
+                break
+        if self.tree.size > self.last_size and self._clock() - self._last_at >= self.interval:
+            await self.checkpoint_now()
+        return read
+
+    async def checkpoint_now(self) -> StoredCheckpoint | None:
+        """Publish a checkpoint at the current tree size, unless the last one is there."""
+        if self.tree.size == self.last_size and self._last_seq:
+            return None
+        checkpoint = Checkpoint(self.origin, self.tree.size, self.tree.root())
+        note = sign_checkpoint(checkpoint, self.signer)
+        state = self.tree.state()
+        reply = await self.nc.request(
+            checkpoint_subject(self.stream),
+            note.encode(),
+            timeout=REQUEST_TIMEOUT,
+            headers={
+                TREE_STATE: encode_state(state),
+                EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
+            },
+        )
+        document = msgspec.json.decode(reply.data)
+        error = document.get("error")
+        if error:
+            if error.get("err_code") == _WRONG_LAST_SEQUENCE:
+                log.info("another checkpointer went first; continuing from its checkpoint")
+                await self.resume()
+                return None
+            msg = f"checkpoint refused by JetStream: {error.get('description')}"
+            raise CheckpointerError(msg)
+        ack = msgspec.json.decode(reply.data, type=_Ack)
+        self.last_size, self._last_seq, self._last_at = checkpoint.size, ack.seq, self._clock()
+        log.info("checkpoint", stream=self.stream, size=checkpoint.size, sequence=ack.seq)
+        return StoredCheckpoint(seq=ack.seq, note=note, state=state)
+
+    async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
+        """Resume, then follow the log until ``stop`` is set, checkpointing as it goes."""
+        await self.resume()
+        while not stop.is_set():
+            await self.step()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll)
