@@ -330,7 +330,7 @@ def open_note(message: bytes | str, known: Iterable[VerifierKey]) -> VerifiedNot
 
     Raises ``MalformedNoteError`` (naming the line), ``SignatureError`` (naming the key whose
     signature failed) or ``UnknownKeyError`` (no signature by any known key, naming the keys
-    that did sign). Repeated signatures by one key are checked once.
+    that did sign). Every signature by a known key must hold, even a second one by the same key.
     """
     note = parse_note(message)
     keys: dict[tuple[str, int], VerifierKey] = {}
@@ -339,19 +339,22 @@ def open_note(message: bytes | str, known: Iterable[VerifierKey]) -> VerifiedNot
             raise KeyFormatError(f"two different known keys share the name and id {key.label}")
     text = note.text.encode()
     verified: dict[tuple[str, int], VerifierKey] = {}
+    checked: set[Signature] = set()
     unverified: list[Signature] = []
     for sig in note.signatures:
-        ident = (sig.name, sig.key_id)
-        signer = keys.get(ident)
+        signer = keys.get((sig.name, sig.key_id))
         if signer is None:
             if sig not in unverified:
                 unverified.append(sig)
             continue
-        if ident in verified:
+        # Every signature by a known key is checked (the spec's MUST; Go's verifier checks
+        # only a key's first); an identical repeated line needs no second check.
+        if sig in checked:
             continue
         if not signer.verify(text, sig.signature):
             raise SignatureError(signer.label)
-        verified[ident] = signer
+        checked.add(sig)
+        verified.setdefault((sig.name, sig.key_id), signer)
     if not verified:
         raise UnknownKeyError(tuple(s.label for s in note.signatures))
     return VerifiedNote(note.text, tuple(verified.values()), tuple(unverified))
