@@ -10,7 +10,9 @@ out on paper from ``tests.domain.scenario``.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import structlog
 
 from events.room import Region
 from projections.analytics import ANALYTICS_HEADERS, VIEWS
@@ -26,6 +29,7 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import create_schema
 from service.bootstrap import open_application
+from service.cli import main
 from service.demo.command import run_demo
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
@@ -730,3 +734,33 @@ def test_views_are_created_with_the_schema_and_survive_a_restart() -> None:
         ).fetchall()
     }
     assert {"overdue_implementations_as_of", "stalled_implementations_as_of"} <= macros
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "analytics.md"
+EXAMPLE = re.compile(r'^hsl query "(?P<sql>[^"]+)"', re.MULTILINE)
+
+
+def test_the_documented_office_questions_run(
+    demo: Built, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every `hsl query "…"` of docs/analytics.md's office questions answers on the demo."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index("### Office questions") :]
+    examples = [" ".join(m["sql"].split()) for m in EXAMPLE.finditer(section)]
+    assert len(examples) >= 3
+    monkeypatch.delenv("NATS_URL", raising=False)
+    monkeypatch.setenv("HSL_DATA_DIR", str(demo.path.parent))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        for sql in examples:
+            assert main(["query", sql, "--format", "json"]) == 0, sql
+            answer = json.loads(capsys.readouterr().out)
+            assert isinstance(answer, list), sql
+            if "meets_rule = false" in sql:  # the demo's one town-year below two (§四.1)
+                assert len(answer) == 1
+                room = next(r for r in demo.log.rooms.values() if r["town"] == answer[0]["town"])
+                assert room["level"] == "town"
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
