@@ -103,12 +103,37 @@ def export_bundle(
         raise ExportError(f"{target} exists already: choose a new directory for the bundle")
     stream = recorder.layout.stream
     stored = asyncio.run(_checkpoint_the_end(url, stream, signer))
-    checkpoints = [Checkpoint.parse(_note_text(s.note)) for s in stored]
-    tree_size = checkpoints[-1].size if checkpoints else 0
+    tree_size = Checkpoint.parse(_note_text(stored[-1].note)).size if stored else 0
     lines, leaf_hashes = _read_log(recorder, tree_size)
     wanted = _selected(recorder, selection, tree_size)
-    tree = LevelTree(leaf_hashes) if tree_size else None
+    return write_bundle(
+        target,
+        stream=stream,
+        signer=signer,
+        selection=selection,
+        lines=lines,
+        leaf_hashes=leaf_hashes,
+        stored=stored,
+        wanted=wanted,
+    )
 
+
+def write_bundle(
+    target: Path,
+    *,
+    stream: str,
+    signer: SignerKey,
+    selection: Selection,
+    lines: list[bytes],
+    leaf_hashes: list[bytes],
+    stored: list[StoredCheckpoint],
+    wanted: list[int],
+) -> Manifest:
+    """Write the bundle files (``lines``/``leaf_hashes``: the whole log up to the last
+    checkpoint; ``wanted``: the sequences exported) into ``target``, whole or not at all."""
+    checkpoints = [Checkpoint.parse(_note_text(s.note)) for s in stored]
+    tree_size = checkpoints[-1].size if checkpoints else 0
+    tree = LevelTree(leaf_hashes[:tree_size]) if tree_size else None
     building = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
@@ -119,7 +144,7 @@ def export_bundle(
         _write_records(building / CHECKPOINTS, (CheckpointRecord(s.seq, s.note) for s in stored))
         _write_records(building / CONSISTENCY, _consistency(tree, checkpoints))
         if selection.scope == "all":
-            (building / LEAVES).write_bytes(b"".join(leaf_hashes))
+            (building / LEAVES).write_bytes(b"".join(leaf_hashes[:tree_size]))
         else:
             proofs = [
                 InclusionRecord(seq, tree_size, _b64(tree.inclusion_proof(seq - 1, tree_size)))

@@ -11,8 +11,10 @@ its own (``replay.views_as_of``), for ``hsl query --db``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,12 +22,16 @@ from uuid import UUID
 import duckdb
 from eventsourcing.persistence import PersistenceError
 
+# A module import, not `from … import`: projections.commands imports service.cli, which
+# imports this module while projections.commands is still half-initialised.
+import projections.commands
 from events.jetstream_commits import JetStreamRecorder
-from projections.commands import open_application, write_rows
 from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline
 from replay.views_as_of import ViewsAsOfError, build_views_as_of
+from service import bootstrap
+from service.application import HaoshangliangApplication
 from service.cli import CommandError, command
 from service.settings import Settings
 
@@ -124,6 +130,19 @@ def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
+    """The application on the JetStream log (``service.bootstrap``); one line if it is down."""
+    try:
+        opened = bootstrap.open_application(settings)
+    except bootstrap.BootstrapError as e:
+        raise CommandError(str(e)) from e
+    try:
+        yield opened.app
+    finally:
+        opened.close()
+
+
 def _progress(position: int, end: int) -> None:
     percent = 100 if end == 0 else 100 * position // end
     print(f"\rreplaying {position}/{end} events ({percent}%)", end="", file=sys.stderr)
@@ -175,7 +194,7 @@ def _print(timeline: Timeline, state: dict[str, Any] | None, fmt: str) -> None:
     links = ", ".join(f"{k}: {' '.join(v)}" for k, v in timeline.links.items() if v)
     print(f"{timeline.kind} {timeline.id}" + (f"  ({links})" if links else ""))
     columns = ("seq", "recorded_at", "occurred_at", "actor", "role", "event", "fields")
-    write_rows(columns, [_row(entry) for entry in timeline.entries], "table")
+    projections.commands.write_rows(columns, [_row(entry) for entry in timeline.entries], "table")
     if state is not None:
         print(f"\nstate at version {state.get('version')}:")
         json.dump(state, sys.stdout, ensure_ascii=False, indent=2)

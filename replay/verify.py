@@ -44,7 +44,7 @@ from replay.bundle_format import (
     manifest_note_text,
 )
 from replay.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from replay.leaf import Leaf, LeafError, parse_leaf
+from replay.leaf import LeafError, parse_leaf, read_leaf
 from replay.merkle import HASH_SIZE, ProofError, TreeBuilder, verify_consistency, verify_inclusion
 from replay.signed_note import NoteError, VerifierKey, open_note
 
@@ -105,22 +105,22 @@ def verify_bundle(bundle: Path, key: VerifierKey) -> Report:
     _check_consistency(bundle, checkpoints)
     last = checkpoints[-1] if checkpoints else None
     tree_size = last.size if last else 0
-    leaves, late = _checked_events(_lines(bundle, EVENTS), manifest.scope, tree_size)
+    events = _checked_events(_lines(bundle, EVENTS), manifest.scope, tree_size)
     if manifest.scope == "all":
-        _check_whole_log(bundle, leaves, checkpoints)
+        _check_whole_log(bundle, events, checkpoints)
     else:
-        _check_inclusions(bundle, leaves, last)
-    _check_manifest(bundle, manifest, leaves, checkpoints, key)
+        _check_inclusions(bundle, events, last)
+    _check_manifest(bundle, manifest, events, checkpoints, key)
     return Report(
         origin=manifest.origin,
         scope=manifest.scope,
-        events=len(leaves),
-        first_seq=leaves[0][0].seq if leaves else None,
-        last_seq=leaves[-1][0].seq if leaves else None,
+        events=len(events.seqs),
+        first_seq=events.seqs[0] if events.seqs else None,
+        last_seq=events.seqs[-1] if events.seqs else None,
         tree_size=tree_size,
         root=base64.b64encode(last.root_hash).decode() if last else "",
         checkpoints=len(checkpoints),
-        late_entries=late,
+        late_entries=events.late,
     )
 
 
@@ -233,68 +233,75 @@ def _check_consistency(bundle: Path, checkpoints: list[Checkpoint]) -> None:
 # --- events -----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Events:
+    """The event lines of a bundle or log, checked for place and time, in order."""
+
+    lines: list[bytes]
+    seqs: list[int]
+    late: list[int]
+
+    def leaf_hash(self, index: int) -> bytes:
+        return hashlib.sha256(_LEAF + self.lines[index]).digest()
+
+
 def _checked_events(
     lines: Iterable[tuple[int, bytes]], scope: str, tree_size: int | None
-) -> tuple[list[tuple[Leaf, bytes]], list[int]]:
-    """Every event line parsed, placed and time-checked; with each its leaf hash.
+) -> _Events:
+    """Every event line read, placed and time-checked, in one pass.
 
     ``tree_size`` None: events after the last checkpoint are allowed (a live log).
     """
-    parsed: list[tuple[int, Leaf, bytes]] = []
-    for number, line in lines:
+    contiguous = scope in ("all", "range")
+    kept: list[bytes] = []
+    seqs: list[int] = []
+    late: list[int] = []
+    expected = 1 if scope == "all" else None
+    previous_seq = 0
+    previous_at: datetime | None = None
+    numbered = list(lines)
+    for position, (number, line) in enumerate(numbered):
         try:
-            leaf = parse_leaf(line, f"{EVENTS} line {number}")
+            leaf = read_leaf(line, f"{EVENTS} line {number}")
         except LeafError as e:
             raise VerificationError("malformed", str(e), _seq_of(line)) from None
-        parsed.append((number, leaf, line))
-    _check_places(parsed, scope)
-    leaves: list[tuple[Leaf, bytes]] = []
-    late: list[int] = []
-    previous: Leaf | None = None
-    sha256 = hashlib.sha256
-    for _, leaf, line in parsed:
-        if previous is not None and leaf.recorded_at < previous.recorded_at:
+        seq, event = leaf.seq, leaf.event
+        if expected is None:
+            expected = seq
+        if contiguous and seq != expected:
+            _misplaced(seq, expected, number, numbered[position + 1 :])
+        if seq <= previous_seq:
+            msg = f"comes after event {previous_seq} at {EVENTS} line {number}"
+            raise VerificationError("order", msg, seq)
+        if previous_at is not None and event.recorded_at < previous_at:
             msg = (
-                f"recorded_at {leaf.recorded_at.isoformat()} is earlier than event "
-                f"{previous.seq}'s {previous.recorded_at.isoformat()} (back-dated)"
+                f"recorded_at {event.recorded_at.isoformat()} is earlier than event "
+                f"{previous_seq}'s {previous_at.isoformat()} (back-dated)"
             )
-            raise VerificationError("backdated", msg, leaf.seq)
-        if tree_size is not None and leaf.seq > tree_size:
+            raise VerificationError("backdated", msg, seq)
+        if tree_size is not None and seq > tree_size:
             msg = f"not covered by any checkpoint (the last covers 1..{tree_size})"
-            raise VerificationError("uncovered", msg, leaf.seq)
-        if leaf.backdated or _late(leaf.recorded_at, leaf.occurred_at):
-            late.append(leaf.seq)
-        leaves.append((leaf, sha256(_LEAF + line).digest()))
-        previous = leaf
-    return leaves, late
+            raise VerificationError("uncovered", msg, seq)
+        if event.backdated or event.recorded_at - event.occurred_at > LATE_ENTRY:
+            late.append(seq)
+        kept.append(line)
+        seqs.append(seq)
+        previous_seq, previous_at = seq, event.recorded_at
+        expected = seq + 1
+    return _Events(kept, seqs, late)
 
 
-def _check_places(parsed: list[tuple[int, Leaf, bytes]], scope: str) -> None:
-    """Whole and range exports hold consecutive sequences; every export, increasing ones."""
-    if not parsed:
-        return
-    expected = 1 if scope == "all" else parsed[0][1].seq
-    line_of = {leaf.seq: number for number, leaf, _ in parsed}
-    previous: Leaf | None = None
-    for number, leaf, _ in parsed:
-        if scope in ("all", "range") and leaf.seq != expected:
-            if expected in line_of:
-                msg = (
-                    f"out of order: it is at {EVENTS} line {line_of[expected]}, after event "
-                    f"{leaf.seq} at line {number}"
-                )
-                raise VerificationError("order", msg, expected)
-            msg = f"missing from the bundle ({EVENTS} line {number} holds event {leaf.seq})"
-            raise VerificationError("missing", msg, expected)
-        if previous is not None and leaf.seq <= previous.seq:
-            msg = f"comes after event {previous.seq} at {EVENTS} line {number}"
-            raise VerificationError("order", msg, leaf.seq)
-        previous = leaf
-        expected = leaf.seq + 1
-
-
-def _late(recorded_at: datetime, occurred_at: datetime) -> bool:
-    return recorded_at - occurred_at > LATE_ENTRY
+def _misplaced(seq: int, expected: int, number: int, rest: list[tuple[int, bytes]]) -> None:
+    """Event ``expected`` is not where it belongs: elsewhere (out of order), or missing."""
+    later = next((n for n, line in rest if _seq_of(line) == expected), None)
+    if later is not None:
+        msg = f"out of order: it is at {EVENTS} line {later}, line {number} holds event {seq}"
+        raise VerificationError("order", msg, expected)
+    if seq < expected:
+        msg = f"out of order: {EVENTS} line {number} holds it where event {expected} belongs"
+        raise VerificationError("order", msg, seq)
+    msg = f"missing from the bundle ({EVENTS} line {number} holds event {seq})"
+    raise VerificationError("missing", msg, expected)
 
 
 def _seq_of(line: bytes) -> int | None:
@@ -306,25 +313,23 @@ def _seq_of(line: bytes) -> int | None:
     return None
 
 
-def _check_whole_log(
-    bundle: Path, leaves: list[tuple[Leaf, bytes]], checkpoints: list[Checkpoint]
-) -> None:
+def _check_whole_log(bundle: Path, events: _Events, checkpoints: list[Checkpoint]) -> None:
     """Every checkpoint's root recomputed from the events; a difference named to the event."""
     tree_size = checkpoints[-1].size if checkpoints else 0
-    if len(leaves) < tree_size:
-        msg = f"missing: the bundle ends at event {len(leaves)}, the checkpoints cover {tree_size}"
-        raise VerificationError("missing", msg, len(leaves) + 1)
-    failing = _first_failing_checkpoint((h for _, h in leaves), checkpoints)
+    if len(events.lines) < tree_size:
+        n = len(events.lines)
+        msg = f"missing: the bundle ends at event {n}, the checkpoints cover {tree_size}"
+        raise VerificationError("missing", msg, n + 1)
+    failing = _first_failing_checkpoint(events.lines, checkpoints)
     if failing is None:
         return
     index, checkpoint = failing
     start = checkpoints[index - 1].size + 1 if index else 1
     listed = _listed_leaves(bundle, tree_size)
-    if listed is not None and _first_failing_checkpoint(iter(listed), checkpoints) is None:
-        for position, (leaf, computed) in enumerate(leaves[:tree_size]):
-            if computed != listed[position]:
-                msg = "its bytes are not those the checkpoints sign (altered)"
-                raise VerificationError("altered", msg, leaf.seq)
+    if listed is not None and _first_failing_root(listed, checkpoints) is None:
+        for position in range(tree_size):
+            if events.leaf_hash(position) != listed[position]:
+                raise VerificationError("altered", _altered(events.lines[position]), position + 1)
     msg = (
         f"events {start}..{checkpoint.size} do not give the signed root of tree size "
         f"{checkpoint.size} (one of them was altered)"
@@ -332,13 +337,32 @@ def _check_whole_log(
     raise VerificationError("altered", msg, start)
 
 
+def _altered(line: bytes) -> str:
+    try:
+        parse_leaf(line, "its line")
+    except LeafError as e:
+        return f"its bytes are not those the checkpoints sign ({e})"
+    return "its bytes are not those the checkpoints sign (altered)"
+
+
 def _first_failing_checkpoint(
-    leaf_hashes: Iterator[bytes], checkpoints: list[Checkpoint]
+    lines: list[bytes], checkpoints: list[Checkpoint]
+) -> tuple[int, Checkpoint] | None:
+    """The first checkpoint whose root the event lines do not give (leaf hashing inlined)."""
+    tree = TreeBuilder()
+    for index, checkpoint in enumerate(checkpoints):
+        tree.extend_entries(lines[tree.size : checkpoint.size])
+        if tree.root() != checkpoint.root_hash:
+            return index, checkpoint
+    return None
+
+
+def _first_failing_root(
+    leaf_hashes: list[bytes], checkpoints: list[Checkpoint]
 ) -> tuple[int, Checkpoint] | None:
     tree = TreeBuilder()
     for index, checkpoint in enumerate(checkpoints):
-        while tree.size < checkpoint.size:
-            tree.append(next(leaf_hashes))
+        tree.extend(leaf_hashes[tree.size : checkpoint.size])
         if tree.root() != checkpoint.root_hash:
             return index, checkpoint
     return None
@@ -354,24 +378,22 @@ def _listed_leaves(bundle: Path, tree_size: int) -> list[bytes] | None:
     return [raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE)]
 
 
-def _check_inclusions(
-    bundle: Path, leaves: list[tuple[Leaf, bytes]], last: Checkpoint | None
-) -> None:
+def _check_inclusions(bundle: Path, events: _Events, last: Checkpoint | None) -> None:
     """Each event of a partial export is in the last checkpoint's tree, by its proof."""
     proofs: dict[int, InclusionRecord] = {
         record.seq: record for _, record in _records(bundle, INCLUSION, InclusionRecord)
     }
-    for leaf, leaf_hash in leaves:
-        record = proofs.get(leaf.seq)
+    for index, seq in enumerate(events.seqs):
+        record = proofs.get(seq)
         if record is None or last is None or record.tree_size != last.size:
             msg = "no inclusion proof against the last checkpoint"
-            raise VerificationError("altered", msg, leaf.seq)
-        proof = _hashes(record.proof, f"{INCLUSION} event {leaf.seq}")
+            raise VerificationError("altered", msg, seq)
+        proof = _hashes(record.proof, f"{INCLUSION} event {seq}")
         try:
-            verify_inclusion(leaf_hash, leaf.seq - 1, last.size, proof, last.root_hash)
+            verify_inclusion(events.leaf_hash(index), seq - 1, last.size, proof, last.root_hash)
         except ProofError as e:
             msg = f"not in the signed tree of size {last.size} (altered): {e}"
-            raise VerificationError("altered", msg, leaf.seq) from None
+            raise VerificationError("altered", msg, seq) from None
 
 
 # --- the manifest -----------------------------------------------------------------------------
@@ -380,14 +402,14 @@ def _check_inclusions(
 def _check_manifest(
     bundle: Path,
     manifest: Manifest,
-    leaves: list[tuple[Leaf, bytes]],
+    events: _Events,
     checkpoints: list[Checkpoint],
     key: VerifierKey,
 ) -> None:
     counts = {
-        "events": (manifest.events, len(leaves)),
-        "first_seq": (manifest.first_seq, leaves[0][0].seq if leaves else None),
-        "last_seq": (manifest.last_seq, leaves[-1][0].seq if leaves else None),
+        "events": (manifest.events, len(events.seqs)),
+        "first_seq": (manifest.first_seq, events.seqs[0] if events.seqs else None),
+        "last_seq": (manifest.last_seq, events.seqs[-1] if events.seqs else None),
         "tree_size": (manifest.tree_size, checkpoints[-1].size if checkpoints else 0),
     }
     for name, (says, holds) in counts.items():
@@ -443,14 +465,13 @@ def verify_log(
     verified = _verified_checkpoints(
         ((n, record) for n, record in enumerate(checkpoints, start=1)), key, origin
     )
-    leaves, late = _checked_events(
-        ((n, line) for n, line in enumerate(lines, start=1)), "all", None
-    )
+    events = _checked_events(((n, line) for n, line in enumerate(lines, start=1)), "all", None)
     tree_size = verified[-1].size if verified else 0
-    if len(leaves) < tree_size:
-        msg = f"the log ends at event {len(leaves)}, its checkpoints cover {tree_size}"
-        raise VerificationError("missing", msg, len(leaves) + 1)
-    failing = _first_failing_checkpoint((h for _, h in leaves), verified)
+    if len(events.lines) < tree_size:
+        n = len(events.lines)
+        msg = f"the log ends at event {n}, its checkpoints cover {tree_size}"
+        raise VerificationError("missing", msg, n + 1)
+    failing = _first_failing_checkpoint(events.lines, verified)
     if failing is not None:
         index, checkpoint = failing
         start = verified[index - 1].size + 1 if index else 1
@@ -461,10 +482,10 @@ def verify_log(
         raise VerificationError("altered", msg, start)
     return LiveReport(
         origin=origin,
-        events=len(leaves),
+        events=len(events.lines),
         checkpoints=len(verified),
         tree_size=tree_size,
         root=base64.b64encode(verified[-1].root_hash).decode() if verified else "",
-        not_yet_checkpointed=len(leaves) - tree_size,
-        late_entries=late,
+        not_yet_checkpointed=len(events.lines) - tree_size,
+        late_entries=events.late,
     )
