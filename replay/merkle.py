@@ -174,17 +174,18 @@ class TreeBuilder:
         sha256 = _sha256
         node = _NODE_PREFIX
         leaf = _LEAF_PREFIX
-        for data in entries:
-            h = sha256(leaf + data).digest()
-            carry = size
-            while carry & 1:
-                h = sha256(node + stack.pop() + h).digest()
-                carry >>= 1
-            stack.append(h)
-            size += 1
-        if size > MAX_TREE_SIZE:
-            raise TreeSizeError(f"tree size {size} exceeds {MAX_TREE_SIZE}")
-        self._size = size
+        try:
+            for data in entries:
+                h = sha256(leaf + data).digest()
+                carry = size
+                while carry & 1:
+                    h = sha256(node + stack.pop() + h).digest()
+                    carry >>= 1
+                stack.append(h)
+                size += 1
+        finally:
+            # Kept in step with the range even if ``entries`` raises part way.
+            self._size = size
 
     def root(self) -> bytes:
         """The Merkle tree hash of the leaves appended so far (``EMPTY_ROOT`` if none)."""

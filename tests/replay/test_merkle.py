@@ -383,3 +383,18 @@ def test_consistency_proof_generation_checks_its_arguments() -> None:
     with pytest.raises(TreeSizeError, match="0 < size1 <= size2"):
         consistency_proof(LEAVES, 9, 8)
     assert consistency_proof(LEAVES, 8, 8) == []
+
+
+def test_builder_stays_consistent_when_its_input_fails_part_way() -> None:
+    def entries() -> Iterator[bytes]:
+        yield b"a"
+        yield b"b"
+        yield b"c"
+        raise OSError("export file truncated")
+
+    builder = TreeBuilder()
+    with pytest.raises(OSError, match="truncated"):
+        builder.extend_entries(entries())
+    assert builder.size == 3
+    builder.append_entry(b"d")
+    assert builder.root() == root_of_entries([b"a", b"b", b"c", b"d"])

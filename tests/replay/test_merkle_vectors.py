@@ -120,3 +120,11 @@ def test_vectors_match_shared_copy() -> None:
     assert ours, "no vectors copied"
     for relative in ours:
         assert (VECTORS / relative).read_bytes() == (SHARED / relative).read_bytes(), relative
+    # And nothing of what we copy from is missing here.
+    theirs = sorted(
+        p.relative_to(SHARED)
+        for folder in ("rfc6962/testdata/inclusion", "rfc6962/testdata/consistency")
+        for p in (SHARED / folder).rglob("*")
+        if p.is_file()
+    )
+    assert set(theirs) <= set(ours), sorted(set(theirs) - set(ours))
