@@ -30,7 +30,12 @@ import structlog
 from nats.aio.client import Client
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from events.jetstream_ops import REQUEST_TIMEOUT, direct_get_last, direct_get_range
+from events.jetstream_ops import (
+    REQUEST_TIMEOUT,
+    JetStreamApiError,
+    direct_get_last,
+    direct_get_range,
+)
 from events.stream_layout import StreamLayout, immutability_faults
 from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from replay.leaf import leaf_bytes
@@ -46,6 +51,8 @@ DEFAULT_INTERVAL: Final = 60.0
 READ_PAGE: Final = 5000
 _STREAM_NAME_IN_USE: Final = 10058
 _WRONG_LAST_SEQUENCE: Final = 10071
+NO_RESPONDERS: Final = 503
+"""A direct get on a stream that does not exist (yet) has no responders."""
 
 
 class CheckpointerError(RuntimeError):
@@ -211,9 +218,15 @@ class Checkpointer:
         read = 0
         while True:
             start = self.tree.size + 1
-            page, pending = await direct_get_range(
-                self.nc, self.stream, self._events_filter, start, READ_PAGE
-            )
+            try:
+                page, pending = await direct_get_range(
+                    self.nc, self.stream, self._events_filter, start, READ_PAGE
+                )
+            except JetStreamApiError as e:
+                if e.code != NO_RESPONDERS:
+                    raise
+                return read  # the event stream does not exist yet: nothing to sign
+
             for message in page:
                 if message.seq != self.tree.size + 1:
                     msg = (

@@ -25,6 +25,11 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from events.stream_layout import StreamLayout
+from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
+from replay.keys import KeyFileError, load_or_create_signer, origin_for
+from replay.signed_note import SignerKey
+from service.application import HaoshangliangApplication
 from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
 from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
@@ -307,34 +312,103 @@ def log_stop(args: argparse.Namespace, settings: Settings) -> int:
 # --- hsl serve -------------------------------------------------------------------------------
 
 
-@command("serve", help="run the service: find or start NATS, then serve until SIGINT/SIGTERM")
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-checkpointer",
+        action="store_true",
+        help="do not sign checkpoints here (another process runs `hsl audit checkpoint`)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=DEFAULT_EVERY,
+        metavar="N",
+        help=f"sign a checkpoint every N events (default {DEFAULT_EVERY})",
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        metavar="S",
+        help=f"or after S seconds with new events (default {DEFAULT_INTERVAL:g})",
+    )
+
+
+@command(
+    "serve",
+    help="run the service: find or start NATS, sign checkpoints, serve until SIGINT/SIGTERM",
+    arguments=_serve_arguments,
+)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGINT or SIGTERM (later: the HTTP API and the projector run here)."""
-    received = asyncio.run(_serve(settings))
+    if args.checkpoint_every < 1 or args.checkpoint_interval < 0:
+        raise CommandError("--checkpoint-every must be 1 or more, --checkpoint-interval 0 or more")
+    signer = None if args.no_checkpointer else _checkpoint_signer(settings)
+    cadence = (args.checkpoint_every, args.checkpoint_interval)
+    received = asyncio.run(_serve(settings, signer, cadence))
     log.info("shut down", signal=received)
     return 0
 
 
-async def _serve(settings: Settings) -> str:
-    """Find or start NATS, say where it is, wait for a signal; stop NATS only if we started it.
+def _checkpoint_signer(settings: Settings) -> SignerKey:
+    try:
+        return load_or_create_signer(settings.data_dir, origin_for(_event_stream()))
+    except KeyFileError as e:
+        raise CommandError(str(e)) from e
+
+
+def _event_stream() -> str:
+    return StreamLayout.for_application(HaoshangliangApplication.name).stream
+
+
+async def _serve(settings: Settings, signer: SignerKey | None, cadence: tuple[int, float]) -> str:
+    """Find or start NATS, say where it is, run the checkpointer, wait for a signal.
 
     The signal handlers go in first, so a signal that arrives while the server is still
-    starting ends the command cleanly instead of orphaning the server.
+    starting ends the command cleanly instead of orphaning the server. NATS is stopped only
+    if this command started it.
     """
     with _stop_signals() as stop:
         handle = connect_url(settings)  # blocking on purpose: nothing else runs yet
         try:
             nc = await _connect(handle, settings.nats_servers or [handle.url])
             version = _version_text(nc)
-            await nc.close()
             print(f"NATS     {handle.url} ({_describe(handle)}; nats-server {version})", flush=True)
             print(f"data dir {settings.data_dir}", flush=True)
+            stopping = asyncio.Event()
+            checkpointing = None
+            if signer is not None:
+                every, interval = cadence
+                checkpointer = Checkpointer(
+                    nc, _event_stream(), signer, every=every, interval=interval
+                )
+                checkpointing = asyncio.create_task(checkpointer.run(stopping))
+                print(f"checkpoints signed by {signer.verifier}", flush=True)
             print("serving; stop with Ctrl-C or SIGTERM", flush=True)
-            return await stop
+            try:
+                if checkpointing is not None:
+                    checkpointing.add_done_callback(lambda _: _resolve(stop, "checkpointer"))
+                reason = await stop
+                if checkpointing is not None and checkpointing.done():
+                    checkpointing.result()  # raises what stopped it, if anything did
+                return reason
+            finally:
+                stopping.set()
+                if checkpointing is not None and not checkpointing.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(checkpointing, timeout=10)
+                await nc.close()
+        except CheckpointerError as e:
+            raise CommandError(f"the checkpointer stopped: {e}") from e
         finally:
             if handle.origin == "started":
                 stop_embedded(settings)
                 print("stopped the embedded nats-server this command started", flush=True)
+
+
+def _resolve(stop: asyncio.Future[str], reason: str) -> None:
+    if not stop.done():
+        stop.set_result(reason)
 
 
 @contextlib.contextmanager

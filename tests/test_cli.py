@@ -11,12 +11,22 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
 import pytest
 import structlog
 
+from events.common import Actor
+from events.room import Region
+from replay.checkpoint import Checkpoint, open_checkpoint
+from replay.checkpointer import read_checkpoints
+from replay.signed_note import VerifierKey
+from service.application import HaoshangliangApplication
+from service.bootstrap import application_env
 from service.cli import main
 from service.embedded import STATE_FILE, _pid_alive, connect_url, stop_embedded
 from service.logging import configure_logging
@@ -147,7 +157,7 @@ class TestServe:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
         env["HSL_DATA_DIR"] = str(data_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
+            [sys.executable, "-m", "service.cli", "serve", "--checkpoint-interval", "0.2"],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=subprocess.PIPE,
@@ -156,11 +166,27 @@ class TestServe:
         )
         try:
             assert proc.stdout is not None
-            lines = [proc.stdout.readline() for _ in range(3)]
+            lines = [proc.stdout.readline() for _ in range(4)]
             assert lines[0].startswith("NATS     nats://127.0.0.1:"), lines
             assert "started now" in lines[0]
             assert str(data_dir) in lines[1]
+            assert lines[2].startswith("checkpoints signed by haoshangliang/hsl+"), lines
             state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
+            key = VerifierKey.parse(lines[2].split()[-1])
+            url = lines[0].split()[1]
+            app = HaoshangliangApplication(env=application_env(url))
+            try:
+                app.establish_room(
+                    actor=Actor(id="clerk-1", role="clerk"),
+                    occurred_at=datetime.now(UTC),
+                    name="淮城镇有事好商量协商室",
+                    level="town",
+                    region=Region(county="淮城县", town="淮城镇"),
+                )
+            finally:
+                app.close()
+            checkpoint = _await_checkpoint(url, key)
+            assert checkpoint.size == 1
 
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -180,7 +206,7 @@ class TestServe:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
         env["HSL_DATA_DIR"] = str(data_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
+            [sys.executable, "-m", "service.cli", "serve", "--checkpoint-interval", "0.2"],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=subprocess.PIPE,
@@ -265,3 +291,25 @@ class TestErrors:
             main(["log"])
         assert exit_info.value.code == 2
         assert "usage: hsl log" in capsys.readouterr().err
+
+
+def _await_checkpoint(url: str, key: VerifierKey, timeout: float = 10.0) -> Checkpoint:
+    """The first checkpoint `hsl serve` signs, read from its stream and verified."""
+
+    async def read() -> Checkpoint | None:
+        nc = await nats.connect(url)
+        try:
+            stored = await read_checkpoints(nc, "hsl")
+        except Exception:
+            return None
+        finally:
+            await nc.close()
+        return open_checkpoint(stored[0].note, [key])[0] if stored else None
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = asyncio.run(read())
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("hsl serve signed no checkpoint in time")

@@ -120,3 +120,19 @@ def test_the_checkpoint_stream_refuses_delete_and_another_key(
             await nc.close()
 
     asyncio.run(scenario())
+
+
+def test_before_the_log_exists_there_is_nothing_to_sign(nats_url: str) -> None:
+    signer = SignerKey.generate(origin_for("hsl"))
+
+    async def scenario() -> tuple[int, int | None]:
+        nc = await _connect(nats_url)
+        try:
+            checkpointer = Checkpointer(nc, "hsl", signer, interval=0)
+            await checkpointer.resume()
+            read = await checkpointer.step()
+            return read, len(await read_checkpoints(nc, "hsl"))
+        finally:
+            await nc.close()
+
+    assert asyncio.run(scenario()) == (0, 0)
