@@ -156,15 +156,21 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="another views file, e.g. one `hsl replay --as-of` wrote (default: the live views)",
+    )
 
 
 @command("query", help="run read-only SQL against the views", arguments=_query_arguments)
 def query(args: argparse.Namespace, settings: Settings) -> int:
     """Opens the views read-only, so a mistyped DELETE changes nothing."""
-    path = views_path(settings)
+    path: Path = args.db or views_path(settings)
     if not path.exists():
-        msg = f"no views at {path}: run `hsl projections rebuild` first"
-        raise CommandError(msg)
+        hint = "" if args.db else ": run `hsl projections rebuild` first"
+        raise CommandError(f"no views at {path}{hint}")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as e:

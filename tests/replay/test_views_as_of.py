@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -94,6 +95,13 @@ def test_hsl_replay_as_of_writes_its_own_file_and_leaves_the_views_alone(
     with duckdb.connect(str(written), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM outcomes").fetchone() == (0,)
     assert not (tmp_path / "projections.duckdb").exists()
+    query = ["query", "--db", str(written), "--format", "json"]
+    assert main([*query, "SELECT requested, sequence FROM as_of"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"requested": day_before, "sequence": 0}]
+    assert main([*query, "DELETE FROM as_of"]) == 1
+    assert "query refused" in capsys.readouterr().err
+    assert main([*query[:2], str(tmp_path / "nowhere.duckdb"), "SELECT 1"]) == 1
+    assert "no views at" in capsys.readouterr().err
     assert main(["replay", "--as-of", "soon"]) == 1
     assert "neither a date" in capsys.readouterr().err
     assert main(["replay"]) == 1
