@@ -263,11 +263,13 @@ async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
 
 def _log_lines(recorder: JetStreamRecorder) -> list[bytes]:
     lines: list[bytes] = []
+    start = 1
     while True:
-        page = recorder.stored_range(len(lines) + 1, READ_PAGE)
-        lines.extend(leaf_bytes(m) for m in page)
-        if len(page) < READ_PAGE:
+        page = recorder.stored_range(start, READ_PAGE)
+        if not page:  # a short page is not the end: the server may cap a batch's size
             return lines
+        lines.extend(leaf_bytes(m) for m in page)
+        start = page[-1].seq + 1
 
 
 def _print_report(report: Report | LiveReport) -> None:
