@@ -11,10 +11,8 @@ its own (``replay.views_as_of``), for ``hsl query --db``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,8 +28,6 @@ from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline
 from replay.views_as_of import ViewsAsOfError, build_views_as_of
-from service import bootstrap
-from service.application import HaoshangliangApplication
 from service.cli import CommandError, command
 from service.settings import Settings
 
@@ -81,7 +77,7 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         as_of = AsOf.parse(args.as_of) if args.as_of is not None else None
     except AsOfError as e:
         raise CommandError(str(e)) from e
-    with open_application(settings) as app:
+    with projections.commands.open_application(settings) as app:
         recorder = app.recorder
         if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
             raise CommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
@@ -117,7 +113,7 @@ def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(e)) from e
     slug = "".join(c if c.isalnum() else "-" for c in args.as_of.strip())
     target: Path = args.output or settings.data_dir / f"views-as-of-{slug}.duckdb"
-    with open_application(settings) as app:
+    with projections.commands.open_application(settings) as app:
         try:
             point = build_views_as_of(
                 app.recorder, app.name, target, as_of, args.as_of, progress=_progress
@@ -128,19 +124,6 @@ def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\nviews as of {args.as_of} ({through}) in {target}", file=sys.stderr)
     print(f'query them with: hsl query --db {target} "SELECT * FROM outcome_status"')
     return 0
-
-
-@contextlib.contextmanager
-def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
-    """The application on the JetStream log (``service.bootstrap``); one line if it is down."""
-    try:
-        opened = bootstrap.open_application(settings)
-    except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
-    try:
-        yield opened.app
-    finally:
-        opened.close()
 
 
 def _progress(position: int, end: int) -> None:

@@ -20,7 +20,7 @@ from replay.keys import load_or_create_signer, origin_for
 from replay.signed_note import SignerKey, VerifierKey
 from replay.verify import VerificationError, verify_bundle
 from service.cli import main
-from tests.replay.test_history import Chain, JetStreamScenario
+from tests.replay.chain import Chain, JetStreamScenario
 
 
 @dataclass

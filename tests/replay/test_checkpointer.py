@@ -21,7 +21,7 @@ from replay.keys import origin_for
 from replay.leaf import leaf_bytes
 from replay.merkle import root_of_entries
 from replay.signed_note import SignerKey
-from tests.replay.test_history import Chain, JetStreamScenario
+from tests.replay.chain import Chain, JetStreamScenario
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -13,52 +12,9 @@ import pytest
 from events.jetstream import JetStreamApplicationRecorder
 from replay.as_of import AsOf, AsOfError, version_as_of
 from replay.history import HistoryError, HistoryReader
-from service.application import HaoshangliangApplication
-from service.bootstrap import application_env
 from service.cli import main
-from tests.domain.scenario import CONVENER, SUPERVISOR, UNIT, FakeClock, Scenario
-
-
-class JetStreamScenario(Scenario):
-    """The domain tests' scenario, on the JetStream log instead of the in-memory store."""
-
-    def __init__(self, url: str) -> None:
-        self.clock = FakeClock()
-        self.app = HaoshangliangApplication(env=application_env(url), clock=self.clock)
-
-
-class Chain:
-    """An outcome stalled and consulted again, escalated; plus the re-consultation's outcome."""
-
-    def __init__(self, s: JetStreamScenario) -> None:
-        app = s.app
-        self.consultation = s.held()
-        self.topic = UUID(str(app.get_consultation(self.consultation).topic_id))
-        self.outcome = s.assigned(self.consultation)
-        app.record_stall(self.outcome, actor=SUPERVISOR, occurred_at=s.at(), cause="资金未到位")
-        self.new_topic = app.open_reconsultation(
-            self.outcome, actor=CONVENER, occurred_at=s.at(), title="电梯资金筹措", source="member"
-        )
-        app.escalate_outcome(
-            self.outcome,
-            actor=CONVENER,
-            occurred_at=s.at(),
-            category="actionable_suggestion",
-            to_level="county",
-            summary="建议全区推广",
-        )
-        self.before_completion = s.clock.now
-        app.complete_implementation(self.outcome, actor=UNIT, occurred_at=s.at(), summary="投用")
-        self.room = UUID(str(app.get_topic(self.topic).room_id))
-
-
-@pytest.fixture
-def chain(nats_url: str) -> Iterator[tuple[JetStreamScenario, Chain]]:
-    s = JetStreamScenario(nats_url)
-    try:
-        yield s, Chain(s)
-    finally:
-        s.app.close()
+from tests.domain.scenario import SUPERVISOR
+from tests.replay.chain import Chain, JetStreamScenario
 
 
 def _reader(s: JetStreamScenario) -> tuple[HistoryReader, list[str]]:

@@ -8,7 +8,7 @@ import pytest
 
 from events.jetstream import JetStreamApplicationRecorder
 from replay.leaf import LeafError, leaf_bytes, parse_leaf
-from tests.replay.test_history import Chain, JetStreamScenario
+from tests.replay.chain import Chain, JetStreamScenario
 
 
 def test_leaves_bind_sequence_subject_version_time_and_event(nats_url: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,16 +14,7 @@ from replay.as_of import AsOf
 from replay.history import HistoryReader
 from replay.views_as_of import build_views_as_of, resolve
 from service.cli import main
-from tests.replay.test_history import Chain, JetStreamScenario
-
-
-@pytest.fixture
-def chain(nats_url: str) -> Iterator[tuple[JetStreamScenario, Chain]]:
-    s = JetStreamScenario(nats_url)
-    try:
-        yield s, Chain(s)
-    finally:
-        s.app.close()
+from tests.replay.chain import Chain, JetStreamScenario
 
 
 def _recorder(s: JetStreamScenario) -> JetStreamApplicationRecorder:
