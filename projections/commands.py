@@ -247,6 +247,12 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DATE",
         help="with a view that has an as-of form (outcome_status): its status on DATE",
     )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="another views file, e.g. one `hsl replay --as-of` wrote (default: the live views)",
+    )
 
 
 @command(
@@ -260,9 +266,11 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
         as_of = None if args.as_of is None else date.fromisoformat(args.as_of)
     except ValueError as e:
         raise CommandError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from e
+    if args.db is not None and not args.db.exists():
+        raise CommandError(f"no views at {args.db}")
     try:
         result = export(
-            views_path(settings),
+            args.db or views_path(settings),
             args.output,
             relation=args.relation,
             sql=args.sql,

@@ -1,11 +1,11 @@
 """Chinese column headers for the spreadsheets ``hsl export`` writes (CSV and XLSX).
 
 ``COLUMN_HEADERS`` maps every table and view of the projection to every one of its columns
-(``projections/schema.py``, ``projections/closed_loop.py`` and the analytics views' own
-``ANALYTICS_HEADERS``); a test checks that a freshly created views file has no column without
-one. The wording follows docs/analytics.md and the terms of the 有事好商量 documents
-(议事室, 议题, 协商成果, 采纳, 落实, 反馈 …). Values are not translated: codes such as
-``stage = 'adopted'`` stay as they are stored.
+(``projections/schema.py`` and ``projections/closed_loop.py`` here, the analytics views'
+``ANALYTICS_HEADERS`` from ``projections/analytics.py``); a test checks that a freshly created
+views file has no column without one. The wording follows docs/analytics.md and the terms of
+the 有事好商量 documents (议事室, 议题, 协商成果, 采纳, 落实, 反馈 …). Values are not translated:
+codes such as ``stage = 'adopted'`` stay as they are stored.
 
 A column of an arbitrary ``--sql`` result is looked up by its name alone (:func:`header_for`):
 a name that means the same in every relation gets its header, one that means different things
@@ -15,9 +15,10 @@ anything else keeps its name.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from typing import Final
+
+from projections.analytics import ANALYTICS_HEADERS
 
 # Columns that mean the same in every table that has them.
 _ROOM_ID = {"room_id": "议事室编号"}
@@ -231,19 +232,7 @@ PROJECTION_HEADERS["outcome_status"] = {
 }  # fmt: skip
 
 
-def _analytics_headers() -> dict[str, dict[str, str]]:
-    """``projections.analytics.ANALYTICS_HEADERS`` when that module provides it."""
-    try:
-        module = importlib.import_module("projections.analytics")
-    except ModuleNotFoundError as e:
-        if e.name != "projections.analytics":
-            raise
-        return {}
-    found = getattr(module, "ANALYTICS_HEADERS", {})
-    return {str(k): dict(v) for k, v in found.items()}
-
-
-COLUMN_HEADERS: Final[dict[str, dict[str, str]]] = {**PROJECTION_HEADERS, **_analytics_headers()}
+COLUMN_HEADERS: Final[dict[str, dict[str, str]]] = {**PROJECTION_HEADERS, **ANALYTICS_HEADERS}
 """Every table and view → every column → its Chinese header."""
 
 SHARED_HEADERS: Final[dict[str, str]] = {

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -225,6 +226,21 @@ class TestCsv:
             ["所处环节", "n"],
             *[[str(stage), str(n)] for stage, n in expected],
         ]
+
+    def test_from_another_views_file(
+        self, data_dir: Path, out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--db exports from another file (e.g. one `hsl replay --as-of` wrote), the same way."""
+        copy = tmp_path / "copy.duckdb"
+        shutil.copyfile(data_dir / "projections.duckdb", copy)
+        code, _, err = export(capsys, "topics", "-o", str(out / "a.csv"))
+        assert code == 0, err
+        code, _, err = export(capsys, "topics", "--db", str(copy), "-o", str(out / "b.csv"))
+        assert code == 0, err
+        assert (out / "a.csv").read_bytes() == (out / "b.csv").read_bytes()
+        code, _, err = export(capsys, "topics", "--db", str(tmp_path / "no.duckdb"), "-o", "x.csv")
+        assert code == 1
+        assert err.strip() == f"hsl: error: no views at {tmp_path / 'no.duckdb'}"
 
     def test_replaces_an_existing_file(
         self, data_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]
