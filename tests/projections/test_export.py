@@ -213,6 +213,21 @@ class TestCsv:
             overdue = [row[header.index("逾期未落实")] for row in body]
             assert overdue.count("是") == (1 if day == "2025-01-01" else 0)
 
+    @pytest.mark.parametrize("view", ["overdue_implementations", "stalled_implementations"])
+    def test_analytics_views_as_of(
+        self, view: str, data_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The analytics views with an as-of macro export as of a date, with Chinese headers."""
+        path = out / f"{view}.csv"
+        code, _, err = export(capsys, view, "--as-of", "2025-01-01", "-o", str(path))
+        assert code == 0, err
+        columns, expected = source(data_dir, f"SELECT * FROM {view}_as_of(DATE '2025-01-01')")
+        header, *body = read_csv(path)
+        assert header == [COLUMN_HEADERS[view][c] for c in columns]
+        assert sorted(body) == sorted([as_csv_text(v) for v in row] for row in expected)
+        if view == "overdue_implementations":
+            assert len(body) == 1  # the assigned outcome whose deadline passed on 2024-12-31
+
     def test_query_keeps_unknown_column_names(
         self, data_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
