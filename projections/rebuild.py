@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 from eventsourcing.persistence import ApplicationRecorder
 
+from events.jetstream_reader import PAGE
 from projections.runner import DEFAULT_BATCH, Projector
 from projections.schema import ORDER_BY, TABLES
 
@@ -49,7 +50,9 @@ def rebuild(
             report = None if progress is None else (lambda position: progress(position, end))
             if progress is not None:
                 progress(0, end)
-            projector.catch_up(batch_size, until=end, progress=report)
+            # An empty file that nobody else opens: fold the whole log in one transaction
+            # (``batch_size`` is the page read at a time).
+            projector.fold_all(end, page=max(batch_size, PAGE), progress=report)
             con.execute("CHECKPOINT")
             position = projector.position
         finally:

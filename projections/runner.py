@@ -12,18 +12,21 @@ table is written once: one ``DELETE`` of the old rows, one columnar ``INSERT``.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Final
 
 import duckdb
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from events.codec import decode, tag_of
-from projections.appliers import APPLIERS, changes_for
-from projections.changes import Batch, Change, MissingRowError
+from events.codec import EVENT_TYPES, decode, tag_of
+from events.jetstream_reader import PAGE, PROCESS_THRESHOLD, Page, read_pages
+from projections.appliers import APPLIERS
+from projections.changes import Batch, Change, Fold, MissingRowError
 from projections.schema import TABLES, create_schema, tracking_position
 
 DEFAULT_BATCH: Final = 5000
@@ -67,6 +70,9 @@ class Projector:
         self._after_change = after_change
         create_schema(con)
         self._columns = {table: _columns(con, table) for table in TABLES}
+        self._types = {table: _columns(con, table, "data_type") for table in TABLES}
+        self.process_threshold = PROCESS_THRESHOLD
+        """Catch-ups of at least this many events read the log in a child process."""
         self.position = tracking_position(con, application_name)
 
     # --- one batch ------------------------------------------------------------------------
@@ -109,18 +115,70 @@ class Projector:
         """Decode a batch and list its row changes, in notification order."""
         changes: list[tuple[int, Change]] = []
         for n in notifications:
-            if n.topic not in APPLIERS:
-                raise UnknownEventError(n.id, n.topic)
-            try:
-                event = decode(n.state)
-            except msgspec.MsgspecError as e:
-                msg = f"event {n.id} ({n.topic}) does not decode: {e}"
-                raise ProjectionError(msg) from e
-            if tag_of(event) != n.topic:
-                msg = f"event {n.id} is stored as {n.topic!r} but its payload is {tag_of(event)!r}"
-                raise ProjectionError(msg)
-            changes += [(n.id, change) for change in changes_for(str(n.originator_id), event)]
+            changes += [
+                (n.id, change)
+                for change in changes_of(n.id, str(n.originator_id), n.topic, n.state)
+            ]
         return changes
+
+    # --- an empty target: the rebuild's path ------------------------------------------------
+
+    def fold_all(
+        self,
+        until: int,
+        *,
+        page: int = PAGE,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply everything up to ``until`` to empty views in **one** transaction.
+
+        For a file nobody else uses (the rebuild's): the log is read by a child process while
+        this one decodes and folds in memory (:class:`projections.changes.Fold`), the rows are
+        written as Arrow tables, and the views and the new position commit together at the end.
+        A failure anywhere rolls all of it back. Python's cyclic garbage collector is paused
+        meanwhile: the fold creates millions of short-lived objects and no cycles, and each
+        collection would walk every row held in memory.
+        """
+        if self.position != 0:
+            msg = f"fold_all needs empty views; these are at event {self.position}"
+            raise ProjectionError(msg)
+        fold = Fold(self.con, self._columns, self._types)
+        applied = 0
+        with _collector_paused():
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                for chunk in self._pages(1, until, page):
+                    for seq, oid, topic, state in zip(
+                        chunk.ids, chunk.originator_ids, chunk.topics, chunk.states, strict=True
+                    ):
+                        for change in changes_of(seq, oid, topic, state):
+                            fold.apply(change, seq)
+                            if self._after_change is not None:
+                                self._after_change(seq)
+                    applied += len(chunk)
+                    last = chunk.ids[-1]
+                    if progress is not None:
+                        progress(last)
+                if applied:
+                    fold.finish()
+                    self.con.execute(
+                        "INSERT INTO tracking VALUES (?, ?)", [self.application_name, last]
+                    )
+                self.con.execute("COMMIT")
+            except MissingRowError as e:
+                self.con.execute("ROLLBACK")
+                raise ProjectionError(str(e)) from e
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        if applied:
+            self.position = last
+        return applied
+
+    def _pages(self, start: int, stop: int, page: int) -> Generator[Page, None, None]:
+        return read_pages(
+            self.recorder, start, stop, page=page, process_threshold=self.process_threshold
+        )
 
     # --- reading the log ------------------------------------------------------------------
 
@@ -137,15 +195,21 @@ class Projector:
         ``stop`` ends it between two batches (a long catch-up still answers SIGTERM).
         """
         applied = 0
-        while (until is None or self.position < until) and not (stop and stop.is_set()):
-            batch = self.recorder.select_notifications(
-                start=self.position + 1, limit=batch_size, stop=until
-            )
-            if not batch:
-                break
-            applied += self.apply(batch)
-            if progress is not None:
-                progress(self.position)
+        if until is None:
+            until = self.recorder.max_notification_id() or 0
+        # One reader for the whole range; its pages are cut into batches of ``batch_size``.
+        pages = self._pages(self.position + 1, until, max(batch_size, 1))
+        try:
+            for chunk in pages:
+                notifications = chunk.notifications()
+                for first in range(0, len(notifications), batch_size):
+                    if stop is not None and stop.is_set():
+                        return applied
+                    applied += self.apply(notifications[first : first + batch_size])
+                    if progress is not None:
+                        progress(self.position)
+        finally:
+            pages.close()  # stops a reader process still running
         return applied
 
     def follow(
@@ -221,11 +285,40 @@ def _drain(
             return batch, False
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """A table's columns in their stored order (the order ``INSERT … VALUES`` expects)."""
+def changes_of(seq: int, originator_id: str, topic: str, state: bytes) -> list[Change]:
+    """Decode one stored event and return its row changes; refuse what cannot be applied."""
+    applier = APPLIERS.get(topic)
+    if applier is None:
+        raise UnknownEventError(seq, topic)
+    try:
+        event = decode(state)
+    except msgspec.MsgspecError as e:
+        msg = f"event {seq} ({topic}) does not decode: {e}"
+        raise ProjectionError(msg) from e
+    if type(event) is not EVENT_TYPES.get(topic):
+        msg = f"event {seq} is stored as {topic!r} but its payload is {tag_of(event)!r}"
+        raise ProjectionError(msg)
+    return applier(originator_id, event)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, table: str, attribute: str = "column_name"
+) -> list[str]:
+    """A table's column names (or types) in their stored order (``INSERT … VALUES`` order)."""
     rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' "
-        "ORDER BY column_index",
+        f"SELECT {attribute} FROM duckdb_columns() WHERE table_name = ? "
+        "AND schema_name = 'main' ORDER BY column_index",
         [table],
     ).fetchall()
     return [str(name) for (name,) in rows]

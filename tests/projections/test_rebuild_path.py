@@ -1,0 +1,164 @@
+"""The rebuild's fast path: the log read by a child process, folded in memory, one commit.
+
+Ranges this short are normally read in-process; these tests lower the threshold to 0 so that
+the child process and its raw NATS connection are what is tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import events.jetstream_reader as reader
+from events.jetstream_reader import Page, read_pages
+from projections import runner
+from projections.changes import Batch, Fold, Insert, Replace, Update
+from projections.rebuild import rebuild, snapshot
+from projections.runner import ProjectionError, Projector
+from projections.schema import TABLES, create_schema
+from tests.domain.scenario import Scenario, full_lifecycle
+from tests.projections.test_live import jetstream_scenario
+
+
+@pytest.fixture
+def scenario(nats_url: str) -> Iterator[Scenario]:
+    s = jetstream_scenario(nats_url)
+    try:
+        full_lifecycle(s)
+        yield s
+    finally:
+        s.app.close()
+
+
+def flat(pages: Iterator[Page]) -> list[tuple[Any, ...]]:
+    return [
+        n
+        for p in pages
+        for n in zip(p.ids, p.originator_ids, p.versions, p.topics, p.states, strict=True)
+    ]
+
+
+def expected(s: Scenario, start: int, stop: int) -> list[tuple[Any, ...]]:
+    got = s.app.recorder.select_notifications(start=start, limit=10_000, stop=stop)
+    return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in got]
+
+
+class TestReaderProcess:
+    def test_pages_equal_select_notifications(self, scenario: Scenario) -> None:
+        """Every event, once, in order, with the recorder's ids, topics and payloads."""
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        for start, stop, page in ((1, end, 7), (5, 20, 4), (end, end, 10), (end + 1, end + 5, 3)):
+            pages = read_pages(scenario.app.recorder, start, stop, page=page, process_threshold=0)
+            assert flat(pages) == expected(scenario, start, stop), (start, stop, page)
+
+    def test_a_server_the_child_cannot_reach_falls_back_to_the_recorder(
+        self, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        layout = scenario.app.recorder.layout  # type: ignore[attr-defined]
+        unreachable = ("nats://127.0.0.1:1", layout.stream, layout.events_filter)
+        monkeypatch.setattr(reader, "_raw_source", lambda recorder: unreachable)
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        pages = read_pages(scenario.app.recorder, 1, end, page=5, process_threshold=0)
+        assert flat(pages) == expected(scenario, 1, end)
+
+
+class TestFoldAll:
+    def test_rebuild_through_the_child_equals_batch_by_batch(
+        self, scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Table by table: the one-transaction fold gives what small batches give."""
+        con = duckdb.connect(str(tmp_path / "batches.duckdb"))
+        Projector(con, scenario.app.recorder, scenario.app.name).catch_up(batch_size=3)
+        by_batches = snapshot(con)
+        con.close()
+        monkeypatch.setattr(runner, "PROCESS_THRESHOLD", 0)
+        target = tmp_path / "rebuilt.duckdb"
+        rebuild(scenario.app.recorder, scenario.app.name, target, batch_size=5)
+        with duckdb.connect(str(target), read_only=True) as rebuilt:
+            assert snapshot(rebuilt) == by_batches
+        # The catch-up reads through the child as well.
+        con = duckdb.connect(str(tmp_path / "caught-up.duckdb"))
+        Projector(con, scenario.app.recorder, scenario.app.name).catch_up(batch_size=4)
+        assert snapshot(con) == by_batches
+        con.close()
+
+    def test_a_failure_leaves_nothing(self, scenario: Scenario, tmp_path: Path) -> None:
+        """An event that cannot be applied rolls back the whole fold: no rows, no position."""
+        con = duckdb.connect(str(tmp_path / "v.duckdb"))
+
+        def crash(seq: int) -> None:
+            if seq == 10:
+                raise RuntimeError("crash")
+
+        projector = Projector(con, scenario.app.recorder, scenario.app.name, after_change=crash)
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        with pytest.raises(RuntimeError, match="crash"):
+            projector.fold_all(end)
+        assert projector.position == 0
+        for table in TABLES:
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        con.close()
+
+    def test_fold_all_refuses_views_that_are_not_empty(
+        self, scenario: Scenario, tmp_path: Path
+    ) -> None:
+        con = duckdb.connect(str(tmp_path / "v.duckdb"))
+        projector = Projector(con, scenario.app.recorder, scenario.app.name)
+        projector.catch_up(until=3)
+        with pytest.raises(ProjectionError, match="empty views"):
+            projector.fold_all(10)
+        con.close()
+
+
+def _schema() -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]], dict[str, list[str]]]:
+    con = duckdb.connect(":memory:")
+    create_schema(con)
+    described = {t: con.execute(f"DESCRIBE {t}").fetchall() for t in TABLES}
+    columns = {t: [str(r[0]) for r in rows] for t, rows in described.items()}
+    types = {t: [str(r[1]) for r in rows] for t, rows in described.items()}
+    return con, columns, types
+
+
+class TestFold:
+    def test_replace_across_flushes_equals_the_batch(self) -> None:
+        """A list replaced after part of it was written: the written rows go too."""
+        changes: list[tuple[int, Any]] = []
+        for seq, people in enumerate((["a", "b", "c"], ["d"], ["e", "f"]), start=1):
+            changes.append((seq, Replace("participants", "consultation_id", "c1")))
+            for person in people:
+                row = {"consultation_id": "c1", "person_id": person, "name": person,
+                       "role": "resident_rep", "confirmed_at": datetime(2024, 1, 1)}  # fmt: skip
+                changes.append((seq, Insert("participants", row)))
+            other = {"consultation_id": f"c{seq + 1}", "person_id": "x", "name": "x",
+                     "role": "official", "confirmed_at": datetime(2024, 1, 2)}  # fmt: skip
+            changes.append((seq, Insert("participants", other)))
+        sql = "SELECT * FROM participants ORDER BY consultation_id, person_id"
+
+        con, columns, types = _schema()
+        fold = Fold(con, columns, types, flush_rows=2)
+        for seq, change in changes:
+            fold.apply(change, seq)
+        fold.finish()
+        folded = con.execute(sql).fetchall()
+
+        con, columns, _ = _schema()
+        for seq, change in changes:
+            batch = Batch(con, columns)
+            batch.apply(change, seq)
+            batch.write()
+        assert folded == con.execute(sql).fetchall()
+        assert [r[1] for r in folded] == ["e", "f", "x", "x", "x"]
+
+    def test_an_update_of_a_missing_row_is_refused(self) -> None:
+        con, columns, types = _schema()
+        fold = Fold(con, columns, types)
+        with pytest.raises(LookupError, match="event 7 updates rooms row r1"):
+            fold.apply(Update("rooms", "r1", {"name": "x"}), 7)
