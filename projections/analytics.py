@@ -509,6 +509,13 @@ ANALYTICS_HEADERS: Final[dict[str, dict[str, str]]] = {
         "occurred_at": "发生时间",
         "seq": "事件序号",
     },
+    "person_acts": {
+        "person_id": "人员编号",
+        "relation": "关联方式",
+        "event_type": "事件类型",
+        "aggregate_id": "对象编号",
+        "seq": "事件序号",
+    },
     "coverage_by_town": {
         **_PLACE,
         "town_rooms": "乡镇级议事室数",
@@ -661,6 +668,8 @@ ANALYTICS_HEADERS: Final[dict[str, dict[str, str]]] = {
 """Each view (and each table this module's analytics added) → column → its Chinese header."""
 
 VIEWS: Final[tuple[str, ...]] = tuple(
-    name for name in ANALYTICS_HEADERS if name not in ("attendees", "opinions", "member_acts")
+    name
+    for name in ANALYTICS_HEADERS
+    if name not in ("attendees", "opinions", "member_acts", "person_acts")
 )
 """The analytics views, in the order docs/analytics.md presents them."""

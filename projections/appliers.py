@@ -20,6 +20,7 @@ from events import topic as t
 from events.codec import tag_of
 from events.common import BaseEvent
 from projections.changes import Change, Insert, Replace, Update
+from projections.people import people_of
 
 Applier = Callable[[str, Any], list[Change]]
 """(originator id, event) → the row changes, in order."""
@@ -404,7 +405,37 @@ _APPLIERS: Final[dict[str, Applier]] = {
     tag_of(o.OutcomeClosed): _outcome({"stage": "closed", "closed_at": _at}),
 }  # fmt: skip
 
-APPLIERS: Final[dict[str, Applier]] = {tag: _acting_member(f) for tag, f in _APPLIERS.items()}
+
+def _concerning_people(applier: Applier) -> Applier:
+    """``applier``, plus a ``person_acts`` row for the actor and each person the event names.
+
+    The index from a person to their events (``hsl replay person``): who acted, in which
+    field someone was named (``voter_id``, ``participants`` …).
+    """
+
+    def apply(oid: str, event: Any) -> list[Change]:
+        changes = applier(oid, event)
+        event_type = tag_of(event)
+        changes.extend(
+            Insert(
+                "person_acts",
+                {
+                    "person_id": person,
+                    "relation": relation,
+                    "event_type": event_type,
+                    "aggregate_id": oid,
+                },
+            )
+            for person, relation in dict.fromkeys(people_of(event))
+        )
+        return changes
+
+    return apply
+
+
+APPLIERS: Final[dict[str, Applier]] = {
+    tag: _concerning_people(_acting_member(f)) for tag, f in _APPLIERS.items()
+}
 """Every event tag the projection knows, and how it changes the views."""
 
 

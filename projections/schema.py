@@ -29,6 +29,7 @@ TABLES: Final[tuple[str, ...]] = (
     "attendees",
     "opinions",
     "member_acts",
+    "person_acts",
     "tracking",
 )
 """Every table, in the order a comparison (live vs. rebuild) walks them."""
@@ -47,6 +48,7 @@ ORDER_BY: Final[dict[str, str]] = {
     "attendees": "consultation_id, person_id, seq",
     "opinions": "consultation_id, seq",
     "member_acts": "seq",
+    "person_acts": "seq, person_id, relation",
     "tracking": "application_name",
 }
 """A total order per table, so two databases compare row by row."""
@@ -245,14 +247,22 @@ CREATE TABLE IF NOT EXISTS member_acts (
     occurred_at TIMESTAMP NOT NULL,
     seq BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS person_acts (
+    person_id VARCHAR NOT NULL,
+    relation VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    aggregate_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL
+);
 """
 
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Raise when a table or column changes: a file built by another version must be rebuilt.
 
 2: ``attendees``, ``opinions`` and ``member_acts`` (for member participation, §五.3) and
-the office's analytics views (``projections.analytics``)."""
+the office's analytics views (``projections.analytics``).
+3: ``person_acts``, every person an event concerns (for ``hsl replay person``)."""
 
 
 class SchemaMismatchError(RuntimeError):

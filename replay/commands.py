@@ -37,9 +37,20 @@ FIELDS_WIDTH = 80
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "kind", nargs="?", choices=KINDS, help="what to replay (omit with --as-of: the views)"
+        "kind",
+        nargs="?",
+        choices=(*KINDS, "person"),
+        help="what to replay (omit with --as-of: the views)",
     )
-    parser.add_argument("id", nargs="?", help="its id (a UUID)")
+    parser.add_argument(
+        "id", nargs="?", help="its id (a UUID; a person's id as the events hold it)"
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="person: the views file whose person_acts index to use (default: the live views)",
+    )
     parser.add_argument(
         "--as-of",
         metavar="TIME|SEQUENCE",
@@ -60,7 +71,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "replay",
-    help="the ordered history of an outcome, topic, consultation or room (optionally as of a time)",
+    help="the ordered history of an outcome, topic, consultation, room or person "
+    "(optionally as of a time)",
     arguments=_arguments,
 )
 def replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,12 +89,11 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         as_of = AsOf.parse(args.as_of) if args.as_of is not None else None
     except AsOfError as e:
         raise CommandError(str(e)) from e
+    if args.kind == "person":
+        return _replay_person(args, settings, as_of)
     with projections.commands.open_application(settings) as app:
-        recorder = app.recorder
-        if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
-            raise CommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
         try:
-            timeline = HistoryReader(recorder).timeline(args.kind, args.id)
+            timeline = HistoryReader(_recorder(app)).timeline(args.kind, args.id)
         except HistoryError as e:
             raise CommandError(str(e)) from e
         state: dict[str, Any] | None = None
@@ -99,6 +110,43 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
                 timeline = _cut_at_version(timeline, version)
     _print(timeline, state, args.format)
     return 0
+
+
+def _replay_person(args: argparse.Namespace, settings: Settings, as_of: AsOf | None) -> int:
+    """A person's events, found through the views' ``person_acts`` index, read from the log."""
+    if args.version is not None:
+        raise CommandError("--version is an aggregate's; a person has none")
+    acts = _person_acts(args.db or projections.commands.views_path(settings), args.id)
+    with projections.commands.open_application(settings) as app:
+        try:
+            timeline = HistoryReader(_recorder(app)).person_timeline(args.id, acts)
+        except HistoryError as e:
+            raise CommandError(str(e)) from e
+    _print(_cut(timeline, as_of) if as_of else timeline, None, args.format)
+    return 0
+
+
+def _recorder(app: Any) -> JetStreamRecorder:
+    recorder = app.recorder
+    if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
+        raise CommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
+    return recorder
+
+
+def _person_acts(views: Path, person_id: str) -> list[tuple[str, int]]:
+    """(aggregate id, sequence) of every event concerning the person, from the views' index."""
+    if not views.exists():
+        raise CommandError(f"no views at {views}: run `hsl projections rebuild` first")
+    try:
+        with duckdb.connect(str(views), read_only=True) as con:
+            rows = con.execute(
+                "SELECT DISTINCT aggregate_id, seq FROM person_acts WHERE person_id = ? "
+                "ORDER BY seq",
+                [person_id],
+            ).fetchall()
+    except duckdb.Error as e:
+        raise CommandError(f"cannot read the person index in {views}: {e}") from e
+    return [(str(a), int(seq)) for a, seq in rows]
 
 
 def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:

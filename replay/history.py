@@ -169,7 +169,39 @@ class HistoryReader:
             aggregates_read=list(self._read),
         )
 
-    def _aggregate(self, aggregate_id: UUID, kind: str | None = None) -> list[Entry]:
+    def person_timeline(self, person_id: str, acts: Sequence[tuple[str, int]]) -> Timeline:
+        """A person's timeline: the events ``acts`` names (aggregate id, sequence), in order.
+
+        ``acts`` comes from the views' ``person_acts`` index; only those aggregates' subjects
+        are read, and only the named events kept. :class:`HistoryError` if there are none.
+        """
+        if not acts:
+            msg = f"no event in the views concerns person {person_id!r}"
+            raise HistoryError(msg)
+        self._read = {}
+        wanted = {seq for _, seq in acts}
+        for aggregate_id in dict.fromkeys(a for a, _ in acts):
+            self._aggregate(_aggregate_key(aggregate_id))
+        entries = sorted(
+            (e for read in self._read.values() for e in read if e.seq in wanted),
+            key=lambda e: e.seq,
+        )
+        missing = wanted - {e.seq for e in entries}
+        if missing:
+            msg = (
+                f"the views name events {sorted(missing)[:5]} for {person_id!r} that the log "
+                "does not hold under those aggregates: rebuild the views"
+            )
+            raise HistoryError(msg)
+        return Timeline(
+            kind="person",
+            id=person_id,
+            entries=entries,
+            links={"aggregates": list(self._read)},
+            aggregates_read=list(self._read),
+        )
+
+    def _aggregate(self, aggregate_id: UUID | str, kind: str | None = None) -> list[Entry]:
         """Every event of one aggregate (reading its subject once per timeline)."""
         key = str(aggregate_id)
         if key in self._read:
@@ -217,6 +249,14 @@ class HistoryReader:
 
 
 _RECONSULTATION_OF: Final = ("reconsultation_of", "reconsultation_of")
+
+
+def _aggregate_key(text: str) -> UUID | str:
+    """An aggregate id from the views: a UUID, or the text the log used (non-UUID ids)."""
+    try:
+        return UUID(text)
+    except ValueError:
+        return text
 
 
 def _a(noun: str) -> str:

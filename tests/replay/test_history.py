@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import duckdb
 import pytest
 
 from events.jetstream import JetStreamApplicationRecorder
 from replay.as_of import AsOf, AsOfError, version_as_of
 from replay.history import HistoryError, HistoryReader
+from replay.views_as_of import build_views_as_of
 from service.cli import main
 from tests.domain.scenario import SUPERVISOR
 from tests.replay.chain import Chain, JetStreamScenario
@@ -161,3 +164,51 @@ def test_hsl_replay_errors_are_one_line(
     before = s.clock.now - timedelta(days=400)
     assert main(["replay", "outcome", str(c.outcome), "--as-of", before.date().isoformat()]) == 1
     assert "did not exist yet" in capsys.readouterr().err
+
+
+def _named(value: object, person: str) -> bool:
+    """Whether ``person`` appears anywhere in an event's JSON (the independent oracle)."""
+    if isinstance(value, dict):
+        return any(_named(v, person) for v in value.values())
+    if isinstance(value, list):
+        return any(_named(v, person) for v in value)
+    return value == person
+
+
+@pytest.mark.parametrize("person", ["unit-1", SUPERVISOR.id, "resident-0"])
+def test_person_timeline_holds_every_event_concerning_them(
+    chain: tuple[JetStreamScenario, Chain],
+    person: str,
+    *,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    nats_url: str,
+) -> None:
+    s, _ = chain
+    recorder = s.app.recorder
+    assert isinstance(recorder, JetStreamApplicationRecorder)
+    expected = [
+        n.id
+        for n in recorder.select_notifications(start=1, limit=10_000)
+        if _named(json.loads(n.state), person)
+    ]
+    assert expected  # the chain does concern them
+    views = tmp_path / "views.duckdb"
+    build_views_as_of(recorder, s.app.name, views, AsOf(sequence=10**9), "now")
+    with duckdb.connect(str(views), read_only=True) as con:
+        acts = con.execute(
+            "SELECT DISTINCT aggregate_id, seq FROM person_acts WHERE person_id = ? ORDER BY seq",
+            [person],
+        ).fetchall()
+    reader, read = _reader(s)
+    timeline = reader.person_timeline(person, [(str(a), int(q)) for a, q in acts])
+    assert [e.seq for e in timeline.entries] == expected
+    assert set(read) == {str(a) for a, _ in acts}
+
+    monkeypatch.setenv("NATS_URL", nats_url)
+    assert main(["replay", "person", person, "--db", str(views), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [e["seq"] for e in document["entries"]] == expected
+    assert main(["replay", "person", "nobody", "--db", str(views)]) == 1
+    assert "no event in the views concerns person 'nobody'" in capsys.readouterr().err

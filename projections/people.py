@@ -1,0 +1,67 @@
+"""Who an event concerns: its actor, and every person or unit it names.
+
+For ``person_acts``, the index behind ``hsl replay person ID``: from a person to the events
+(and so the aggregates, one JetStream subject each) that concern them, without reading the whole
+stream. Found from the event Structs' own annotations, once per event type: a field typed
+``PersonId``, a ``Person``-like Struct (one with an ``id: PersonId``), or a list of those.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Final
+
+import msgspec
+
+from events.common import BaseEvent, PersonId
+
+Reader = Callable[[Any], list[str]]
+
+ACTOR: Final = "actor"
+"""The relation of the person who did the act; other relations are the naming field's name."""
+
+
+def people_of(event: BaseEvent) -> list[tuple[str, str]]:
+    """``(person id, relation)`` pairs: the actor first, then each person the event names."""
+    found = [(event.actor.id, ACTOR)]
+    for name, read in _readers(type(event)):
+        found.extend((person, name) for person in read(event))
+    return found
+
+
+@cache
+def _readers(cls: type[BaseEvent]) -> tuple[tuple[str, Reader], ...]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    readers: list[tuple[str, Reader]] = []
+    for name in cls.__struct_fields__:
+        if name == ACTOR:
+            continue
+        read = _reader(name, hints[name])
+        if read is not None:
+            readers.append((name, read))
+    return tuple(readers)
+
+
+def _reader(name: str, hint: Any) -> Reader | None:
+    if hint == PersonId:
+        return lambda e: [getattr(e, name)]
+    if typing.get_origin(hint) is typing.Annotated:  # constraints on a list, say
+        hint = typing.get_args(hint)[0]
+    if _is_person(hint):
+        return lambda e: [getattr(e, name).id]
+    if typing.get_origin(hint) in (list, tuple):
+        args = typing.get_args(hint)
+        if args and _is_person(args[0]):
+            return lambda e: [p.id for p in getattr(e, name)]
+        if args and args[0] == PersonId:
+            return lambda e: list(getattr(e, name))
+    return None
+
+
+def _is_person(hint: Any) -> bool:
+    if not (isinstance(hint, type) and issubclass(hint, msgspec.Struct)):
+        return False
+    fields = typing.get_type_hints(hint, include_extras=True)
+    return fields.get("id") == PersonId
