@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 import structlog
@@ -176,6 +176,7 @@ def query(args: argparse.Namespace, settings: Settings) -> int:
     except duckdb.Error as e:
         raise CommandError(f"cannot open {path} read-only: {e}") from e
     try:
+        _refuse_side_effects(con, args.sql)
         cursor = con.execute(args.sql)
         columns = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
@@ -185,6 +186,23 @@ def query(args: argparse.Namespace, settings: Settings) -> int:
         con.close()
     write_rows(columns, rows, args.format)
     return 0
+
+
+QUERY_STATEMENTS: Final = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+"""What ``hsl query`` runs: a read-only connection still lets COPY … TO, EXPORT DATABASE,
+ATTACH or INSTALL write files or reach out, so only these statement types are let through
+(SHOW, DESCRIBE, SUMMARIZE and VALUES parse as SELECT)."""
+
+
+def _refuse_side_effects(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        msg = f"query refused: give exactly one statement, not {len(statements)}"
+        raise CommandError(msg)
+    kind = statements[0].type
+    if kind not in QUERY_STATEMENTS:
+        msg = f"query refused: the views are read-only here, so SELECT or EXPLAIN, not {kind.name}"
+        raise CommandError(msg)
 
 
 def write_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str) -> None:

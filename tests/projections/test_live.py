@@ -121,6 +121,17 @@ class TestCommands:
         assert err.startswith("hsl: error: query refused:")
         assert "read-only" in err
         assert rows(env / "projections.duckdb", "SELECT count(*) FROM outcomes") == [(1,)]
+        written = env / "copied.csv"
+        for statement, kind in [
+            (f"COPY outcomes TO '{written}'", "COPY"),
+            (f"EXPORT DATABASE '{env / 'exported'}'", "EXPORT"),
+            (f"ATTACH '{env / 'other.duckdb'}'", "ATTACH"),
+            ("SELECT 1; SELECT 2", "exactly one statement"),
+        ]:
+            assert main(["query", statement]) == 1
+            assert kind in capsys.readouterr().err
+        assert not written.exists()
+        assert not (env / "exported").exists()
 
     def test_query_without_views_says_what_to_do(
         self, env: Path, capsys: pytest.CaptureFixture[str]
