@@ -137,7 +137,7 @@ class NatsBridge:
                 finally:
                     self._release_driver()
                 assert call.task is not None
-                if not call.task.done():  # the loop was stopped by a close from another thread
+                if not call.task.done() or call.task.cancelled():  # closed by another thread
                     msg = f"the NATS connection to {self.url} was closed during this call"
                     raise InterfaceError(msg)
             else:
@@ -172,7 +172,7 @@ class NatsBridge:
         if not finished.acquire(timeout=-1 if timeout is None else timeout):
             msg = f"no answer on the NATS connection within {timeout} s"
             raise OperationalError(msg)
-        if call.task is None or not call.task.done():
+        if call.task is None or not call.task.done() or call.task.cancelled():
             if call.task is None:
                 call.coro.close()
             msg = f"the NATS connection to {self.url} was closed while this call waited"
@@ -243,6 +243,7 @@ class NatsBridge:
         self._wake_background.set()
         self._background.join(timeout=10)
         with self._driver:
+            self._cancel_pending()
             self._loop.close()
             # Nobody runs the loop any more: wake whoever still waits on a call, or they would
             # wait forever (a reader thread outliving its recorder once hung the test run).
@@ -251,3 +252,17 @@ class NatsBridge:
             for call in abandoned:
                 assert call.finished is not None
                 call.finished.release()
+
+    def _cancel_pending(self) -> None:
+        """Cancel the calls still running and let them end, so none is left half-done.
+
+        Their waiting callers are woken by their tasks' ends and get ``InterfaceError``.
+        """
+        for _ in range(3):  # a finishing call may stop the loop once; run it again
+            pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(RuntimeError):
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
