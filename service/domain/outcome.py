@@ -72,6 +72,8 @@ class Outcome(HslAggregate):
         self.objections = 0
         self.implementation: Implementation = "none"
         self.deadline: date | None = None
+        self.unit_id: str | None = None
+        """The responsible unit charged with implementing it (who may report progress)."""
         self.progress = 0
         self.stall_causes: list[str] = []
         self.reconsultation_topic_ids: list[UUID] = []
@@ -344,6 +346,7 @@ class Outcome(HslAggregate):
             case ImplementationAssigned():
                 self.implementation = "assigned"
                 self.deadline = payload.deadline
+                self.unit_id = payload.unit.id
             case ProgressReported():
                 self.implementation = "in_progress"
                 self.progress = payload.percent

@@ -1,0 +1,264 @@
+"""The Litestar application: :func:`create_app` over the :class:`Services` it serves.
+
+Litestar because it speaks msgspec natively: request bodies are decoded straight into the
+msgspec ``Struct`` types our events already use (``Person``, ``Region``, ``Participant``,
+the Literals), their ``Meta`` constraints become the OpenAPI schema, and responses are
+encoded by msgspec. FastAPI would need a pydantic twin of every type (docs/api.md).
+
+Handlers are synchronous and run in Litestar's worker threads (``sync_to_thread``): the
+eventsourcing application is synchronous and its NATS bridge is made for callers on many
+threads.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar import Litestar, Request, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.params import FromPath, JSONBody
+from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
+
+from service.application import HaoshangliangApplication
+from service.auth.policy import Target, authorize
+from service.auth.users import User, UserStore
+from service.http.bearer import caller
+from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
+from service.http.metrics import METRICS
+from service.http.ops import OPS_HANDLERS
+from service.http.problems import problem_of, problem_response
+from service.http.reads import READ_HANDLERS
+
+log = structlog.get_logger("service.http")
+
+API_VERSION = "0.1.0"
+REQUEST_ID = "x-request-id"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the API serves: the application on the log, the users, the views file."""
+
+    app: HaoshangliangApplication
+    users: UserStore
+    views_path: Path
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _target(app: HaoshangliangApplication, route: CommandRoute, ident: uuid.UUID) -> Target:
+    """The room (and unit) a command acts on; unknown ids raise ``NotFoundError`` (404)."""
+    match route.target:
+        case "room":
+            room_id = ident
+        case "topic":
+            room_id = app.get_topic(ident).room_id
+        case "consultation":
+            room_id = app.get_consultation(ident).room_id
+        case _:
+            outcome = app.get_outcome(ident)
+            room = app.get_room(outcome.room_id)
+            return Target(room_id=str(room.id), region=room.region, unit_id=outcome.unit_id)
+    room = app.get_room(room_id)
+    return Target(room_id=str(room.id), region=room.region)
+
+
+def _count_refusal(route: CommandRoute, error: Exception) -> None:
+    METRICS.command(route.name, "refused" if problem_of(error).status < 500 else "failed")
+
+
+def command_guard(route: CommandRoute) -> Guard:
+    """Before the body is read: who calls (401), may their role run it (403), does the
+    path's id exist (404) and lie in their scope (403). The user and target are kept in the
+    request's state for the handler."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        services: Services = connection.app.state.services
+        ident: uuid.UUID | None = connection.path_params.get("id")
+
+        def check() -> tuple[User, Target | None]:
+            user = caller(connection, services.users)
+            with structlog.contextvars.bound_contextvars(actor=user.id, command=route.name):
+                target = None if ident is None else _target(services.app, route, ident)
+                authorize(user, route.name, target)
+            return user, target
+
+        try:
+            user, target = await anyio.to_thread.run_sync(check)
+        except Exception as e:
+            _count_refusal(route, e)
+            raise
+        state = connection.scope.setdefault("state", {})
+        state[_USER], state[_TARGET] = user, target
+
+    return guard
+
+
+_USER, _TARGET = "hsl_user", "hsl_target"
+
+
+def _run(
+    route: CommandRoute, request: Request[Any, Any, Any], data: Any, ident: uuid.UUID | None
+) -> Accepted:
+    services: Services = request.app.state.services
+    state = request.scope.setdefault("state", {})
+    user: User = state[_USER]
+    target: Target = state[_TARGET] or Target(room_id=None, region=data.region)
+    fields = msgspec.structs.asdict(data)
+    try:
+        actor = authorize(user, route.name, target, fields)
+        with structlog.contextvars.bound_contextvars(
+            actor=actor.id, role=actor.role, command=route.name, aggregate_id=str(ident or "")
+        ):
+            method = getattr(services.app, route.name)
+            result = method(*([ident] if ident is not None else []), actor=actor, **fields)
+            if route.creates is not None:
+                accepted = Accepted(command=route.name, id=str(result))
+            else:
+                shown = None if result is None else str(result)
+                accepted = Accepted(command=route.name, id=str(ident), result=shown)
+            log.info("command recorded", id=accepted.id, result=accepted.result)
+    except Exception as e:
+        _count_refusal(route, e)
+        raise
+    METRICS.command(route.name, "ok")
+    return accepted
+
+
+_JSON_BODY: Any = JSONBody
+"""``JSONBody[T]`` for a body type known only at run time (typed Any for mypy)."""
+
+
+def command_handler(route: CommandRoute) -> HTTPRouteHandler:
+    """``POST route.path``: authenticate, authorize against the policy table, run, answer."""
+    if route.target is None:
+
+        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Accepted:
+            return _run(route, request, data, None)
+
+        handler: Any = handler_without_id
+        handler.__annotations__ = {
+            "request": Request,
+            "data": _JSON_BODY[route.body],
+            "return": Accepted,
+        }
+    else:
+
+        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Accepted:
+            return _run(route, request, data, id)
+
+        handler = handler_with_id
+        handler.__annotations__ = {
+            "request": Request,
+            "data": _JSON_BODY[route.body],
+            "id": FromPath[uuid.UUID],
+            "return": Accepted,
+        }
+    handler.__name__ = handler.__qualname__ = route.name
+    return post(
+        route.path,
+        operation_id=route.name,
+        summary=route.summary,
+        tags=[route.tag],
+        status_code=201 if route.creates else 200,
+        sync_to_thread=True,
+        guards=[command_guard(route)],
+    )(handler)
+
+
+# --- request context -------------------------------------------------------------------------
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (``X-Request-ID``, taken from the caller or made here), bind
+    it into structlog, count the request and log one access line."""
+
+    async def middleware(asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope: Any = asgi_scope
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID.encode(), b"").decode("latin-1")
+        request_id = given[:64] if given else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)[REQUEST_ID] = request_id
+            await send(message)
+
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                METRICS.request(scope["method"], status)
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                    actor=state.get("actor"),
+                )
+
+    return middleware
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="好商量 haoshangliang API",
+        version=API_VERSION,
+        description=(
+            "有事好商量协商议事的审计留痕服务：每个命令一个 POST 接口，办理人取自登录令牌。"
+            " The 有事好商量 audit trail: one POST per command; the actor is the bearer token's"
+            " person. Errors are application/problem+json (RFC 9457). See docs/api.md."
+        ),
+        path="/schema",
+        servers=[Server(url="/")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http", scheme="bearer", description="a token from `hsl users add`"
+                )
+            }
+        ),
+        security=[{"bearer": []}],
+        use_handler_docstrings=True,
+    )
+
+
+def create_app(services: Services) -> Litestar:
+    """The API over ``services``."""
+    return Litestar(
+        route_handlers=[
+            *(command_handler(route) for route in COMMAND_ROUTES),
+            *READ_HANDLERS,
+            *OPS_HANDLERS,
+        ],
+        state=State({"services": services}),
+        exception_handlers={Exception: problem_response},
+        middleware=[request_context],
+        openapi_config=openapi_config(),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,85 @@
+"""Operations: ``/healthz`` (the process answers), ``/readyz`` (the log and the views answer),
+``/metrics`` (Prometheus text). None needs a token: they reveal counts, not content."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from service.http import views
+from service.http.metrics import METRICS
+
+if TYPE_CHECKING:
+    from service.http.app import Services
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    """Each check: ``ok`` or why not."""
+
+    status: str
+    nats: str
+    views: str
+
+
+def _services(request: AnyRequest) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _log_head(services: Services) -> int | None:
+    """The log's last sequence, or None when NATS does not answer."""
+    try:
+        head = services.app.recorder.max_notification_id()
+    except Exception:
+        return None
+    return int(head or 0)
+
+
+@get("/healthz", tags=["operations"], sync_to_thread=False)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@get("/readyz", tags=["operations"], sync_to_thread=True)
+def readyz(request: AnyRequest) -> Response[Readiness]:
+    """Ready when NATS answers and the views file can be read (503 otherwise)."""
+    services = _services(request)
+    nats = "ok" if _log_head(services) is not None else "the event log (NATS) does not answer"
+    problem = views.readable(services.views_path)
+    view_state = "ok" if problem is None else problem
+    ready = nats == "ok" and view_state == "ok"
+    body = Readiness(status="ready" if ready else "not ready", nats=nats, views=view_state)
+    return Response(body, status_code=200 if ready else 503)
+
+
+@get("/metrics", tags=["operations"], sync_to_thread=True, media_type="text/plain; version=0.0.4")
+def metrics(request: AnyRequest) -> str:
+    """Commands by type and result, errors, requests; log head, views position and lag."""
+    services = _services(request)
+    head = _log_head(services)
+    position = views.position(services.views_path)
+    lag = head - position if head is not None and position is not None else None
+    age = None
+    if services.views_path.exists():
+        age = max(0.0, time.time() - services.views_path.stat().st_mtime)
+    return METRICS.render(
+        {
+            "hsl_log_last_sequence": ("Last sequence of the event stream.", head),
+            "hsl_views_position": ("Log position the DuckDB views have reached.", position),
+            "hsl_projection_lag_events": ("Events the views are behind the log.", lag),
+            "hsl_views_file_age_seconds": ("Seconds since the views file last changed.", age),
+        }
+    )
+
+
+OPS_HANDLERS = [healthz, readyz, metrics]

@@ -1,0 +1,279 @@
+"""Errors as RFC 9457 ``application/problem+json``: naming the rule or the field, in Chinese.
+
+| raised                                   | status | ``type``                        |
+| ---------------------------------------- | ------ | ------------------------------- |
+| ``RuleViolation`` (rules 1–8)            | 409    | ``urn:hsl:problem:rule-<n>``    |
+| ``ValidationError``, bad JSON or field   | 422    | ``urn:hsl:problem:validation``  |
+| ``NotFoundError``, unknown id or route   | 404    | ``urn:hsl:problem:not-found``   |
+| missing, unknown or revoked token        | 401    | ``urn:hsl:problem:unauthorized``|
+| role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
+| a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
+| the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
+| anything else (a bug)                    | 500    | ``urn:hsl:problem:internal``    |
+
+``title`` is a short Chinese heading; ``detail`` the domain's own Chinese message (what to do);
+``detail_en`` the English beside it; ``rule``/``rule_number`` or ``field`` name what was broken.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+import structlog
+from eventsourcing.persistence import IntegrityError, OperationalError
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    SerializationException,
+    ValidationException,
+)
+
+from replay.history import HistoryError
+from service.auth.policy import Forbidden
+from service.domain.errors import DomainError, NotFoundError, RuleViolation, ValidationError
+from service.http.metrics import METRICS
+
+log = structlog.get_logger(__name__)
+
+MEDIA_TYPE: Final = "application/problem+json"
+
+RULE_TITLES: Final[dict[int, str]] = {
+    1: "议题未经同级党组织审定",
+    2: "议题备案不符合规定",
+    3: "群众代表原则上不少于三分之二",
+    4: "未按协商程序的顺序办理",
+    5: "落实前须公示并跟踪监督",
+    6: "落实不到位须先分析原因",
+    7: "须向持不同意见的群众解释说明",
+    8: "须有县区政协委员挂钩",
+}
+"""Rule number (DOMAIN.md) → the problem's Chinese title."""
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem detail, with the project's extension members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    detail_en: str | None = None
+    instance: str | None = None
+    rule: str | None = None
+    """The seed's section(s), e.g. ``§四.2``."""
+    rule_number: int | None = None
+    """The rule's number in DOMAIN.md's list."""
+    field: str | None = None
+    """The body or path field at fault, msgspec-style (``participants[2].role``)."""
+    request_id: str | None = None
+
+
+class Unauthorized(Exception):  # noqa: N818 - reads as the HTTP status it maps to
+    """No valid bearer token."""
+
+    def __init__(self, message: str, message_en: str) -> None:
+        self.message = message
+        self.message_en = message_en
+        super().__init__(message_en)
+
+
+class Unavailable(Exception):  # noqa: N818 - reads as the HTTP status it maps to
+    """A dependency (the log, the views file) cannot serve the request now."""
+
+    def __init__(self, message: str, message_en: str) -> None:
+        self.message = message
+        self.message_en = message_en
+        super().__init__(message_en)
+
+
+def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case per row
+    """The problem an exception becomes (the table in this module's docstring)."""
+    match exc:
+        case RuleViolation():
+            return Problem(
+                type=f"urn:hsl:problem:rule-{exc.rule_number}",
+                title=RULE_TITLES.get(exc.rule_number, "违反协商规则"),
+                status=exc.status,
+                detail=exc.message,
+                detail_en=exc.message_en or None,
+                rule=exc.rule,
+                rule_number=exc.rule_number,
+            )
+        case ValidationError():
+            return Problem(
+                type="urn:hsl:problem:validation",
+                title="填写内容有误",
+                status=422,
+                detail=exc.message,
+                detail_en=exc.message_en or None,
+                field=exc.field,
+            )
+        case NotFoundError():
+            return Problem(
+                type="urn:hsl:problem:not-found",
+                title="未找到",
+                status=404,
+                detail=exc.message,
+                detail_en=exc.message_en or None,
+            )
+        case DomainError():
+            return Problem(
+                type="urn:hsl:problem:refused",
+                title="办理被拒绝",
+                status=exc.status,
+                detail=exc.message,
+                detail_en=exc.message_en or None,
+            )
+        case HistoryError():
+            return Problem(
+                type="urn:hsl:problem:not-found",
+                title="未找到",
+                status=404,
+                detail=f"日志中没有这条记录：{exc}",
+                detail_en=str(exc),
+            )
+        case Forbidden():
+            return Problem(
+                type="urn:hsl:problem:forbidden",
+                title="无权办理",
+                status=403,
+                detail=exc.message,
+                detail_en=exc.message_en,
+            )
+        case Unauthorized():
+            return Problem(
+                type="urn:hsl:problem:unauthorized",
+                title="未登录或令牌无效",
+                status=401,
+                detail=exc.message,
+                detail_en=exc.message_en,
+            )
+        case Unavailable():
+            return Problem(
+                type="urn:hsl:problem:unavailable",
+                title="服务暂不可用",
+                status=503,
+                detail=exc.message,
+                detail_en=exc.message_en,
+            )
+        case IntegrityError():
+            return Problem(
+                type="urn:hsl:problem:conflict",
+                title="记录已被他人更新",
+                status=409,
+                detail="同一事项刚被他人更新，本次未记录；请刷新后重试",
+                detail_en="the aggregate was changed concurrently; nothing was recorded, retry",
+            )
+        case OperationalError():
+            return Problem(
+                type="urn:hsl:problem:unavailable",
+                title="服务暂不可用",
+                status=503,
+                detail="事件日志暂时无法访问，本次未记录；请稍后重试",
+                detail_en=f"the event log cannot be reached: {exc}",
+            )
+        case ValidationException():
+            return _validation_problem(exc)
+        case SerializationException():
+            return Problem(
+                type="urn:hsl:problem:validation",
+                title="填写内容有误",
+                status=422,
+                detail=f"请求内容不是有效的 JSON：{exc}",
+                detail_en=f"the body is not valid JSON: {exc}",
+                field="$",
+            )
+        case NotFoundException():
+            return Problem(
+                type="urn:hsl:problem:not-found",
+                title="未找到",
+                status=404,
+                detail="没有这个地址",
+                detail_en=exc.detail,
+            )
+        case MethodNotAllowedException():
+            return Problem(
+                type="urn:hsl:problem:method-not-allowed",
+                title="不支持该请求方法",
+                status=405,
+                detail="该地址不支持此请求方法",
+                detail_en=exc.detail,
+            )
+        case HTTPException() if exc.status_code < 500:
+            if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower():
+                return Problem(
+                    type="urn:hsl:problem:validation",
+                    title="填写内容有误",
+                    status=422,
+                    detail=f"请求内容不是有效的 JSON：{exc.detail}",
+                    detail_en=exc.detail,
+                    field="$",
+                )
+            return Problem(
+                type="urn:hsl:problem:bad-request",
+                title="请求有误",
+                status=exc.status_code,
+                detail=f"请求有误：{exc.detail}",
+                detail_en=exc.detail,
+            )
+        case _:
+            return Problem(
+                type="urn:hsl:problem:internal",
+                title="服务器内部错误",
+                status=500,
+                detail="服务器处理出错，本次未记录；请联系管理员并提供 request_id",
+                detail_en=f"internal error ({type(exc).__name__})",
+            )
+
+
+def _validation_problem(exc: ValidationException) -> Problem:
+    """Litestar's body/path validation → the first field at fault."""
+    errors: list[dict[str, Any]] = exc.extra if isinstance(exc.extra, list) else []
+    first = errors[0] if errors else {}
+    key = str(first.get("key") or "$")
+    message = str(first.get("message") or exc.detail)
+    if key == "data":
+        key = "$"
+    if message.startswith("Object contains unknown field"):
+        unknown = message.split("`")[1] if "`" in message else key
+        key = f"{key}.{unknown}" if key != "$" else unknown
+    if key in ("actor", "$.actor"):
+        text = "请求中不得填写 actor：办理人取自登录令牌"
+        return Problem(
+            type="urn:hsl:problem:validation",
+            title="填写内容有误",
+            status=422,
+            detail=text,
+            detail_en="the body carries no actor: it is the authenticated caller",
+            field="actor",
+        )
+    return Problem(
+        type="urn:hsl:problem:validation",
+        title="填写内容有误",
+        status=422,
+        detail=f"{key}：输入无效（{message}）",
+        detail_en=f"{key}: {message}",
+        field=key,
+    )
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """The exception handler for every exception the app does not answer itself."""
+    problem = problem_of(exc)
+    problem.instance = request.url.path
+    problem.request_id = request.scope.get("state", {}).get("request_id")
+    METRICS.error(problem.type.rsplit(":", 1)[-1])
+    if problem.status >= 500:
+        log.error("request failed", status=problem.status, exc_info=exc)
+    else:
+        log.info("request refused", status=problem.status, problem=problem.type)
+    headers = {"WWW-Authenticate": 'Bearer realm="hsl"'} if problem.status == 401 else None
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )

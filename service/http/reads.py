@@ -1,0 +1,274 @@
+"""The main reads: outcome state and history, rooms, topics, outcomes' status, analytics.
+
+- ``GET /outcomes/{id}``: the outcome as it stands now, from the log (read-your-writes);
+- ``GET /{kind}s/{id}/history``: the ordered history (``replay.history``), as auditors see it;
+- ``GET /rooms``, ``/rooms/{id}``, ``/topics``, ``/topics/{id}``, ``/outcomes``: rows of the
+  DuckDB views (as current as the projector);
+- ``GET /analytics`` and ``/analytics/{view}``: the office's views (``projections.analytics``),
+  as JSON or, with ``?format=csv``, a UTF-8 CSV a spreadsheet opens.
+
+Every read needs a bearer token; every authenticated person may read (the office and auditors
+read everything; DOMAIN.md keeps nothing here secret from the people who take part).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from events.jetstream_commits import JetStreamRecorder
+from projections.analytics import VIEWS
+from replay.history import HistoryReader
+from service.domain.errors import NotFoundError
+from service.http import views
+from service.http.bearer import caller
+from service.http.problems import Unavailable
+
+if TYPE_CHECKING:
+    from service.http.app import Services
+
+AnyRequest = Request[Any, Any, Any]
+Rows = list[dict[str, Any]]
+
+
+class OutcomeState(msgspec.Struct, kw_only=True):
+    """An outcome as it stands now (its aggregate, rebuilt from the log)."""
+
+    id: UUID
+    version: int
+    room_id: UUID
+    topic_id: UUID
+    consultation_id: UUID
+    kind: str
+    title: str
+    status: str
+    adopted_as: str | None
+    needs_implementation: bool
+    publicised: bool
+    objections: int
+    implementation: str
+    unit_id: str | None
+    deadline: date | None
+    progress: int
+    stall_causes: list[str]
+    reconsultation_topic_ids: list[UUID]
+    feedback_count: int
+    escalations: int
+
+
+def services_of(request: AnyRequest) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@get("/outcomes/{id:uuid}", tags=["outcomes"], sync_to_thread=True, summary="An outcome now")
+def outcome_state(request: AnyRequest, id: FromPath[UUID]) -> OutcomeState:
+    """The outcome's closed-loop state as it stands now, rebuilt from the log."""
+    services = services_of(request)
+    caller(request, services.users)
+    o = services.app.get_outcome(id)
+    return OutcomeState(
+        id=o.id,
+        version=o.version,
+        room_id=o.room_id,
+        topic_id=o.topic_id,
+        consultation_id=o.consultation_id,
+        kind=o.kind,
+        title=o.title,
+        status=o.status,
+        adopted_as=o.adopted_as,
+        needs_implementation=o.needs_implementation,
+        publicised=o.publicised,
+        objections=o.objections,
+        implementation=o.implementation,
+        unit_id=o.unit_id,
+        deadline=o.deadline,
+        progress=o.progress,
+        stall_causes=list(o.stall_causes),
+        reconsultation_topic_ids=list(o.reconsultation_topic_ids),
+        feedback_count=o.feedback_count,
+        escalations=o.escalations,
+    )
+
+
+def _history(request: AnyRequest, kind: str, ident: UUID) -> dict[str, Any]:
+    services = services_of(request)
+    caller(request, services.users)
+    recorder = services.app.recorder
+    if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
+        raise Unavailable("历史记录需要 JetStream 事件日志", "history needs the JetStream log")
+    return HistoryReader(recorder).timeline(kind, str(ident)).to_json()
+
+
+@get("/outcomes/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+def outcome_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """The outcome's ordered history with its topic, consultation and re-consultations."""
+    return _history(request, "outcome", id)
+
+
+@get("/topics/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+def topic_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """The topic's ordered history with its consultation."""
+    return _history(request, "topic", id)
+
+
+@get("/consultations/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+def consultation_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """The consultation's ordered history."""
+    return _history(request, "consultation", id)
+
+
+@get("/rooms/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+def room_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """The room's ordered history."""
+    return _history(request, "room", id)
+
+
+def _rows(request: AnyRequest, sql: str, params: list[object]) -> Rows:
+    services = services_of(request)
+    caller(request, services.users)
+    return views.query(services.views_path, sql, params)
+
+
+def _where(filters: dict[str, object]) -> tuple[str, list[object]]:
+    given = {k: v for k, v in filters.items() if v is not None}
+    clause = " AND ".join(f"{k} = ?" for k in given)
+    return (f" WHERE {clause}" if clause else ""), list(given.values())
+
+
+Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="at most this many rows")]
+Offset = Annotated[int, QueryParameter(ge=0, description="skip this many rows")]
+
+
+@get("/rooms", tags=["rooms"], sync_to_thread=True)
+def list_rooms(
+    request: AnyRequest,
+    *,
+    county: FromQuery[str | None] = None,
+    town: FromQuery[str | None] = None,
+    level: FromQuery[str | None] = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> Rows:
+    """Rooms from the views, filtered by county, town or level."""
+    where, params = _where({"county": county, "town": town, "level": level})
+    sql = f"SELECT * FROM rooms{where} ORDER BY county, town, locality NULLS FIRST, name"
+    return _rows(request, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
+
+
+@get("/rooms/{id:uuid}", tags=["rooms"], sync_to_thread=True)
+def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """One room from the views, with its linked members and annual plans."""
+    rows = _rows(request, "SELECT * FROM rooms WHERE room_id = ?", [str(id)])
+    if not rows:
+        raise NotFoundError("room", id)
+    room = rows[0]
+    services = services_of(request)
+    room["members"] = views.query(
+        services.views_path, "SELECT * FROM room_members WHERE room_id = ? ORDER BY seq", [str(id)]
+    )
+    room["plans"] = views.query(
+        services.views_path, "SELECT * FROM room_plans WHERE room_id = ? ORDER BY year", [str(id)]
+    )
+    return room
+
+
+@get("/topics", tags=["topics"], sync_to_thread=True)
+def list_topics(
+    request: AnyRequest,
+    *,
+    room_id: FromQuery[UUID | None] = None,
+    status: FromQuery[str | None] = None,
+    source: FromQuery[str | None] = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> Rows:
+    """Topics from the views, filtered by room, status or source."""
+    room = str(room_id) if room_id is not None else None
+    where, params = _where({"room_id": room, "status": status, "source": source})
+    sql = f"SELECT * FROM topics{where} ORDER BY proposed_at, topic_id LIMIT ? OFFSET ?"
+    return _rows(request, sql, [*params, limit, offset])
+
+
+@get("/topics/{id:uuid}", tags=["topics"], sync_to_thread=True)
+def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+    """One topic from the views."""
+    rows = _rows(request, "SELECT * FROM topics WHERE topic_id = ?", [str(id)])
+    if not rows:
+        raise NotFoundError("topic", id)
+    return rows[0]
+
+
+@get("/outcomes", tags=["outcomes"], sync_to_thread=True)
+def list_outcomes(
+    request: AnyRequest,
+    *,
+    room_id: FromQuery[UUID | None] = None,
+    stage: FromQuery[str | None] = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> Rows:
+    """The closed-loop status of outcomes (the ``outcome_status`` view)."""
+    room = str(room_id) if room_id is not None else None
+    where, params = _where({"room_id": room, "stage": stage})
+    sql = f"SELECT * FROM outcome_status{where} ORDER BY outcome_id LIMIT ? OFFSET ?"
+    return _rows(request, sql, [*params, limit, offset])
+
+
+@get("/analytics", tags=["analytics"], sync_to_thread=False)
+def list_analytics(request: AnyRequest) -> list[str]:
+    """The names of the office's analytics views (docs/analytics.md)."""
+    caller(request, services_of(request).users)
+    return list(VIEWS)
+
+
+@get("/analytics/{view:str}", tags=["analytics"], sync_to_thread=True)
+def analytics_view(
+    request: AnyRequest,
+    view: FromPath[str],
+    *,
+    format: Annotated[
+        str, QueryParameter(pattern="^(json|csv)$", description="json (default) or csv")
+    ] = "json",
+    limit: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 100_000,
+) -> Response[Any]:
+    """One analytics view's rows, as JSON or as CSV (UTF-8 with BOM)."""
+    if view not in VIEWS:
+        raise NotFoundError("analytics view", view)
+    rows = _rows(request, f'SELECT * FROM "{view}" LIMIT ?', [limit])
+    if format == "csv":
+        out = io.StringIO()
+        out.write("\ufeff")
+        writer = csv.writer(out)
+        if rows:
+            writer.writerow(rows[0].keys())
+        writer.writerows(row.values() for row in rows)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{view}.csv"'},
+        )
+    return Response(rows)
+
+
+READ_HANDLERS = [
+    outcome_state,
+    outcome_history,
+    topic_history,
+    consultation_history,
+    room_history,
+    list_rooms,
+    room_view,
+    list_topics,
+    topic_view,
+    list_outcomes,
+    list_analytics,
+    analytics_view,
+]
