@@ -437,6 +437,7 @@ import projections.commands  # noqa: E402, F401
 import replay.audit_commands  # noqa: E402 - registers hsl audit
 import replay.commands  # noqa: E402, F401 - registers hsl replay
 import service.demo.command  # noqa: E402, F401 - registers hsl demo
+from service.feed import commands as _feed_commands  # noqa: E402, F401 - hsl feed, subscribe
 
 if __name__ == "__main__":
     # Run the imported module's main: the read side registered its commands there, not here.

@@ -1,0 +1,278 @@
+"""The publisher: follows the event log in order and publishes each status change exactly once.
+
+It reads the log by direct get (like the checkpointer), page by page in stream order, turns each
+outcome event into at most one :class:`OutcomeStatusChanged` (``service.feed.transitions``), and
+publishes it to the public stream (``service.feed.stream``) before it reads on.
+
+**Exactly once.** Every publish carries
+
+- ``Nats-Expected-Last-Sequence``: the public stream's last sequence as this publisher knows it.
+  If anything else was stored in between (a racing publisher, or this one's own message whose
+  ack was lost), the server refuses the message and the publisher resumes from what the stream
+  holds, so no change is stored twice, however long after (the check does not depend on the
+  duplicate window);
+- ``Nats-Msg-Id``: the source sequence (``<seq>``; an overdue report ``<seq>.overdue.<outcome>``),
+  so a retry inside the window is also dropped by the server's deduplication;
+- ``Hsl-Source-Sequence``: the log position it was derived from.
+
+**Resuming.** The state is not stored anywhere: on start the publisher reads the public stream's
+last message, whose ``Hsl-Source-Sequence`` P says how far it got, and the wall-clock overdue
+reports (the only changes not determined by the log alone). It then reads the log from the start,
+rebuilding the state, and publishes only what is not yet there: status changes of events after P,
+overdue reports not in the stream. Start-up therefore costs one pass over the log's events
+(outcome events are decoded; the others only for their ``recorded_at``).
+
+**Overdue** (see ``service.feed.transitions``): observed by the log's clock after each event, and by
+the wall clock each time the publisher has read the log's end; a wall-clock report names the last
+log position read as its source and is re-read from the public stream on restart, so the rebuilt
+state matches what subscribers were told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Final
+from uuid import UUID
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.client import Client
+
+from events import codec
+from events.jetstream_ops import (
+    REQUEST_TIMEOUT,
+    WRONG_LAST_SEQUENCE,
+    JetStreamApiError,
+    PubAck,
+    StoredMessage,
+    direct_get_last,
+    direct_get_range,
+)
+from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from service.feed.integration import (
+    ALL_SUBJECTS,
+    SUBJECT_PREFIX,
+    OutcomeStatusChanged,
+    encode,
+    subject_of,
+)
+from service.feed.integration import decode as decode_change
+from service.feed.stream import (
+    SOURCE_SEQUENCE,
+    SOURCE_STREAM,
+    FeedError,
+    ensure_public_stream,
+    public_stream,
+)
+from service.feed.transitions import OVERDUE_SOURCE, FeedState
+
+log = structlog.get_logger(__name__)
+
+READ_PAGE: Final = 5000
+NO_RESPONDERS: Final = 503
+"""A direct get on a stream that does not exist (yet) has no responders."""
+DEFAULT_POLL: Final = 0.5
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _When(msgspec.Struct):
+    recorded_at: datetime
+
+
+_decode_when = msgspec.json.Decoder(_When).decode
+_decode_ack = msgspec.json.Decoder(PubAck).decode
+
+
+class _Restart(Exception):  # noqa: N818 - a signal, not an error
+    """The public stream holds something this publisher did not expect: resume from it."""
+
+
+def overdue_msg_id(change: OutcomeStatusChanged) -> str:
+    return f"{change.source_sequence}.overdue.{change.outcome_id}"
+
+
+class FeedPublisher:
+    """Follows one event log and publishes its outcomes' status changes to the public stream.
+
+    ``clock`` is the wall clock for overdue checks at the log's end; ``None`` leaves overdue to
+    the log's own clock alone (tests, or a replay of an old log).
+    """
+
+    def __init__(self, nc: Client, stream: str, *, clock: Clock | None = utc_now) -> None:
+        self.nc = nc
+        self.stream = stream
+        self.public = public_stream(stream)
+        self.layout = StreamLayout(stream)
+        self.clock = clock
+        self.state = FeedState()
+        self.position = 0
+        """The last log position read."""
+        self.published = 0
+        """Messages this publisher stored (since it was made)."""
+        self._last_public_seq = 0
+        self._published_until = 0
+        self._recorded: dict[int, list[tuple[UUID, date]]] = {}
+        self._recorded_keys: set[tuple[UUID, date]] = set()
+
+    async def resume(self) -> None:
+        """Create the public stream if needed and find where the feed stopped."""
+        await ensure_public_stream(self.nc, self.stream)
+        self.state, self.position = FeedState(), 0
+        self._recorded, self._recorded_keys = {}, set()
+        last = await direct_get_last(self.nc, self.public, ALL_SUBJECTS)
+        if last is None:
+            self._last_public_seq = self._published_until = 0
+            return
+        try:
+            self._published_until = int(last.headers[SOURCE_SEQUENCE])
+        except (KeyError, ValueError) as e:
+            msg = f"message {last.seq} of {self.public!r} has no {SOURCE_SEQUENCE} header"
+            raise FeedError(msg) from e
+        self._last_public_seq = last.seq
+        await self._read_recorded_overdue()
+        log.info(
+            "feed resumed", stream=self.public, sequence=last.seq, source=self._published_until
+        )
+
+    async def _read_recorded_overdue(self) -> None:
+        start = 1
+        while True:
+            page, pending = await direct_get_range(
+                self.nc, self.public, f"{SUBJECT_PREFIX}.overdue.*", start, READ_PAGE
+            )
+            for message in page:
+                change = decode_change(message.payload)
+                if change.source_type == OVERDUE_SOURCE and change.deadline is not None:
+                    key = (change.outcome_id, change.deadline)
+                    self._recorded.setdefault(change.source_sequence, []).append(key)
+                    self._recorded_keys.add(key)
+            if not page or pending == 0:
+                return
+            start = page[-1].seq + 1
+
+    async def step(self) -> int:
+        """Read the log beyond the position and publish what it changes; returns messages stored."""
+        before = self.published
+        while True:
+            try:
+                await self._follow()
+                await self.observe_clock()
+                return self.published - before
+            except _Restart as e:
+                log.info("feed resuming from the public stream", reason=str(e))
+                await self.resume()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                page, pending = await direct_get_range(
+                    self.nc, self.stream, self.layout.events_filter, self.position + 1, READ_PAGE
+                )
+            except JetStreamApiError as e:
+                if e.code != NO_RESPONDERS:
+                    raise
+                return  # the log does not exist yet
+            for message in page:
+                await self._handle(message)
+            if not page or pending == 0:
+                return
+
+    async def _handle(self, message: StoredMessage) -> None:
+        seq = message.seq
+        tag = decode_header_text(message.headers.get(TOPIC, ""))
+        state = self.state
+        if tag.startswith("outcome."):
+            event = codec.decode(message.payload)
+            outcome_id = self.layout.originator_id_of(message.subject)
+            if not isinstance(outcome_id, UUID):  # pragma: no cover - outcomes have UUIDs
+                raise FeedError(f"event {seq}: outcome id {outcome_id!r} is not a UUID")
+            change = state.apply(seq, outcome_id, event)
+            state.advance(event.recorded_at)
+            if change is not None and seq > self._published_until:
+                await self._publish(change, str(seq))
+        else:
+            state.advance(_decode_when(message.payload).recorded_at)
+        for overdue in state.overdue(state.clock, seq, state.clock):
+            if (overdue.outcome_id, overdue.deadline) not in self._recorded_keys:
+                await self._publish(overdue, overdue_msg_id(overdue))
+        for outcome_id, deadline in self._recorded.pop(seq, ()):
+            if state.outcomes[outcome_id].overdue_for != deadline:
+                state.mark_overdue(outcome_id, deadline)
+        self.position = seq
+
+    async def observe_clock(self) -> int:
+        """Report what the wall clock finds overdue (only at the log's end); returns how many."""
+        if self.clock is None or self.position < self._published_until:
+            return 0
+        now = self.clock()
+        found = self.state.overdue(now, self.position, now)
+        for overdue in found:
+            await self._publish(overdue, overdue_msg_id(overdue))
+        return len(found)
+
+    async def _publish(self, change: OutcomeStatusChanged, msg_id: str) -> None:
+        headers = {
+            "Nats-Msg-Id": msg_id,
+            "Nats-Expected-Last-Sequence": str(self._last_public_seq),
+            SOURCE_SEQUENCE: str(change.source_sequence),
+            SOURCE_STREAM: self.stream,
+        }
+        try:
+            reply = await self.nc.request(
+                subject_of(change), encode(change), timeout=REQUEST_TIMEOUT, headers=headers
+            )
+        except nats.errors.TimeoutError as e:
+            raise _Restart(f"no ack for {msg_id}") from e
+        except nats.errors.NoRespondersError as e:
+            raise FeedError(f"the public stream {self.public!r} does not answer") from e
+        ack = _decode_ack(reply.data)
+        if ack.error is not None:
+            if ack.error.err_code in WRONG_LAST_SEQUENCE:
+                raise _Restart(f"{self.public!r} moved on (another publisher?)")
+            msg = f"{self.public!r} refused {msg_id}: {ack.error.description}"
+            raise FeedError(msg)
+        if ack.duplicate:
+            raise _Restart(f"{msg_id} was already stored")
+        self._last_public_seq = ack.seq
+        self.published += 1
+        log.debug("published", subject=subject_of(change), sequence=ack.seq, source=msg_id)
+
+    async def run(self, stop: asyncio.Event, poll: float = DEFAULT_POLL) -> None:
+        """Resume, then follow the log until ``stop`` is set."""
+        await self.resume()
+        while not stop.is_set():
+            await self.step()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+
+
+async def run_feed(
+    nc: Client,
+    stream: str,
+    stop: asyncio.Event,
+    *,
+    poll: float = DEFAULT_POLL,
+    clock: Clock | None = utc_now,
+) -> None:
+    """Publish the outcome feed of the log ``stream`` until ``stop`` is set (for ``hsl serve``).
+
+    ``stream`` is the event log's stream (``hsl``); the feed goes to ``<stream>-public``. Raises
+    :class:`FeedError` when it cannot go on (a public stream that is not immutable …).
+    """
+    await FeedPublisher(nc, stream, clock=clock).run(stop, poll)
+
+
+async def catch_up(nc: Client, stream: str, *, clock: Clock | None = utc_now) -> int:
+    """Publish everything the log holds that the feed does not yet; returns messages stored."""
+    publisher = FeedPublisher(nc, stream, clock=clock)
+    await publisher.resume()
+    return await publisher.step()
