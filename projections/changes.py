@@ -9,7 +9,8 @@ statements, not one per event, and no ``UPDATE … WHERE id = ?`` scans a table 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any, Final
 
@@ -226,6 +227,8 @@ class Fold:
         """Appended tables' columns that a ``Replace`` has named: kept indexed from then on."""
         self._index: dict[tuple[str, str], dict[Any, list[int]]] = {}
         self._deletes: dict[tuple[str, str], set[Any]] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes: list[Future[None]] = []
 
     def apply(self, change: Change, seq: int) -> None:
         """Fold one change; same effect as :meth:`Batch.apply` on an empty database."""
@@ -278,24 +281,61 @@ class Fold:
         self._deletes.setdefault((table, column), set()).add(change.value)
 
     def flush(self) -> None:
-        """Write the pending appended rows (after deleting the written rows replaced since)."""
-        for (table, column), values in self._deletes.items():
-            self.con.execute(
-                f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::VARCHAR[]))",
-                [sorted(values)],
-            )
-        self._deletes.clear()
-        for table, pending in self._appended.items():
-            rows = [row for row in pending if row is not None]
-            insert_arrow(self.con, table, self.columns[table], self.types[table], rows)
-        self._appended.clear()
+        """Write the pending appended rows (after deleting the written rows replaced since).
+
+        The writing happens on the writer thread, in order, while the caller folds on: DuckDB
+        runs the inserts without the GIL. Only that thread uses the connection until
+        :meth:`finish` or :meth:`close` has waited for it.
+        """
+        deletes = [(t, c, sorted(v)) for (t, c), v in self._deletes.items()]
+        appended = [
+            (table, [row for row in pending if row is not None])
+            for table, pending in self._appended.items()
+        ]
+        self._submit(self._write, deletes, appended)
+        self._deletes = {}
+        self._appended = {}
         self._index = {key: {} for key in self._index}
         self._pending = 0
+
+    def _write(
+        self,
+        deletes: list[tuple[str, str, list[Any]]],
+        appended: list[tuple[str, list[dict[str, Any]]]],
+    ) -> None:
+        for table, column, values in deletes:
+            self.con.execute(
+                f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::VARCHAR[]))", [values]
+            )
+        for table, rows in appended:
+            insert_arrow(self.con, table, self.columns[table], self.types[table], rows)
+
+    def _submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._raise_failure()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsl-fold-writer")
+        self._writes.append(self._writer.submit(write, *args))
+
+    def _raise_failure(self) -> None:
+        while self._writes and self._writes[0].done():
+            self._writes.pop(0).result()  # raises the writer's error here
 
     def finish(self) -> None:
         """Write everything still in memory: the appended rows, then every keyed row."""
         self.flush()
         for table, rows in self.rows.items():
-            columns, types = self.columns[table], self.types[table]
-            insert_arrow(self.con, table, columns, types, list(rows.values()))
+            keyed = list(rows.values())
+            self._submit(self._write, [], [(table, keyed)])
             rows.clear()
+        try:
+            for write in self._writes:
+                write.result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Wait for the writer thread to let go of the connection (errors are dropped here)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._writes.clear()

@@ -20,6 +20,9 @@ from events.jetstream_reader import PAGE
 from projections.runner import DEFAULT_BATCH, Projector
 from projections.schema import ORDER_BY, TABLES
 
+MEMORY_LIMIT = "300MB"
+"""DuckDB's memory while rebuilding (the Python side holds the aggregates' rows besides)."""
+
 
 class ViewsBusyError(RuntimeError):
     """Another process (``hsl project``) holds the views file open for writing."""
@@ -46,6 +49,9 @@ def rebuild(
     try:
         con = duckdb.connect(str(building))
         try:
+            # The whole rebuild is one transaction: let DuckDB write its blocks out rather
+            # than hold them (peak memory of a 1M-event rebuild: ~640 MB with, ~830 without).
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             projector = Projector(con, recorder, application_name)
             report = None if progress is None else (lambda position: progress(position, end))
             if progress is not None:

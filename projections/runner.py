@@ -166,9 +166,11 @@ class Projector:
                     )
                 self.con.execute("COMMIT")
             except MissingRowError as e:
+                fold.close()
                 self.con.execute("ROLLBACK")
                 raise ProjectionError(str(e)) from e
             except BaseException:
+                fold.close()
                 self.con.execute("ROLLBACK")
                 raise
         if applied:
