@@ -5,8 +5,8 @@ stream with ``SUBJECT`` as its filter, explicit acks and delivery from the first
 prints each integration event as one JSON line and acks it only after the line is written,
 waiting for the server to confirm the ack (a "double ack"). The server keeps the consumer's
 position, so stopped and restarted it goes on with the first message it has not acked: it misses
-none. On SIGINT/SIGTERM it finishes the message in hand (print, confirmed ack) and hands back the
-others it fetched (nak, delivered again at once), so a stop and restart repeats none. Only a crash
+none. It fetches one message at a time, and on SIGINT/SIGTERM finishes the message in hand
+(print, confirmed ack) before it exits, so a stop and restart repeats none. Only a crash
 between printing a line and the ack's confirmation can print a message twice; the second
 delivery says ``"redelivered": true``. A subscriber that must never act twice keys its work on
 ``(source_sequence, status)``, which is unique.
@@ -30,8 +30,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from service.feed.integration import check_filter, decode, to_builtins
 from service.feed.stream import FeedError, public_stream
 
-FETCH_BATCH: Final = 64
 FETCH_TIMEOUT: Final = 1.0
+"""Seconds one fetch waits for a message; a stop is noticed within this."""
+ACK_CONFIRM_TIMEOUT: Final = 5.0
 ACK_WAIT: Final = 30.0
 """Seconds before the server delivers an unacknowledged message again (after a crash)."""
 _DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -75,7 +76,7 @@ async def ensure_consumer(nc: Client, stream: str, subject: str, durable: str) -
                     deliver_policy=DeliverPolicy.ALL,
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=ACK_WAIT,
-                    max_ack_pending=FETCH_BATCH * 4,
+                    max_ack_pending=1,
                 ),
             )
         except nats.js.errors.NotFoundError as missing:
@@ -119,23 +120,19 @@ async def subscribe(
     printed = 0
     try:
         while not stop.is_set() and (count is None or printed < count):
-            want = FETCH_BATCH if count is None else min(FETCH_BATCH, count - printed)
             try:
-                messages = await sub.fetch(want, timeout=FETCH_TIMEOUT)
+                # One at a time: a stop between two messages leaves none fetched and unprinted,
+                # so nothing comes back marked redelivered that was not printed before.
+                (message,) = await sub.fetch(1, timeout=FETCH_TIMEOUT)
             except nats.errors.TimeoutError:
                 continue
-            for index, message in enumerate(messages):
-                if stop.is_set() or (count is not None and printed >= count):
-                    for rest in messages[index:]:
-                        await rest.nak()
-                    break
-                out(render(message))
-                try:
-                    await message.ack_sync(timeout=5.0)
-                except nats.errors.TimeoutError as e:
-                    msg = "the server did not confirm an ack; the last line may come again"
-                    raise SubscribeError(msg) from e
-                printed += 1
+            out(render(message))
+            try:
+                await message.ack_sync(timeout=ACK_CONFIRM_TIMEOUT)
+            except nats.errors.TimeoutError as e:
+                msg = "the server did not confirm an ack; the last line may come again"
+                raise SubscribeError(msg) from e
+            printed += 1
     finally:
         await sub.unsubscribe()
     return printed
