@@ -1,0 +1,382 @@
+"""NATS users and what each may do: rendered as a nats-server configuration block.
+
+Four roles, one NATS user each, all in one account (``HSL``, JetStream enabled)::
+
+    service     writes the log: publishes events, checkpoints and the public feed, creates
+                its streams; it may not delete or purge a stream, nor delete a message
+    projector   reads the event log (direct get, ordered consumers) and nothing else
+    auditor     reads the event log and the checkpoints
+    subscriber  reads the public feed (hsl.public.>) through consumers on the public stream;
+                it cannot read the event log or the checkpoints
+
+A NATS permission is a list of subjects a user may publish to and subscribe to; reading a
+stream is publishing requests to the JetStream API (``$JS.API.…``) and receiving the replies
+on an inbox. So the read-only roles may publish only to the API subjects of *their* streams
+(stream info, direct get, consumer create/info/delete/next, acks and flow-control replies),
+never to a subject a stream stores. Everything not allowed is denied.
+
+Replies arrive on inboxes. The three internal roles use the client libraries' default
+``_INBOX.>``; the subscriber, the one role outside the service, is given its own prefix
+(:data:`SUBSCRIBER_INBOX_PREFIX`, ``nats.connect(inbox_prefix=…)``) and may subscribe to
+nothing else, so it cannot listen to the replies the others receive (events read by direct
+get travel on those).
+
+:func:`render_accounts` writes the ``accounts`` block. For compose the passwords are
+references to environment variables that nats-server resolves itself when it reads the file
+(``deploy/nats/accounts.conf`` is that rendering, committed; a test keeps the two equal, and
+``python -m service.nats_permissions`` rewrites it). For a server started from the bundled
+binary (tests, or the embedded server as an option, see :func:`write_auth_config`), they are
+the passwords themselves, read by :meth:`NatsUsers.from_env`.
+
+Clients pass their credentials in ``NATS_URL``: ``nats://service:PASSWORD@host:4222``
+(:func:`with_credentials`). Passwords must therefore be URL-safe as they are (letters,
+digits, ``-``, ``_``): nats-py does not percent-decode the URL's password. They must also
+start with a letter: nats-server parses a variable's value as a configuration value, so one
+starting with a digit or ``-`` is read as a (malformed) number.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
+
+from events.stream_layout import SUBJECT_ROOT, StreamLayout
+from replay.checkpointer import checkpoint_stream, checkpoint_subject
+
+Role = Literal["service", "projector", "auditor", "subscriber"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
+
+ACCOUNT: Final = "HSL"
+"""The account every user of the service belongs to (JetStream enabled)."""
+
+EVENT_STREAM: Final = StreamLayout.for_application("hsl").stream
+"""The event log's stream: ``HaoshangliangApplication.name`` is ``hsl``."""
+PUBLIC_STREAM: Final = "hsl-public"
+"""The stream of the public feed (integration events for downstream subscribers)."""
+PUBLIC_SUBJECTS: Final = f"{SUBJECT_ROOT}.public.>"
+"""The documented public subjects, e.g. ``hsl.public.outcome.adopted.<room>``."""
+
+DEFAULT_INBOX: Final = "_INBOX"
+SUBSCRIBER_INBOX_PREFIX: Final = "_INBOX_hsl_subscriber"
+"""The only inbox the subscriber role may use: ``nats.connect(..., inbox_prefix=this)``."""
+
+PASSWORD_VARIABLES: Final[Mapping[Role, str]] = {
+    "service": "HSL_NATS_SERVICE_PASSWORD",
+    "projector": "HSL_NATS_PROJECTOR_PASSWORD",
+    "auditor": "HSL_NATS_AUDITOR_PASSWORD",
+    "subscriber": "HSL_NATS_SUBSCRIBER_PASSWORD",
+}
+"""The environment variable holding each role's password (nats-server and ``hsl`` read it)."""
+
+USER_NAMES: Final[Mapping[Role, str]] = {role: role for role in ROLES}
+"""The NATS user name of each role (the role's own name)."""
+
+_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{15,}")
+MIN_PASSWORD_LENGTH: Final = 16
+
+COMPOSE_ACCOUNTS_FILE: Final = Path(__file__).resolve().parent.parent / "deploy/nats/accounts.conf"
+"""The committed rendering used by compose.yaml (passwords as ``$HSL_NATS_…`` references)."""
+
+
+class NatsUsersError(ValueError):
+    """A password is missing or unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The streams the service uses, by name (defaults: the ``hsl`` application's)."""
+
+    events: str = EVENT_STREAM
+    public: str = PUBLIC_STREAM
+
+    @property
+    def checkpoints(self) -> str:
+        return checkpoint_stream(self.events)
+
+    @property
+    def event_subjects(self) -> str:
+        """Every subject of the event stream: events and tracking records."""
+        return StreamLayout(self.events).all_subjects
+
+    @property
+    def checkpoint_subject(self) -> str:
+        return checkpoint_subject(self.events)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Subjects a user may (allow) and may not (deny; deny wins) publish and subscribe to."""
+
+    publish_allow: tuple[str, ...]
+    subscribe_allow: tuple[str, ...]
+    publish_deny: tuple[str, ...] = ()
+    subscribe_deny: tuple[str, ...] = ()
+
+
+def read_stream_api(stream: str) -> tuple[str, ...]:
+    """The JetStream API subjects that read ``stream`` and nothing else.
+
+    Stream info, direct get, and consumers of that stream: create (ephemeral or named, with
+    or without a filter in the subject), durable create, info, delete, list, next (pull);
+    acknowledgements and flow-control replies of its consumers. Each subject names the
+    stream in a fixed position, so no other stream's consumer matches.
+    """
+    return (
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
+        f"$JS.API.CONSUMER.INFO.{stream}.*",
+        f"$JS.API.CONSUMER.DELETE.{stream}.*",
+        f"$JS.API.CONSUMER.NAMES.{stream}",
+        f"$JS.API.CONSUMER.LIST.{stream}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+        f"$JS.ACK.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    )
+
+
+ACCOUNT_API: Final = ("$JS.API.INFO", "$JS.API.STREAM.NAMES")
+"""Account info and stream names (no contents): what client libraries ask first."""
+
+NEVER_REMOVE: Final = (
+    "$JS.API.STREAM.DELETE.>",
+    "$JS.API.STREAM.PURGE.>",
+    "$JS.API.STREAM.MSG.DELETE.>",
+    "$JS.API.STREAM.UPDATE.>",
+    "$JS.API.STREAM.RESTORE.>",
+)
+"""Denied even to the service: no user of this configuration removes or rewrites the log.
+
+The streams deny delete and purge themselves; these denials also keep a stream from being
+deleted whole, or reconfigured, with the service's credentials. Changing a stream is an
+operator's act with a user added for it (docs/operations.md).
+"""
+
+
+def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
+    """What ``role`` may publish and subscribe to."""
+    s = streams or Streams()
+    if role == "service":
+        return Permissions(
+            publish_allow=(
+                s.event_subjects,
+                s.checkpoint_subject,
+                PUBLIC_SUBJECTS,
+                "$JS.API.>",
+                "$JS.ACK.>",
+                "$JS.FC.>",
+            ),
+            publish_deny=NEVER_REMOVE,
+            subscribe_allow=(f"{DEFAULT_INBOX}.>",),
+        )
+    if role == "projector":
+        return Permissions(
+            publish_allow=(*ACCOUNT_API, *read_stream_api(s.events)),
+            subscribe_allow=(f"{DEFAULT_INBOX}.>",),
+        )
+    if role == "auditor":
+        return Permissions(
+            publish_allow=(
+                *ACCOUNT_API,
+                *read_stream_api(s.events),
+                *read_stream_api(s.checkpoints),
+            ),
+            subscribe_allow=(f"{DEFAULT_INBOX}.>",),
+        )
+    if role == "subscriber":
+        return Permissions(
+            publish_allow=(*ACCOUNT_API, *read_stream_api(s.public)),
+            subscribe_allow=(f"{SUBSCRIBER_INBOX_PREFIX}.>", PUBLIC_SUBJECTS),
+        )
+    msg = f"unknown role {role!r}; roles are {', '.join(ROLES)}"
+    raise ValueError(msg)
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvReference:
+    """A password nats-server reads from its own environment when it loads the file."""
+
+    variable: str
+
+
+Password = str | EnvReference
+
+
+@dataclass(frozen=True)
+class NatsUsers:
+    """The password of each role, read from ``HSL_NATS_<ROLE>_PASSWORD``."""
+
+    passwords: Mapping[Role, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> NatsUsers:
+        """Read every role's password; raise :class:`NatsUsersError` naming what is wrong."""
+        env = os.environ if environ is None else environ
+        passwords: dict[Role, str] = {}
+        for role in ROLES:
+            variable = PASSWORD_VARIABLES[role]
+            value = env.get(variable, "").strip()
+            check_password(value, variable)
+            passwords[role] = value
+        return cls(passwords=passwords)
+
+    def url(self, role: Role, servers: str) -> str:
+        """``servers`` (one URL, or comma-separated) with this role's credentials."""
+        return with_credentials(servers, USER_NAMES[role], self.passwords[role])
+
+
+def check_password(value: str, variable: str) -> None:
+    if not value:
+        msg = f"{variable} is not set"
+        raise NatsUsersError(msg)
+    if not _PASSWORD.fullmatch(value):
+        msg = (
+            f"{variable} must be at least {MIN_PASSWORD_LENGTH} characters of A-Z a-z 0-9 - _, "
+            "starting with a letter (`python -m service.nats_permissions --passwords` makes some)"
+        )
+        raise NatsUsersError(msg)
+
+
+def env_references() -> dict[Role, Password]:
+    """Every role's password as a reference to its environment variable (for compose)."""
+    return {role: EnvReference(PASSWORD_VARIABLES[role]) for role in ROLES}
+
+
+def with_credentials(servers: str, user: str, password: str) -> str:
+    """Put ``user:password@`` into each of the comma-separated ``nats://`` URLs."""
+    urls = []
+    for url in (u.strip() for u in servers.split(",") if u.strip()):
+        parts = urlsplit(url if "://" in url else f"nats://{url}")
+        host = parts.netloc.rpartition("@")[2]
+        urls.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}")))
+    return ",".join(urls)
+
+
+def redact(servers: str) -> str:
+    """``servers`` with every password replaced by ``***``, for printing and logs."""
+    return re.sub(r"(://[^:/@,]+:)[^@,]*@", r"\1***@", servers)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _subjects(subjects: Sequence[str]) -> str:
+    return "[" + ", ".join(_quote(s) for s in subjects) + "]"
+
+
+def _password(password: Password) -> str:
+    if isinstance(password, EnvReference):
+        return f"${password.variable}"
+    return _quote(password)
+
+
+def _permission_map(allow: Sequence[str], deny: Sequence[str], indent: str) -> list[str]:
+    lines = [f"{indent}  allow: {_subjects(allow)}"]
+    if deny:
+        lines.append(f"{indent}  deny: {_subjects(deny)}")
+    return lines
+
+
+def render_user(role: Role, password: Password, streams: Streams | None = None) -> str:
+    """One entry of the account's ``users`` list."""
+    p = role_permissions(role, streams)
+    i = " " * 8
+    lines = [
+        f"      {{ # {role}",
+        f"{i}user: {_quote(USER_NAMES[role])}",
+        f"{i}password: {_password(password)}",
+        f"{i}permissions: {{",
+        f"{i}  publish: {{",
+        *_permission_map(p.publish_allow, p.publish_deny, i + "  "),
+        f"{i}  }}",
+        f"{i}  subscribe: {{",
+        *_permission_map(p.subscribe_allow, p.subscribe_deny, i + "  "),
+        f"{i}  }}",
+        f"{i}}}",
+        "      }",
+    ]
+    return "\n".join(lines)
+
+
+def render_accounts(
+    passwords: Mapping[Role, Password] | None = None, streams: Streams | None = None
+) -> str:
+    """The nats-server ``accounts`` block: account ``HSL`` with JetStream and its four users.
+
+    ``passwords`` defaults to references to the ``HSL_NATS_<ROLE>_PASSWORD`` variables, which
+    nats-server resolves from its environment (and refuses to start if one is unset).
+    """
+    chosen = env_references() if passwords is None else passwords
+    users = "\n".join(render_user(role, chosen[role], streams) for role in ROLES)
+    return (
+        "# Generated by `python -m service.nats_permissions` (service/nats_permissions.py);\n"
+        "# do not edit: a test checks that this file equals the rendering.\n"
+        "accounts {\n"
+        f"  {ACCOUNT} {{\n"
+        "    jetstream: enabled\n"
+        "    users: [\n"
+        f"{users}\n"
+        "    ]\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def write_auth_config(users: NatsUsers, directory: Path, streams: Streams | None = None) -> Path:
+    """Write ``auth.conf`` (owner-only) with the users and their passwords; return its path.
+
+    For a server started from the bundled binary: pass ``["--config", str(path)]`` in
+    ``NatsServerProcess.extra_args`` (its ``--jetstream`` and store flags still apply).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "auth.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(render_accounts(dict(users.passwords), streams))
+    return path
+
+
+def generate_password() -> str:
+    """A fresh password that :func:`check_password` accepts (192 random bits)."""
+    return "hsl" + secrets.token_hex(24)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrite ``deploy/nats/accounts.conf``; ``--check`` compares instead of writing;
+    ``--passwords`` prints fresh ``HSL_NATS_<ROLE>_PASSWORD=…`` lines for an ``.env`` file.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--passwords" in args:
+        for role in ROLES:
+            print(f"{PASSWORD_VARIABLES[role]}={generate_password()}")
+        return 0
+    rendered = render_accounts()
+    if "--check" in args:
+        same = COMPOSE_ACCOUNTS_FILE.is_file() and COMPOSE_ACCOUNTS_FILE.read_text() == rendered
+        print(f"{COMPOSE_ACCOUNTS_FILE}: {'up to date' if same else 'differs from the rendering'}")
+        return 0 if same else 1
+    COMPOSE_ACCOUNTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    COMPOSE_ACCOUNTS_FILE.write_text(rendered)
+    print(f"wrote {COMPOSE_ACCOUNTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,469 @@
+"""NATS users and permissions, checked against a real nats-server from the bundled binary.
+
+One server for the module, started with the configuration ``service.nats_permissions``
+renders (the same rendering compose uses, with the passwords themselves instead of
+``$HSL_NATS_…`` references). Each role connects with its credentials in the URL, as
+``NATS_URL`` carries them, and is shown both what it may do and what the server refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import pytest
+from eventsourcing.persistence import OperationalError, StoredEvent
+from eventsourcing.utils import Environment
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+
+from events import jetstream_ops
+from events.common import Actor
+from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
+from events.jetstream_ops import direct_get_last
+from events.room import Region
+from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
+from service.bootstrap import open_application
+from service.nats_permissions import (
+    COMPOSE_ACCOUNTS_FILE,
+    EVENT_STREAM,
+    PASSWORD_VARIABLES,
+    PUBLIC_STREAM,
+    ROLES,
+    SUBSCRIBER_INBOX_PREFIX,
+    NatsUsers,
+    NatsUsersError,
+    Streams,
+    main,
+    redact,
+    render_accounts,
+    with_credentials,
+    write_auth_config,
+)
+from service.nats_server import NatsServerProcess, find_server_binary
+from service.settings import Settings
+
+T = TypeVar("T")
+CLERK = Actor(id="clerk-1", role="clerk")
+DEPLOY = COMPOSE_ACCOUNTS_FILE.parent
+DENIED_WAIT = 0.3
+"""Seconds a refused request waits for a reply that never comes."""
+
+
+def _passwords() -> dict[str, str]:
+    # Letters first, then the whole alphabet allowed, "-" and "_" included.
+    return {
+        variable: "p" + secrets.token_urlsafe(18) + "-_" for variable in PASSWORD_VARIABLES.values()
+    }
+
+
+@pytest.fixture(scope="module")
+def users() -> NatsUsers:
+    return NatsUsers.from_env(_passwords())
+
+
+@pytest.fixture(scope="module")
+def server(users: NatsUsers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = tmp_path_factory.mktemp("nats-auth")
+    config = write_auth_config(users, base / "conf")
+    process = NatsServerProcess(store_dir=base / "store", extra_args=["--config", str(config)])
+    url = process.start()
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(make(), timeout=30))
+
+
+class Session:
+    """One role's connection, remembering the errors the server sends it."""
+
+    def __init__(self) -> None:
+        self.errors: list[Exception] = []
+        self.nc: Client | None = None
+
+    async def connect(self, url: str, **options: Any) -> Client:
+        async def remember(error: Exception) -> None:
+            self.errors.append(error)
+
+        self.nc = await nats.connect(url.split(","), error_cb=remember, **options)
+        return self.nc
+
+    async def refused(self, what: str, subject: str) -> None:
+        """Wait until the server reports a permissions violation on ``subject``."""
+        for _ in range(50):
+            if any(
+                "permissions violation" in str(e).lower()
+                and what in str(e).lower()
+                and subject.lower() in str(e).lower()
+                for e in self.errors
+            ):
+                return
+            await asyncio.sleep(0.02)
+        pytest.fail(f"no permissions violation for {what} {subject!r}; errors: {self.errors}")
+
+    async def request_refused(self, subject: str, payload: bytes = b"") -> None:
+        assert self.nc is not None
+        with pytest.raises(nats.errors.TimeoutError):
+            await self.nc.request(subject, payload, timeout=DENIED_WAIT)
+        await self.refused("publish", subject)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            await self.nc.close()
+
+
+async def _message_count(users: NatsUsers, url: str, stream: str) -> int:
+    nc = await nats.connect(users.url("service", url).split(","))
+    try:
+        info = await nc.jetstream().stream_info(stream)
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="module")
+def log_written(users: NatsUsers, server: str, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """The service writes one event through the application; returns the stream's count."""
+    settings = Settings.from_env(
+        {
+            "NATS_URL": users.url("service", server),
+            "HSL_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        }
+    )
+    opened = open_application(settings)
+    try:
+        assert opened.stream == EVENT_STREAM
+        opened.app.establish_room(
+            actor=CLERK,
+            occurred_at=datetime(2025, 3, 1, 9, tzinfo=UTC),
+            name="柳溪镇协商议事室",
+            level="town",
+            region=Region(county="清河县", town="柳溪镇"),
+        )
+    finally:
+        opened.close()
+    count = _run(lambda: _message_count(users, server, EVENT_STREAM))
+    assert count >= 1
+    return count
+
+
+# --- the rendering and the committed files --------------------------------------------------
+
+
+class TestRendering:
+    def test_the_committed_compose_file_is_the_rendering(self) -> None:
+        assert COMPOSE_ACCOUNTS_FILE.read_text() == render_accounts(), (
+            "deploy/nats/accounts.conf is stale: run `python -m service.nats_permissions`"
+        )
+        assert main(["--check"]) == 0
+
+    @pytest.mark.parametrize("config", ["nats.conf", "cluster.conf"])
+    def test_the_committed_server_configurations_are_valid(self, config: str) -> None:
+        env = {**os.environ, **_passwords(), "NATS_SERVER_NAME": "nats-1"}
+        result = subprocess.run(
+            [str(find_server_binary()), "-t", "-c", str(DEPLOY / config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_a_missing_password_stops_the_server_from_starting(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HSL_NATS_")}
+        result = subprocess.run(
+            [str(find_server_binary()), "-t", "-c", str(DEPLOY / "nats.conf")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert "HSL_NATS_SERVICE_PASSWORD" in result.stdout + result.stderr
+
+    def test_every_role_has_a_user_with_a_password_variable(self) -> None:
+        rendered = render_accounts()
+        for role in ROLES:
+            assert f'user: "{role}"' in rendered
+            assert f"password: ${PASSWORD_VARIABLES[role]}" in rendered
+
+    def test_passwords_are_read_and_checked(self) -> None:
+        env = _passwords()
+        assert NatsUsers.from_env(env).passwords["service"] == env["HSL_NATS_SERVICE_PASSWORD"]
+        with pytest.raises(NatsUsersError, match="HSL_NATS_AUDITOR_PASSWORD is not set"):
+            NatsUsers.from_env({**env, "HSL_NATS_AUDITOR_PASSWORD": ""})
+        with pytest.raises(NatsUsersError, match="HSL_NATS_PROJECTOR_PASSWORD must be"):
+            NatsUsers.from_env({**env, "HSL_NATS_PROJECTOR_PASSWORD": "p@ss:word/with-odd-chars"})
+        with pytest.raises(NatsUsersError, match="at least 16"):
+            NatsUsers.from_env({**env, "HSL_NATS_SERVICE_PASSWORD": "short"})
+        with pytest.raises(NatsUsersError, match="starting with a letter"):
+            NatsUsers.from_env({**env, "HSL_NATS_SERVICE_PASSWORD": "3" + "a" * 20})
+
+    def test_generated_passwords_are_accepted(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["--passwords"]) == 0
+        lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+        assert set(lines) == set(PASSWORD_VARIABLES.values())
+        NatsUsers.from_env(lines)
+
+    def test_credentials_go_into_every_url_and_are_redacted_for_printing(self) -> None:
+        servers = "nats://a:4222, nats://old:pw@b:4222,c:4222"
+        url = with_credentials(servers, "service", "s3cret-s3cret-s3cret")
+        assert url == (
+            "nats://service:s3cret-s3cret-s3cret@a:4222,"
+            "nats://service:s3cret-s3cret-s3cret@b:4222,"
+            "nats://service:s3cret-s3cret-s3cret@c:4222"
+        )
+        assert redact(url) == (
+            "nats://service:***@a:4222,nats://service:***@b:4222,nats://service:***@c:4222"
+        )
+        assert redact("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+
+    def test_the_stream_names_are_the_services(self) -> None:
+        streams = Streams()
+        assert streams.events == "hsl"
+        assert streams.event_subjects == "hsl.hsl.>"
+        assert streams.checkpoints == "hsl-checkpoints"
+        assert streams.checkpoint_subject == "hsl-audit.hsl.checkpoint"
+        assert streams.public == PUBLIC_STREAM
+
+
+# --- the roles on a real server --------------------------------------------------------------
+
+
+class TestService:
+    def test_writes_the_log_through_the_application(self, log_written: int) -> None:
+        assert log_written >= 1
+
+    def test_without_credentials_nothing_connects(self, server: str) -> None:
+        async def attempt() -> None:
+            await nats.connect(server, allow_reconnect=False, connect_timeout=2)
+
+        with pytest.raises(nats.errors.Error, match=r"[Aa]uthorization"):
+            _run(attempt)
+
+    def test_publishes_the_feed_and_checkpoints_but_cannot_remove_a_stream(
+        self, users: NatsUsers, server: str, log_written: int
+    ) -> None:
+        async def scenario() -> None:
+            session = Session()
+            nc = await session.connect(users.url("service", server))
+            try:
+                js = nc.jetstream()
+                await js.add_stream(
+                    StreamConfig(name=PUBLIC_STREAM, subjects=["hsl.public.>"], allow_direct=True)
+                )
+                await js.publish("hsl.public.outcome.adopted.room-1", b'{"status":"adopted"}')
+                await ensure_checkpoint_stream(nc, EVENT_STREAM)
+                await js.publish("hsl-audit.hsl.checkpoint", b"a checkpoint")
+                for subject in (
+                    f"$JS.API.STREAM.DELETE.{EVENT_STREAM}",
+                    f"$JS.API.STREAM.PURGE.{EVENT_STREAM}",
+                    f"$JS.API.STREAM.MSG.DELETE.{EVENT_STREAM}",
+                    f"$JS.API.STREAM.UPDATE.{EVENT_STREAM}",
+                ):
+                    await session.request_refused(subject, b'{"seq":1}')
+                # The service writes only its own subjects.
+                await session.request_refused("elsewhere.events.x", b"{}")
+            finally:
+                await session.close()
+
+        _run(scenario)
+        assert _run(lambda: _message_count(users, server, EVENT_STREAM)) == log_written
+
+
+class TestReaders:
+    @pytest.mark.parametrize("role", ["projector", "auditor"])
+    def test_read_the_log_through_the_recorder(
+        self, role: Any, users: NatsUsers, server: str, log_written: int
+    ) -> None:
+        """``CREATE_TABLE=no``: a reader opens the log without asking to create the stream."""
+        factory = JetStreamFactory(
+            Environment("hsl", {"NATS_URL": users.url(role, server), "CREATE_TABLE": "no"})
+        )
+        try:
+            recorder = factory.application_recorder()
+            assert isinstance(recorder, JetStreamApplicationRecorder)
+            notifications = recorder.select_notifications(start=1, limit=100)
+            assert len(notifications) == log_written
+            assert recorder.max_notification_id() == log_written
+            subscription = recorder.subscribe(gt=0)
+            try:
+                assert next(subscription).id == 1  # an ordered consumer, from the start
+            finally:
+                subscription.stop()
+        finally:
+            factory.close()
+
+    def test_the_projector_opens_the_application_read_only(
+        self, users: NatsUsers, server: str, log_written: int, tmp_path: Path
+    ) -> None:
+        settings = Settings.from_env(
+            {"NATS_URL": users.url("projector", server), "HSL_DATA_DIR": str(tmp_path)}
+        )
+        opened = open_application(settings, env_overrides={"CREATE_TABLE": "no"})
+        try:
+            assert opened.app.recorder.max_notification_id() == log_written
+        finally:
+            opened.close()
+
+    def test_a_reader_writing_through_the_recorder_stores_nothing(
+        self, users: NatsUsers, server: str, log_written: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The refused commit is never acknowledged: after its retries, OperationalError."""
+        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", DENIED_WAIT)
+        factory = JetStreamFactory(
+            Environment("hsl", {"NATS_URL": users.url("projector", server), "CREATE_TABLE": "no"})
+        )
+        try:
+            recorder = factory.application_recorder()
+            first = recorder.select_notifications(1, 1)[0]
+            last = recorder.select_events(first.originator_id)[-1]
+            forged = StoredEvent(
+                originator_id=first.originator_id,
+                originator_version=last.originator_version + 1,
+                topic=first.topic,
+                state=first.state,
+            )
+            with pytest.raises(OperationalError):
+                recorder.insert_events([forged])
+        finally:
+            factory.close()
+        assert _run(lambda: _message_count(users, server, EVENT_STREAM)) == log_written
+
+    @pytest.mark.parametrize("role", ["projector", "auditor"])
+    def test_publishing_to_the_log_or_managing_streams_is_refused(
+        self, role: Any, users: NatsUsers, server: str, log_written: int
+    ) -> None:
+        async def scenario() -> None:
+            session = Session()
+            nc = await session.connect(users.url(role, server))
+            try:
+                js = nc.jetstream()
+                with pytest.raises(nats.errors.TimeoutError):
+                    await js.publish("hsl.hsl.events.forged", b"{}", timeout=DENIED_WAIT)
+                await session.refused("publish", "hsl.hsl.events.forged")
+                await nc.publish("hsl.hsl.tracking.forged", b"{}")
+                await session.refused("publish", "hsl.hsl.tracking.forged")
+                await session.request_refused("hsl-audit.hsl.checkpoint", b"forged")
+                await session.request_refused("hsl.public.outcome.adopted.room-1", b"{}")
+                await session.request_refused(f"$JS.API.STREAM.CREATE.{role}-own", b"{}")
+                await session.request_refused(f"$JS.API.STREAM.DELETE.{EVENT_STREAM}")
+                await session.request_refused(f"$JS.API.DIRECT.GET.{PUBLIC_STREAM}", b'{"seq":1}')
+            finally:
+                await session.close()
+
+        _run(scenario)
+        assert _run(lambda: _message_count(users, server, EVENT_STREAM)) == log_written
+
+    def test_the_auditor_reads_checkpoints_the_projector_does_not(
+        self, users: NatsUsers, server: str, log_written: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", DENIED_WAIT)
+
+        async def scenario() -> None:
+            writer = await nats.connect(users.url("service", server).split(","))
+            try:
+                await ensure_checkpoint_stream(writer, EVENT_STREAM)
+                await writer.jetstream().publish("hsl-audit.hsl.checkpoint", b"a checkpoint")
+            finally:
+                await writer.close()
+            auditor = Session()
+            nc = await auditor.connect(users.url("auditor", server))
+            try:
+                last = await direct_get_last(nc, "hsl-checkpoints", "hsl-audit.hsl.checkpoint")
+                assert last is not None
+                assert last.payload == b"a checkpoint"
+            finally:
+                await auditor.close()
+            projector = Session()
+            nc = await projector.connect(users.url("projector", server))
+            try:
+                with pytest.raises(nats.errors.TimeoutError):
+                    await read_checkpoints(nc, EVENT_STREAM)
+                await projector.refused("publish", "$JS.API.DIRECT.GET.hsl-checkpoints")
+            finally:
+                await projector.close()
+
+        _run(scenario)
+
+
+class TestSubscriber:
+    def test_consumes_the_public_subjects_only(
+        self, users: NatsUsers, server: str, log_written: int
+    ) -> None:
+        async def scenario() -> None:
+            writer = await nats.connect(users.url("service", server).split(","))
+            try:
+                js = writer.jetstream()
+                await js.add_stream(
+                    StreamConfig(name=PUBLIC_STREAM, subjects=["hsl.public.>"], allow_direct=True)
+                )
+                await js.publish("hsl.public.outcome.closed.room-2", b'{"status":"closed"}')
+            finally:
+                await writer.close()
+
+            session = Session()
+            nc = await session.connect(
+                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+            )
+            try:
+                sjs = nc.jetstream()
+                # A durable pull consumer, as `hsl subscribe` keeps its place.
+                pull = await sjs.pull_subscribe(
+                    "hsl.public.outcome.closed.*", durable="closed-feed", stream=PUBLIC_STREAM
+                )
+                [msg] = await pull.fetch(1, timeout=5)
+                assert msg.subject == "hsl.public.outcome.closed.room-2"
+                await msg.ack()
+                # A push consumer, delivered to the subscriber's own inbox.
+                received: asyncio.Queue[Msg] = asyncio.Queue()
+
+                async def deliver(msg: Msg) -> None:
+                    await received.put(msg)
+
+                push = await sjs.subscribe(
+                    "hsl.public.>",
+                    stream=PUBLIC_STREAM,
+                    cb=deliver,
+                    ordered_consumer=True,
+                    config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+                )
+                first = await asyncio.wait_for(received.get(), 5)
+                assert first.subject.startswith("hsl.public.outcome.")
+                await push.unsubscribe()
+
+                # The event log and the checkpoints stay closed to it.
+                await session.request_refused(f"$JS.API.DIRECT.GET.{EVENT_STREAM}", b'{"seq":1}')
+                await session.request_refused(f"$JS.API.CONSUMER.CREATE.{EVENT_STREAM}", b"{}")
+                await session.request_refused(f"$JS.API.STREAM.INFO.{EVENT_STREAM}")
+                await session.request_refused("$JS.API.DIRECT.GET.hsl-checkpoints", b'{"seq":1}')
+                # A consumer named like the public stream on the log is no way round.
+                await session.request_refused(
+                    f"$JS.API.CONSUMER.CREATE.{EVENT_STREAM}.{PUBLIC_STREAM}.hsl.hsl.events.>",
+                    b"{}",
+                )
+                # It publishes nothing to the feed.
+                await session.request_refused("hsl.public.outcome.adopted.room-1", b"{}")
+                # Nor can it listen to the log, or to the inboxes the other roles' replies use.
+                for subject in ("hsl.hsl.events.*", "_INBOX.>", ">"):
+                    await nc.subscribe(subject)
+                    await session.refused("subscription", subject)
+            finally:
+                await session.close()
+
+        _run(scenario)
