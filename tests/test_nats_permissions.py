@@ -9,6 +9,7 @@ renders (the same rendering compose uses, with the passwords themselves instead 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -16,7 +17,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import uuid4
 
+import msgspec
 import nats
 import nats.errors
 import pytest
@@ -24,7 +27,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.utils import Environment
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import jetstream_ops
 from events.common import Actor
@@ -33,6 +36,9 @@ from events.jetstream_ops import direct_get_last
 from events.room import Region
 from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
 from service.bootstrap import open_application
+from service.feed.integration import OutcomeStatusChanged, subject_of
+from service.feed.stream import ensure_public_stream
+from service.feed.subscriber import subscribe as feed_subscribe
 from service.nats_permissions import (
     COMPOSE_ACCOUNTS_FILE,
     EVENT_STREAM,
@@ -264,9 +270,7 @@ class TestService:
             nc = await session.connect(users.url("service", server))
             try:
                 js = nc.jetstream()
-                await js.add_stream(
-                    StreamConfig(name=PUBLIC_STREAM, subjects=["hsl.public.>"], allow_direct=True)
-                )
+                await ensure_public_stream(nc, EVENT_STREAM)
                 await js.publish("hsl.public.outcome.adopted.room-1", b'{"status":"adopted"}')
                 await ensure_checkpoint_stream(nc, EVENT_STREAM)
                 await js.publish("hsl-audit.hsl.checkpoint", b"a checkpoint")
@@ -410,9 +414,7 @@ class TestSubscriber:
             writer = await nats.connect(users.url("service", server).split(","))
             try:
                 js = writer.jetstream()
-                await js.add_stream(
-                    StreamConfig(name=PUBLIC_STREAM, subjects=["hsl.public.>"], allow_direct=True)
-                )
+                await ensure_public_stream(writer, EVENT_STREAM)
                 await js.publish("hsl.public.outcome.closed.room-2", b'{"status":"closed"}')
             finally:
                 await writer.close()
@@ -467,3 +469,54 @@ class TestSubscriber:
                 await session.close()
 
         _run(scenario)
+
+    def test_the_feeds_subscriber_works_with_its_own_inbox_prefix(
+        self, users: NatsUsers, server: str
+    ) -> None:
+        """``service.feed.subscriber.subscribe`` (``hsl subscribe``) as the subscriber user.
+
+        The connection must use :data:`SUBSCRIBER_INBOX_PREFIX`: replies on ``_INBOX.>`` are
+        the other roles' and the subscriber may not listen there.
+        """
+        room = uuid4()
+        event = OutcomeStatusChanged(
+            outcome_id=uuid4(),
+            room_id=room,
+            topic_id=uuid4(),
+            status="adopted",
+            previous_status="reported",
+            source_sequence=1,
+            source_type="outcome.adopted",
+            occurred_at=datetime(2025, 3, 2, 9, tzinfo=UTC),
+            recorded_at=datetime(2025, 3, 2, 9, tzinfo=UTC),
+        )
+
+        async def scenario() -> list[str]:
+            writer = await nats.connect(users.url("service", server).split(","))
+            try:
+                await ensure_public_stream(writer, EVENT_STREAM)
+                await writer.jetstream().publish(subject_of(event), msgspec.json.encode(event))
+            finally:
+                await writer.close()
+            session = Session()
+            nc = await session.connect(
+                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+            )
+            lines: list[str] = []
+            try:
+                await feed_subscribe(
+                    nc,
+                    EVENT_STREAM,
+                    f"hsl.public.outcome.*.{room}",
+                    "one-room",
+                    asyncio.Event(),
+                    out=lines.append,
+                    count=1,
+                )
+            finally:
+                await session.close()
+            assert not session.errors
+            return lines
+
+        [line] = _run(scenario)
+        assert json.loads(line)["outcome_id"] == str(event.outcome_id)
