@@ -55,13 +55,13 @@ SCHEMA_VERSION: Final = 1
 
 
 class OutcomeStatusChanged(msgspec.Struct, frozen=True, kw_only=True, tag="outcome.status_changed"):
-    """An outcome was created (``drafted``) or its status changed.
+    """An outcome was created (`drafted`) or its status changed.
 
-    For one outcome the events form a chain: each one's ``previous_status`` is the ``status``
-    of the one before (``null`` on ``drafted``), so a subscriber can see that it holds every
-    change. ``source_sequence`` (the log's stream sequence of the event that caused the change)
-    identifies the change: together with ``status`` it is unique, and it is the key to dedupe
-    on or to look the event up in the log (``hsl replay outcome ID``).
+    For one outcome the events form a chain: each one's `previous_status` is the `status` of
+    the one before (`null` on `drafted`), so a subscriber can see that it holds every change.
+    `source_sequence` (the log's stream sequence of the event that caused the change) identifies
+    the change: together with `status` it is unique, the key to dedupe on, and the way to find
+    the event in the log (`hsl replay outcome ID`).
     """
 
     schema_version: Annotated[int, Meta(ge=1, description="version of this message's schema")] = (
