@@ -332,20 +332,33 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"or after S seconds with new events (default {DEFAULT_INTERVAL:g})",
     )
+    parser.add_argument(
+        "--host",
+        help="where the HTTP API listens (default HSL_HTTP_HOST, else 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="the HTTP API's port (default HSL_HTTP_PORT, else 8000; 0 picks a free one)",
+    )
 
 
 @command(
     "serve",
-    help="run the service: find or start NATS, sign checkpoints, serve until SIGINT/SIGTERM",
+    help="run the service: NATS, the HTTP API, checkpoints; until SIGINT/SIGTERM",
     arguments=_serve_arguments,
 )
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run until SIGINT or SIGTERM (later: the HTTP API and the projector run here)."""
+    """Run until SIGINT or SIGTERM (later: the projector runs here too)."""
     if args.checkpoint_every < 1 or args.checkpoint_interval < 0:
         raise CommandError("--checkpoint-every must be 1 or more, --checkpoint-interval 0 or more")
     signer = None if args.no_checkpointer else _checkpoint_signer(settings)
     cadence = (args.checkpoint_every, args.checkpoint_interval)
-    received = asyncio.run(_serve(settings, signer, cadence))
+    port = settings.http_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise CommandError(f"--port {port} is not a port number (0-65535)")
+    http = (args.host or settings.http_host, port)
+    received = asyncio.run(_serve(settings, signer, cadence, http))
     log.info("shut down", signal=received)
     return 0
 
@@ -361,8 +374,14 @@ def _event_stream() -> str:
     return StreamLayout.for_application(HaoshangliangApplication.name).stream
 
 
-async def _serve(settings: Settings, signer: SignerKey | None, cadence: tuple[int, float]) -> str:
-    """Find or start NATS, say where it is, run the checkpointer, wait for a signal.
+async def _serve(
+    settings: Settings,
+    signer: SignerKey | None,
+    cadence: tuple[int, float],
+    http: tuple[str, int] | None = None,
+) -> str:
+    """Find or start NATS, say where it is, run the checkpointer and the HTTP API (on
+    ``http``: host and port), wait for a signal.
 
     The signal handlers go in first, so a signal that arrives while the server is still
     starting ends the command cleanly instead of orphaning the server. NATS is stopped only
@@ -384,15 +403,25 @@ async def _serve(settings: Settings, signer: SignerKey | None, cadence: tuple[in
                 )
                 checkpointing = asyncio.create_task(checkpointer.run(stopping))
                 print(f"checkpoints signed by {signer.verifier}", flush=True)
-            print("serving; stop with Ctrl-C or SIGTERM", flush=True)
+            api = None
             try:
+                if http is not None:
+                    api = await _start_api(settings, *http)
+                    print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
+                    api.task.add_done_callback(lambda _: _resolve(stop, "http"))
+                print("serving; stop with Ctrl-C or SIGTERM", flush=True)
                 if checkpointing is not None:
                     checkpointing.add_done_callback(lambda _: _resolve(stop, "checkpointer"))
                 reason = await stop
                 if checkpointing is not None and checkpointing.done():
                     checkpointing.result()  # raises what stopped it, if anything did
+                if api is not None and api.task.done():
+                    api.task.result()
+                    raise CommandError("the HTTP server stopped")
                 return reason
             finally:
+                if api is not None:
+                    await api.stop()
                 stopping.set()
                 if checkpointing is not None and not checkpointing.done():
                     with contextlib.suppress(Exception):
@@ -404,6 +433,16 @@ async def _serve(settings: Settings, signer: SignerKey | None, cadence: tuple[in
             if handle.origin == "started":
                 stop_embedded(settings)
                 print("stopped the embedded nats-server this command started", flush=True)
+
+
+async def _start_api(settings: Settings, host: str, port: int) -> Any:
+    """The HTTP API as a task on this loop (imported here: only ``serve`` needs it)."""
+    from service.http.server import ApiError, start_api  # noqa: PLC0415 - serve only
+
+    try:
+        return await start_api(settings, host, port)
+    except ApiError as e:
+        raise CommandError(str(e)) from e
 
 
 def _resolve(stop: asyncio.Future[str], reason: str) -> None:
@@ -436,6 +475,7 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
 import projections.commands  # noqa: E402, F401
 import replay.audit_commands  # noqa: E402 - registers hsl audit
 import replay.commands  # noqa: E402, F401 - registers hsl replay
+import service.auth.commands  # noqa: E402 - registers hsl users
 import service.demo.command  # noqa: E402, F401 - registers hsl demo
 from service.feed import commands as _feed_commands  # noqa: E402, F401 - hsl feed, subscribe
 

@@ -15,6 +15,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 """Accepted values of ``HSL_LOG_LEVEL`` (case-insensitive)."""
 
 DEFAULT_DATA_DIR = Path(".hsl")
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 8000
 
 
 class SettingsError(ValueError):
@@ -37,11 +39,16 @@ class Settings:
     ``HSL_LOG_LEVEL``
         One of ``debug``, ``info`` (default), ``warning``, ``error``, ``critical``. Logs go to
         stderr: JSON lines, or coloured text on a terminal.
+    ``HSL_HTTP_HOST``, ``HSL_HTTP_PORT``
+        Where ``hsl serve`` listens for the HTTP API: default ``127.0.0.1`` and ``8000``
+        (``hsl serve --host/--port`` override them; port 0 picks a free port).
     """
 
     nats_url: str | None
     data_dir: Path
     log_level: str = "info"
+    http_host: str = DEFAULT_HTTP_HOST
+    http_port: int = DEFAULT_HTTP_PORT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,10 +60,17 @@ class Settings:
         if log_level not in LOG_LEVELS:
             msg = f"HSL_LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             raise SettingsError(msg)
+        http_host = env.get("HSL_HTTP_HOST", "").strip() or DEFAULT_HTTP_HOST
+        port_text = env.get("HSL_HTTP_PORT", "").strip() or str(DEFAULT_HTTP_PORT)
+        if not port_text.isdigit() or int(port_text) > 65535:
+            msg = f"HSL_HTTP_PORT={port_text!r} is not a port number (0-65535)"
+            raise SettingsError(msg)
         return cls(
             nats_url=nats_url,
             data_dir=data_dir.expanduser().resolve(),
             log_level=log_level,
+            http_host=http_host,
+            http_port=int(port_text),
         )
 
     @property

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,7 +158,16 @@ class TestServe:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
         env["HSL_DATA_DIR"] = str(data_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--checkpoint-interval", "0.2"],
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--checkpoint-interval",
+                "0.2",
+                "--port",
+                "0",
+            ],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=subprocess.PIPE,
@@ -171,6 +181,10 @@ class TestServe:
             assert "started now" in lines[0]
             assert str(data_dir) in lines[1]
             assert lines[2].startswith("checkpoints signed by haoshangliang/hsl+"), lines
+            assert lines[3].startswith("HTTP     http://127.0.0.1:"), lines
+            api = lines[3].split()[1]
+            with urllib.request.urlopen(f"{api}/healthz", timeout=10) as answer:
+                assert json.loads(answer.read()) == {"status": "ok"}
             state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
             key = VerifierKey.parse(lines[2].split()[-1])
             url = lines[0].split()[1]
@@ -206,7 +220,16 @@ class TestServe:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
         env["HSL_DATA_DIR"] = str(data_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--checkpoint-interval", "0.2"],
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--checkpoint-interval",
+                "0.2",
+                "--port",
+                "0",
+            ],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=subprocess.PIPE,

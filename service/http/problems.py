@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Final
 
 import msgspec
@@ -203,13 +204,13 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 detail_en=exc.detail,
             )
         case HTTPException() if exc.status_code < 500:
-            if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower():
+            if exc.status_code == 400:  # Litestar's: the body could not be decoded
                 return Problem(
                     type="urn:hsl:problem:validation",
                     title="填写内容有误",
                     status=422,
                     detail=f"请求内容不是有效的 JSON：{exc.detail}",
-                    detail_en=exc.detail,
+                    detail_en=f"the body is not valid JSON: {exc.detail}",
                     field="$",
                 )
             return Problem(
@@ -264,13 +265,16 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     """The exception handler for every exception the app does not answer itself."""
     problem = problem_of(exc)
     problem.instance = request.url.path
-    problem.request_id = request.scope.get("state", {}).get("request_id")
+    state = request.scope.setdefault("state", {})
+    problem.request_id = state.setdefault("request_id", uuid.uuid4().hex)
     METRICS.error(problem.type.rsplit(":", 1)[-1])
     if problem.status >= 500:
         log.error("request failed", status=problem.status, exc_info=exc)
     else:
         log.info("request refused", status=problem.status, problem=problem.type)
-    headers = {"WWW-Authenticate": 'Bearer realm="hsl"'} if problem.status == 401 else None
+    headers = {"X-Request-ID": problem.request_id}
+    if problem.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="hsl"'
     return Response(
         content=msgspec.json.encode(problem),
         status_code=problem.status,

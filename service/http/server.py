@@ -1,0 +1,109 @@
+"""The API inside ``hsl serve``: uvicorn as a task on the command's own asyncio loop.
+
+``hsl serve`` owns the signals (SIGINT/SIGTERM end everything it runs, in order), so
+uvicorn's own signal capture is switched off; :meth:`RunningApi.stop` asks it to finish the
+requests in flight and close. The socket is bound here, before uvicorn starts, so a busy
+port is one clear error and ``--port 0`` picks a free port and prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from projections.commands import views_path
+from service import bootstrap
+from service.auth.users import UserStore
+from service.http.app import Services, create_app
+from service.settings import Settings
+
+
+class ApiError(RuntimeError):
+    """The API cannot start (the port is taken, the log cannot be opened)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: ``hsl serve`` owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningApi:
+    """A started API: where it listens, its task, and what to close."""
+
+    url: str
+    task: asyncio.Task[None]
+    server: _Server
+    opened: bootstrap.Opened
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish requests in flight, stop listening, close the application."""
+        self.server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=timeout)
+        if not self.task.done():
+            self.server.force_exit = True
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+        await asyncio.to_thread(self.opened.close)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        raise ApiError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+async def start_api(settings: Settings, host: str, port: int) -> RunningApi:
+    """Open the application on the log, bind, and serve the API in a task."""
+    sock = bind(host, port)
+    try:
+        opened = await asyncio.to_thread(bootstrap.open_application, settings)
+    except bootstrap.BootstrapError as e:
+        sock.close()
+        raise ApiError(str(e)) from e
+    services = Services(
+        app=opened.app,
+        users=UserStore.in_data_dir(settings.data_dir),
+        views_path=views_path(settings),
+    )
+    config = uvicorn.Config(
+        create_app(services),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="hsl-http")
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        await asyncio.to_thread(opened.close)
+        task.result()
+        raise ApiError("the HTTP server stopped while starting")
+    return RunningApi(url=url_of(sock), task=task, server=server, opened=opened)
