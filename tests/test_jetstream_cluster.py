@@ -1,17 +1,33 @@
-"""The log on a three-node cluster of bundled servers: R3 streams survive a node's loss."""
+"""The log on a three-node cluster of bundled servers: R3 streams survive a node's loss.
+
+The cluster is compose's `cluster` profile run from the bundled binary on loopback (Docker is
+not available to the tests): the application through ``service.bootstrap``, as ``hsl`` opens
+it, with ``NATS_URL`` listing the three nodes and ``JETSTREAM_REPLICAS=3``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import nats
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
+from events.common import Actor
 from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
+from events.room import Region
+from service.application import HaoshangliangApplication
+from service.bootstrap import open_application
 from service.nats_server import NatsCluster
+from service.settings import Settings
+
+CLERK = Actor(id="clerk-1", role="clerk")
 
 
 async def _replicas(urls: list[str], stream: str) -> int:
@@ -48,4 +64,78 @@ class TestCluster:
             assert [e.originator_version for e in recorder.select_events(aggregate)] == [1, 2, 3]
         finally:
             factory.close()
+            cluster.stop()
+
+
+def _jsz_last_seq(monitoring_url: str, stream: str) -> int | None:
+    """The last sequence one node holds of ``stream`` (its own replica, from /jsz)."""
+    query = "accounts=true&streams=true"
+    with urllib.request.urlopen(f"{monitoring_url}/jsz?{query}", timeout=2) as reply:
+        jsz = json.loads(reply.read())
+    for account in jsz.get("account_details") or []:
+        for detail in account.get("stream_detail") or []:
+            if detail.get("name") == stream:
+                return int(detail["state"]["last_seq"])
+    return None
+
+
+async def _stream_cluster(urls: list[str], stream: str) -> tuple[int, str]:
+    """The stream's replicas and the server name of its leader."""
+    nc = await nats.connect(urls)
+    try:
+        info = await nc.jetstream().stream_info(stream)
+        cluster = info.cluster
+        assert cluster is not None
+        return int(info.config.num_replicas or 1), str(cluster.leader)
+    finally:
+        await nc.close()
+
+
+def _room(app: HaoshangliangApplication, name: str) -> UUID:
+    return app.establish_room(
+        actor=CLERK,
+        occurred_at=datetime(2025, 3, 1, 9, tzinfo=UTC),
+        name=name,
+        level="town",
+        region=Region(county="清河县", town=name),
+    )
+
+
+class TestApplicationOnCluster:
+    def test_writes_go_on_with_the_stream_leader_down_and_reach_it_when_it_returns(
+        self, tmp_path: Path
+    ) -> None:
+        """As compose's cluster profile runs it: NATS_URL lists the nodes, JETSTREAM_REPLICAS=3.
+
+        The node leading the event stream is stopped; the application's next command is
+        accepted by the two left (a new leader is elected); the node is started again and
+        catches up with the write it missed.
+        """
+        cluster = NatsCluster(tmp_path / "cluster")
+        cluster.start()
+        settings = Settings.from_env({"NATS_URL": cluster.url, "HSL_DATA_DIR": str(tmp_path)})
+        opened = open_application(settings, env_overrides={"JETSTREAM_REPLICAS": "3"})
+        try:
+            app, stream = opened.app, opened.stream
+            _room(app, "柳溪镇")
+            replicas, leader = asyncio.run(_stream_cluster(cluster.urls, stream))
+            assert replicas == 3
+            down = next(n for n in cluster.nodes if n.extra_args[1] == leader)
+            down.stop()
+
+            _room(app, "河下镇")  # accepted with one node of three down
+            assert app.recorder.max_notification_id() == 2
+            up = [n.url for n in cluster.nodes if n is not down]
+            _, new_leader = asyncio.run(_stream_cluster(up, stream))
+            assert new_leader != leader
+
+            down.start()
+            deadline = time.monotonic() + 30
+            while _jsz_last_seq(down.monitoring_url, stream) != 2:
+                assert time.monotonic() < deadline, "the restarted node did not catch up"
+                time.sleep(0.1)
+            _room(app, "石桥镇")
+            assert app.recorder.max_notification_id() == 3
+        finally:
+            opened.close()
             cluster.stop()
