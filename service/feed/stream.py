@@ -56,9 +56,18 @@ def public_stream_config(stream: str, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_public_stream(nc: Client, stream: str, replicas: int = 1) -> None:
-    """Create the public stream, or check that the existing one is immutable."""
+async def ensure_public_stream(nc: Client, stream: str, replicas: int | None = None) -> None:
+    """Create the public stream, or check that the existing one is immutable.
+
+    ``replicas`` defaults to the event log's own (three in the cluster profile; one if the log
+    does not exist yet).
+    """
     js = nc.jetstream()
+    if replicas is None:
+        try:
+            replicas = (await js.stream_info(stream)).config.num_replicas or 1
+        except nats.js.errors.NotFoundError:
+            replicas = 1
     try:
         await js.add_stream(public_stream_config(stream, replicas))
     except nats.js.errors.BadRequestError as e:
