@@ -86,6 +86,9 @@ IN_OWN_NAME: Final[Mapping[str, tuple[str, frozenset[str]]]] = {
 }
 """Command → (body field naming a person, roles that may only name themselves there)."""
 
+EXPORT_ROLES: Final = frozenset({"auditor", "office"})
+"""Who may download audit bundles (``GET /audit/export``); everyone authenticated may read."""
+
 EXACT_SCOPE_ROLES: Final = frozenset({"party_org"})
 """Roles whose region scope must equal the room's region, not merely contain it."""
 

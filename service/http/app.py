@@ -26,7 +26,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.openapi.spec import Components, OpenAPI, SecurityScheme, Server
 from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
@@ -35,9 +35,10 @@ from service.auth.policy import Target, authorize
 from service.auth.users import User, UserStore
 from service.http.bearer import caller
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
+from service.http.export import audit_export
 from service.http.metrics import METRICS
 from service.http.ops import OPS_HANDLERS
-from service.http.problems import problem_of, problem_response
+from service.http.problems import problem_of, problem_response, problem_responses
 from service.http.reads import READ_HANDLERS
 
 log = structlog.get_logger("service.http")
@@ -53,6 +54,10 @@ class Services:
     app: HaoshangliangApplication
     users: UserStore
     views_path: Path
+    data_dir: Path | None = None
+    """Where the checkpoint signing key lives (for ``/audit/export``)."""
+    nats_url: str | None = None
+    """The log's NATS URL (for ``/audit/export``'s closing checkpoint)."""
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -175,6 +180,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         status_code=201 if route.creates else 200,
         sync_to_thread=True,
         guards=[command_guard(route)],
+        responses=problem_responses(401, 403, *([404] if route.target else []), 409, 422, 503),
     )(handler)
 
 
@@ -247,12 +253,21 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def _without_litestar_400(schema: OpenAPI) -> None:
+    """Litestar documents a 400 for validation; this API answers 422 problems instead."""
+    for item in (schema.paths or {}).values():
+        for operation in (item.get, item.post):
+            if operation is not None and operation.responses:
+                operation.responses.pop("400", None)
+
+
 def create_app(services: Services) -> Litestar:
     """The API over ``services``."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *(command_handler(route) for route in COMMAND_ROUTES),
             *READ_HANDLERS,
+            audit_export,
             *OPS_HANDLERS,
         ],
         state=State({"services": services}),
@@ -262,3 +277,5 @@ def create_app(services: Services) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    _without_litestar_400(app.openapi_schema)
+    return app

@@ -31,7 +31,10 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 
+from replay.bundle import ExportError
+from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
 from service.auth.policy import Forbidden
 from service.domain.errors import DomainError, NotFoundError, RuleViolation, ValidationError
@@ -168,6 +171,22 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 detail="同一事项刚被他人更新，本次未记录；请刷新后重试",
                 detail_en="the aggregate was changed concurrently; nothing was recorded, retry",
             )
+        case ExportError():
+            return Problem(
+                type="urn:hsl:problem:validation",
+                title="导出参数有误",
+                status=422,
+                detail=f"审计导出无法按要求生成：{exc}",
+                detail_en=str(exc),
+            )
+        case CheckpointerError():
+            return Problem(
+                type="urn:hsl:problem:unavailable",
+                title="服务暂不可用",
+                status=503,
+                detail="检查点暂时无法签署，导出未生成；请稍后重试",
+                detail_en=f"the checkpointer failed: {exc}",
+            )
         case OperationalError():
             return Problem(
                 type="urn:hsl:problem:unavailable",
@@ -281,3 +300,26 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         media_type=MEDIA_TYPE,
         headers=headers,
     )
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problems a route may answer (``application/problem+json``)."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=PROBLEM_DESCRIPTIONS[status],
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    401: "No token, or an unknown or revoked one (未登录或令牌无效)",
+    403: "The caller's role or scope does not allow it (无权办理)",
+    404: "Unknown id (未找到)",
+    409: "A seed rule would be broken, named in `rule`; or a concurrent write",
+    422: "Bad JSON or field, named in `field` (填写内容有误)",
+    503: "The log or the views cannot be reached now (服务暂不可用)",
+}

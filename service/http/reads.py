@@ -29,7 +29,7 @@ from replay.history import HistoryReader
 from service.domain.errors import NotFoundError
 from service.http import views
 from service.http.bearer import caller
-from service.http.problems import Unavailable
+from service.http.problems import Unavailable, problem_responses
 
 if TYPE_CHECKING:
     from service.http.app import Services
@@ -68,7 +68,13 @@ def services_of(request: AnyRequest) -> Services:
     return services
 
 
-@get("/outcomes/{id:uuid}", tags=["outcomes"], sync_to_thread=True, summary="An outcome now")
+@get(
+    "/outcomes/{id:uuid}",
+    tags=["outcomes"],
+    sync_to_thread=True,
+    summary="An outcome now",
+    responses=problem_responses(401, 404, 503),
+)
 def outcome_state(request: AnyRequest, id: FromPath[UUID]) -> OutcomeState:
     """The outcome's closed-loop state as it stands now, rebuilt from the log."""
     services = services_of(request)
@@ -107,25 +113,45 @@ def _history(request: AnyRequest, kind: str, ident: UUID) -> dict[str, Any]:
     return HistoryReader(recorder).timeline(kind, str(ident)).to_json()
 
 
-@get("/outcomes/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+@get(
+    "/outcomes/{id:uuid}/history",
+    tags=["history"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def outcome_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """The outcome's ordered history with its topic, consultation and re-consultations."""
     return _history(request, "outcome", id)
 
 
-@get("/topics/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+@get(
+    "/topics/{id:uuid}/history",
+    tags=["history"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def topic_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """The topic's ordered history with its consultation."""
     return _history(request, "topic", id)
 
 
-@get("/consultations/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+@get(
+    "/consultations/{id:uuid}/history",
+    tags=["history"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def consultation_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """The consultation's ordered history."""
     return _history(request, "consultation", id)
 
 
-@get("/rooms/{id:uuid}/history", tags=["history"], sync_to_thread=True)
+@get(
+    "/rooms/{id:uuid}/history",
+    tags=["history"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def room_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """The room's ordered history."""
     return _history(request, "room", id)
@@ -147,7 +173,7 @@ Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="at most this
 Offset = Annotated[int, QueryParameter(ge=0, description="skip this many rows")]
 
 
-@get("/rooms", tags=["rooms"], sync_to_thread=True)
+@get("/rooms", tags=["rooms"], sync_to_thread=True, responses=problem_responses(401, 422, 503))
 def list_rooms(
     request: AnyRequest,
     *,
@@ -163,7 +189,12 @@ def list_rooms(
     return _rows(request, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
 
 
-@get("/rooms/{id:uuid}", tags=["rooms"], sync_to_thread=True)
+@get(
+    "/rooms/{id:uuid}",
+    tags=["rooms"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """One room from the views, with its linked members and annual plans."""
     rows = _rows(request, "SELECT * FROM rooms WHERE room_id = ?", [str(id)])
@@ -180,7 +211,7 @@ def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     return room
 
 
-@get("/topics", tags=["topics"], sync_to_thread=True)
+@get("/topics", tags=["topics"], sync_to_thread=True, responses=problem_responses(401, 422, 503))
 def list_topics(
     request: AnyRequest,
     *,
@@ -197,7 +228,12 @@ def list_topics(
     return _rows(request, sql, [*params, limit, offset])
 
 
-@get("/topics/{id:uuid}", tags=["topics"], sync_to_thread=True)
+@get(
+    "/topics/{id:uuid}",
+    tags=["topics"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """One topic from the views."""
     rows = _rows(request, "SELECT * FROM topics WHERE topic_id = ?", [str(id)])
@@ -206,7 +242,9 @@ def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     return rows[0]
 
 
-@get("/outcomes", tags=["outcomes"], sync_to_thread=True)
+@get(
+    "/outcomes", tags=["outcomes"], sync_to_thread=True, responses=problem_responses(401, 422, 503)
+)
 def list_outcomes(
     request: AnyRequest,
     *,
@@ -222,14 +260,19 @@ def list_outcomes(
     return _rows(request, sql, [*params, limit, offset])
 
 
-@get("/analytics", tags=["analytics"], sync_to_thread=False)
+@get("/analytics", tags=["analytics"], sync_to_thread=False, responses=problem_responses(401))
 def list_analytics(request: AnyRequest) -> list[str]:
     """The names of the office's analytics views (docs/analytics.md)."""
     caller(request, services_of(request).users)
     return list(VIEWS)
 
 
-@get("/analytics/{view:str}", tags=["analytics"], sync_to_thread=True)
+@get(
+    "/analytics/{view:str}",
+    tags=["analytics"],
+    sync_to_thread=True,
+    responses=problem_responses(401, 404, 503),
+)
 def analytics_view(
     request: AnyRequest,
     view: FromPath[str],

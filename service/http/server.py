@@ -90,6 +90,8 @@ async def start_api(settings: Settings, host: str, port: int) -> RunningApi:
         app=opened.app,
         users=UserStore.in_data_dir(settings.data_dir),
         views_path=views_path(settings),
+        data_dir=settings.data_dir,
+        nats_url=opened.url,
     )
     config = uvicorn.Config(
         create_app(services),

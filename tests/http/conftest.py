@@ -96,7 +96,13 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         person: users.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]
         for person, (role, scope) in PEOPLE.items()
     }
-    services = Services(app=app, users=users, views_path=base / "projections.duckdb")
+    services = Services(
+        app=app,
+        users=users,
+        views_path=base / "projections.duckdb",
+        data_dir=base,
+        nats_url=url,
+    )
     try:
         with TestClient(create_app(services)) as client:
             yield Api(client=client, app=app, clock=clock, users=users, tokens=tokens)
