@@ -270,7 +270,7 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
         have = (version.major, version.minor, version.patch)
         if have < MIN_SERVER_VERSION:
             msg = (
-                f"the NATS server at {self._bridge.url} runs {'.'.join(map(str, have))}; "
+                f"the NATS server at {self._bridge.display_url} runs {'.'.join(map(str, have))}; "
                 "haoshangliang needs nats-server >= 2.12 for atomic batch publish (ADR-50)"
             )
             raise OperationalError(msg)

@@ -134,10 +134,10 @@ class JetStreamRecorder:
             )
             raise OperationalError(msg) from e
         except nats.errors.TimeoutError as e:
-            msg = f"NATS at {self._bridge.url} did not answer in time"
+            msg = f"NATS at {self._bridge.display_url} did not answer in time"
             raise OperationalError(msg) from e
         except (nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError) as e:
-            msg = f"connection to NATS at {self._bridge.url} lost: {e}"
+            msg = f"connection to NATS at {self._bridge.display_url} lost: {e}"
             raise OperationalError(msg) from e
         except nats.js.errors.APIError as e:
             msg = f"JetStream refused the request: {e.description} (error {e.err_code})"

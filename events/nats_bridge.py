@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Coroutine
@@ -38,6 +39,22 @@ FIRST_CONNECT_TIMEOUT = 10.0
 """Seconds the first connect may take, across all retries, before it is an error."""
 SLICE = 0.02
 """Seconds the background thread drives before checking whether callers want the loop."""
+
+
+_CREDENTIALS = re.compile(r"://([^:/@,\s]+)(:[^@,\s]*)?@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` (one or comma-separated) with passwords and tokens replaced by ``***``.
+
+    ``NATS_URL`` may carry credentials (``nats://user:password@host``); messages and output
+    show this form instead.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        return f"://{match.group(1)}:***@" if match.group(2) else "://***@"
+
+    return _CREDENTIALS.sub(hide, url)
 
 
 class _Call(Generic[T]):
@@ -58,6 +75,8 @@ class NatsBridge:
 
     def __init__(self, url: str, name: str = "haoshangliang") -> None:
         self.url = url
+        """The URL as given, credentials included: for connecting, never for showing."""
+        self.display_url = redact_url(url)
         self._loop = asyncio.new_event_loop()
         self._driver = threading.Lock()
         self._state = threading.Lock()
@@ -78,7 +97,7 @@ class NatsBridge:
             self.client: Client = self.run(self._connect(url, name))
         except Exception as e:
             self._shutdown()
-            msg = f"cannot connect to NATS at {url}: {e or type(e).__name__}"
+            msg = f"cannot connect to NATS at {self.display_url}: {e or type(e).__name__}"
             raise OperationalError(msg) from e
 
     @staticmethod
@@ -112,7 +131,7 @@ class NatsBridge:
         """
         if self._closed:
             coro.close()
-            msg = f"the NATS connection to {self.url} is closed"
+            msg = f"the NATS connection to {self.display_url} is closed"
             raise InterfaceError(msg)
         running = asyncio._get_running_loop()
         if running is self._loop:
@@ -138,7 +157,7 @@ class NatsBridge:
                     self._release_driver()
                 assert call.task is not None
                 if not call.task.done() or call.task.cancelled():  # closed by another thread
-                    msg = f"the NATS connection to {self.url} was closed during this call"
+                    msg = f"the NATS connection to {self.display_url} was closed during this call"
                     raise InterfaceError(msg)
             else:
                 self._wait_for(call, timeout)
@@ -163,7 +182,7 @@ class NatsBridge:
         with self._state:
             if self._closed:
                 call.coro.close()
-                raise InterfaceError(f"the NATS connection to {self.url} is closed")
+                raise InterfaceError(f"the NATS connection to {self.display_url} is closed")
             self._waiting.add(call)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: released below
             self._loop.call_soon_threadsafe(self._start, call)
@@ -175,7 +194,7 @@ class NatsBridge:
         if call.task is None or not call.task.done() or call.task.cancelled():
             if call.task is None:
                 call.coro.close()
-            msg = f"the NATS connection to {self.url} was closed while this call waited"
+            msg = f"the NATS connection to {self.display_url} was closed while this call waited"
             raise InterfaceError(msg)
 
     def _start(self, call: _Call[Any]) -> None:

@@ -20,6 +20,7 @@ import nats
 import nats.errors
 from eventsourcing.persistence import PersistenceError
 
+from events.nats_bridge import redact_url
 from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
 from service.embedded import ServerHandle, connect_url
@@ -90,7 +91,7 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:
         asyncio.run(asyncio.wait_for(attempt(), timeout=timeout * 2))
     except (nats.errors.Error, OSError, TimeoutError) as e:
         cause = errors[-1] if errors else e
-        msg = f"cannot connect to NATS at {url}: {cause or type(cause).__name__}"
+        msg = f"cannot connect to NATS at {redact_url(url)}: {cause or type(cause).__name__}"
         raise BootstrapError(msg) from e
 
 
@@ -109,6 +110,6 @@ def open_application(
     try:
         app = HaoshangliangApplication(env=application_env(handle.url, env_overrides), clock=clock)
     except PersistenceError as e:
-        msg = f"cannot open the log at {handle.url}: {e}"
+        msg = f"cannot open the log at {redact_url(handle.url)}: {e}"
         raise BootstrapError(msg) from e
     return Opened(app=app, handle=handle)

@@ -25,6 +25,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from events.nats_bridge import redact_url
 from events.stream_layout import StreamLayout
 from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
@@ -191,12 +192,13 @@ async def _connect(handle: ServerHandle, servers: list[str], timeout: float = 5.
         )
     except (nats.errors.Error, OSError, TimeoutError) as e:
         cause = last_error[-1] if last_error else e
-        msg = f"cannot connect to NATS at {handle.url}: {cause or type(cause).__name__}"
+        msg = f"cannot connect to NATS at {redact_url(handle.url)}: {cause or type(cause).__name__}"
         raise CommandError(msg) from e
     version = nc.connected_server_version
     try:
         check_server_version(
-            (version.major, version.minor, version.patch), f"the NATS server at {handle.url}"
+            (version.major, version.minor, version.patch),
+            f"the NATS server at {redact_url(handle.url)}",
         )
     except BaseException:
         await nc.close()
@@ -231,15 +233,15 @@ async def query_status(handle: ServerHandle, settings: Settings) -> LogStatus:
                 for info in page
             ]
     except nats.errors.NoRespondersError as e:
-        msg = f"JetStream is not enabled on the NATS server at {handle.url}"
+        msg = f"JetStream is not enabled on the NATS server at {redact_url(handle.url)}"
         raise CommandError(msg) from e
     except (nats.errors.Error, OSError, TimeoutError) as e:
-        msg = f"cannot list JetStream streams at {handle.url}: {e or type(e).__name__}"
+        msg = f"cannot list JetStream streams at {redact_url(handle.url)}: {e or type(e).__name__}"
         raise CommandError(msg) from e
     finally:
         await nc.close()
     return LogStatus(
-        url=handle.url,
+        url=redact_url(handle.url),
         origin=handle.origin,
         pid=handle.pid,
         started_at=handle.started_at,
@@ -392,7 +394,10 @@ async def _serve(
         try:
             nc = await _connect(handle, settings.nats_servers or [handle.url])
             version = _version_text(nc)
-            print(f"NATS     {handle.url} ({_describe(handle)}; nats-server {version})", flush=True)
+            print(
+                f"NATS     {redact_url(handle.url)} ({_describe(handle)}; nats-server {version})",
+                flush=True,
+            )
             print(f"data dir {settings.data_dir}", flush=True)
             stopping = asyncio.Event()
             checkpointing = None

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from events.nats_bridge import redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 
@@ -265,9 +266,8 @@ def with_credentials(servers: str, user: str, password: str) -> str:
     return ",".join(urls)
 
 
-def redact(servers: str) -> str:
-    """``servers`` with every password replaced by ``***``, for printing and logs."""
-    return re.sub(r"(://[^:/@,]+:)[^@,]*@", r"\1***@", servers)
+redact = redact_url
+"""``servers`` with every password (or token) replaced by ``***``, for printing and logs."""
 
 
 # --- rendering -------------------------------------------------------------------------------

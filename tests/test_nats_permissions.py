@@ -35,7 +35,8 @@ from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
 from events.jetstream_ops import direct_get_last
 from events.room import Region
 from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
-from service.bootstrap import open_application
+from service import cli
+from service.bootstrap import BootstrapError, open_application
 from service.feed.integration import OutcomeStatusChanged, subject_of
 from service.feed.stream import ensure_public_stream
 from service.feed.subscriber import subscribe as feed_subscribe
@@ -238,6 +239,7 @@ class TestRendering:
             "nats://service:***@a:4222,nats://service:***@b:4222,nats://service:***@c:4222"
         )
         assert redact("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+        assert redact("nats://a-token@h:4222,h2:4222") == "nats://***@h:4222,h2:4222"
 
     def test_the_stream_names_are_the_services(self) -> None:
         streams = Streams()
@@ -520,3 +522,45 @@ class TestSubscriber:
 
         [line] = _run(scenario)
         assert json.loads(line)["outcome_id"] == str(event.outcome_id)
+
+
+class TestCredentialsAreNotShown:
+    @pytest.mark.usefixtures("log_written")
+    def test_hsl_log_status_shows_the_url_without_the_password(
+        self,
+        users: NatsUsers,
+        server: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        monkeypatch.setenv("NATS_URL", users.url("service", server))
+        monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
+        assert cli.main(["log", "status"]) == 0
+        out = capsys.readouterr().out
+        assert f"nats://service:***@{server.removeprefix('nats://')}" in out
+        assert users.passwords["service"] not in out
+        assert cli.main(["log", "status", "--json"]) == 0
+        assert users.passwords["service"] not in capsys.readouterr().out
+
+    def test_a_refused_password_is_not_repeated_in_the_error(
+        self, server: str, tmp_path: Path
+    ) -> None:
+        wrong = "wrong-password-for-the-service"
+        settings = Settings.from_env(
+            {"NATS_URL": with_credentials(server, "service", wrong), "HSL_DATA_DIR": str(tmp_path)}
+        )
+        with pytest.raises(BootstrapError, match=r"service:\*\*\*@") as raised:
+            open_application(settings)
+        assert wrong not in str(raised.value)
+
+    def test_the_recorders_messages_hide_the_password(self, users: NatsUsers, server: str) -> None:
+        factory = JetStreamFactory(
+            Environment("hsl", {"NATS_URL": users.url("projector", server), "CREATE_TABLE": "no"})
+        )
+        try:
+            bridge = factory._bridge
+            assert users.passwords["projector"] in bridge.url  # still used to connect
+            assert users.passwords["projector"] not in bridge.display_url
+        finally:
+            factory.close()
