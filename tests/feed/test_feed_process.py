@@ -1,0 +1,126 @@
+"""``hsl feed`` as a real process, SIGKILLed part way again and again: none twice, none lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from events import codec
+from events.jetstream_ops import direct_get_range
+from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from service.demo.command import run_demo
+from service.feed.integration import OutcomeStatusChanged
+from service.feed.publisher import catch_up
+from service.feed.stream import public_stream
+from service.feed.transitions import FeedState
+from service.nats_server import NatsServerProcess
+from service.settings import Settings
+from tests.feed.helpers import STREAM, public_changes, with_client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KILLS = 4
+
+
+@pytest.fixture
+def demo_log(tmp_path: Path) -> Iterator[str]:
+    """The demo county (scale 2) in a server of its own, no feed published yet."""
+    server = NatsServerProcess(store_dir=tmp_path / "nats")
+    server.start()
+    try:
+        settings = Settings.from_env({"NATS_URL": server.url, "HSL_DATA_DIR": str(tmp_path)})
+        run_demo(settings, 20240101, 2)
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def _reference(nc: Client, now: datetime) -> list[OutcomeStatusChanged]:
+    """What the feed must hold: the transitions over the whole log, then the wall clock once."""
+    layout = StreamLayout(STREAM)
+    state, changes, start = FeedState(), [], 1
+    seq = 0
+    while True:
+        page, pending = await direct_get_range(nc, STREAM, layout.events_filter, start, 5000)
+        for message in page:
+            seq = message.seq
+            event = codec.decode(message.payload)
+            if decode_header_text(message.headers[TOPIC]).startswith("outcome."):
+                oid = layout.originator_id_of(message.subject)
+                assert isinstance(oid, UUID)
+                change = state.apply(seq, oid, event)
+                changes += [change] if change else []
+            state.advance(event.recorded_at)
+            changes += state.overdue(state.clock, seq, state.clock)
+        if not page or pending == 0:
+            break
+        start = page[-1].seq + 1
+    return changes + state.overdue(now, seq, now)
+
+
+async def _count(url: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info(public_stream(STREAM))).state.messages)
+    except Exception:
+        return 0
+    finally:
+        await nc.close()
+
+
+def test_killed_part_way_again_and_again_it_publishes_each_change_once(
+    demo_log: str, tmp_path: Path
+) -> None:
+    url = demo_log
+    env = {
+        **os.environ,
+        "NATS_URL": url,
+        "HSL_DATA_DIR": str(tmp_path / "data"),
+        "HSL_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    kills, before = 0, 0
+    while True:
+        feed = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "feed", "--once"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while feed.poll() is None and time.monotonic() < deadline:
+            if kills < KILLS and asyncio.run(_count(url)) > before:
+                feed.send_signal(signal.SIGKILL)  # mid-way: it has more to publish
+                feed.wait()
+                kills += 1
+                break
+            time.sleep(0.005)
+        _, errors = feed.communicate(timeout=60)
+        before = asyncio.run(_count(url))
+        if feed.returncode == 0:
+            break
+        assert feed.returncode == -signal.SIGKILL, errors
+    # The run that finished used the wall clock at its end: the reference checks it once, too.
+    published = with_client(url, public_changes)
+    last_overdue = max(
+        (c.recorded_at for c in published if c.source_type == "clock.deadline_passed"),
+        default=datetime.now(UTC),
+    )
+    expected = with_client(url, lambda nc: _reference(nc, last_overdue))
+    assert kills >= 1
+    assert [(c.source_sequence, c.status, c.outcome_id) for c in published] == [
+        (c.source_sequence, c.status, c.outcome_id) for c in expected
+    ]
+    assert with_client(url, lambda nc: catch_up(nc, STREAM, clock=None)) == 0
