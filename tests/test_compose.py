@@ -159,8 +159,8 @@ class TestHslServices:
 
     @pytest.mark.parametrize(
         ("name", "role"),
-        [("api", "service"), ("projector", "projector"), ("api-r3", "service"),
-         ("projector-r3", "projector")],
+        [("api", "service"), ("projector", "projector"), ("feed", "service"),
+         ("api-r3", "service"), ("projector-r3", "projector"), ("feed-r3", "service")],
     )  # fmt: skip
     def test_nats_url_carries_the_role_and_names_its_stacks_nats(
         self, name: str, role: str
@@ -180,6 +180,19 @@ class TestHslServices:
             hosts.add(parts.hostname)
         assert hosts == nats_of_stack
         assert set(service["depends_on"]) >= nats_of_stack
+
+    def test_every_hsl_service_has_its_role_checked(self) -> None:
+        hsl = {n for n, s in _services().items() if _is_hsl(s)}
+        assert hsl == {"api", "projector", "feed", "api-r3", "projector-r3", "feed-r3"}
+
+    def test_the_api_listens_where_it_is_published_and_checked(self) -> None:
+        for name in ("api", "api-r3"):
+            service = _services()[name]
+            environment = service["environment"]
+            assert environment["HSL_HTTP_HOST"] == "0.0.0.0"
+            port = str(environment["HSL_HTTP_PORT"])
+            assert all(str(p).endswith(f":{port}") for p in service["ports"])
+            assert f":{port}/healthz" in " ".join(service["healthcheck"]["test"])
 
     def test_readers_do_not_ask_to_create_streams(self) -> None:
         for name, service in _services().items():
