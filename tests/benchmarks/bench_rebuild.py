@@ -109,6 +109,11 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
@@ -435,9 +440,12 @@ def report(args: argparse.Namespace, app: Any, url: str, total: int) -> None:
     print(f"log: {total:,} events in stream {stream!r} at {url}; {os.cpu_count()} cores")
 
     before = peak_rss_mb()
+    cpu, cpu_children = time.process_time(), _cpu(resource.RUSAGE_CHILDREN)
     position, elapsed = timed("rebuild", lambda: rebuild(recorder, app.name, views))
+    cpu, cpu_children = time.process_time() - cpu, _cpu(resource.RUSAGE_CHILDREN) - cpu_children
     rebuild_rate = position / elapsed
     rss, rss_child = peak_rss_mb(), peak_rss_mb(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
 
     reads, _ = timed("raw reads", lambda: raw_read_rates(url, stream, subjects, total))
     (rows, insert_time), _ = timed(
@@ -457,6 +465,10 @@ def report(args: argparse.Namespace, app: Any, url: str, total: int) -> None:
     print(
         f"  peak RSS {rss:,.0f} MB (this process; {before:,.0f} MB before the rebuild), "
         f"reader child {rss_child:,.0f} MB"
+    )
+    print(
+        f"  CPU: {cpu:.1f} s in this process (all threads), {cpu_children:.1f} s in the reader "
+        f"child; load average {load:.1f} on {os.cpu_count()} cores when it ended"
     )
     print("raw stream reads:")
     for name, rate in reads.items():
