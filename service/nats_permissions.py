@@ -353,6 +353,17 @@ def write_auth_config(users: NatsUsers, directory: Path, streams: Streams | None
     return path
 
 
+def server_args(users: NatsUsers, directory: Path, streams: Streams | None = None) -> list[str]:
+    """Arguments that start a bundled ``nats-server`` with these users (the embedded option).
+
+    ``NatsServerProcess(store_dir=..., extra_args=server_args(users, nats_dir))``: the
+    server keeps its command-line JetStream, store and loopback settings and takes the
+    ``HSL`` account and its users from ``<directory>/auth.conf``. The embedded default does
+    not do this today (docs/operations.md says what switching it on needs).
+    """
+    return ["--config", str(write_auth_config(users, directory, streams))]
+
+
 def generate_password() -> str:
     """A fresh password that :func:`check_password` accepts (192 random bits)."""
     return "hsl" + secrets.token_hex(24)

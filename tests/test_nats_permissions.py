@@ -53,8 +53,8 @@ from service.nats_permissions import (
     main,
     redact,
     render_accounts,
+    server_args,
     with_credentials,
-    write_auth_config,
 )
 from service.nats_server import NatsServerProcess, find_server_binary
 from service.settings import Settings
@@ -81,8 +81,7 @@ def users() -> NatsUsers:
 @pytest.fixture(scope="module")
 def server(users: NatsUsers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("nats-auth")
-    config = write_auth_config(users, base / "conf")
-    process = NatsServerProcess(store_dir=base / "store", extra_args=["--config", str(config)])
+    process = NatsServerProcess(store_dir=base / "store", extra_args=server_args(users, base))
     url = process.start()
     try:
         yield url
@@ -240,6 +239,15 @@ class TestRendering:
         )
         assert redact("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
         assert redact("nats://a-token@h:4222,h2:4222") == "nats://***@h:4222,h2:4222"
+
+    def test_the_servers_file_holds_the_passwords_for_its_owner_only(
+        self, users: NatsUsers, tmp_path: Path
+    ) -> None:
+        args = server_args(users, tmp_path)
+        assert args[0] == "--config"
+        path = Path(args[1])
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert f'password: "{users.passwords["auditor"]}"' in path.read_text()
 
     def test_the_stream_names_are_the_services(self) -> None:
         streams = Streams()
