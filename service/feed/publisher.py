@@ -8,9 +8,10 @@ publishes it to the public stream (``service.feed.stream``) before it reads on.
 
 - ``Nats-Expected-Last-Sequence``: the public stream's last sequence as this publisher knows it.
   If anything else was stored in between (a racing publisher, or this one's own message whose
-  ack was lost), the server refuses the message and the publisher resumes from what the stream
-  holds, so no change is stored twice, however long after (the check does not depend on the
-  duplicate window);
+  ack was lost), the server refuses the message, so no change is stored twice, however long
+  after (the check does not depend on the duplicate window). The publisher then reads what was
+  stored: while it is exactly what it was about to publish (the same message ids, in order) it
+  goes on past it; anything else, and it resumes from the stream (below);
 - ``Nats-Msg-Id``: the source sequence (``<seq>``; an overdue report ``<seq>.overdue.<outcome>``),
   so a retry inside the window is also dropped by the server's deduplication;
 - ``Hsl-Source-Sequence``: the log position it was derived from.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Final
@@ -122,12 +124,15 @@ class FeedPublisher:
         self._published_until = 0
         self._recorded: dict[int, list[tuple[UUID, date]]] = {}
         self._recorded_keys: set[tuple[UUID, date]] = set()
+        self._ahead: deque[tuple[int, str]] = deque()
+        """Messages found stored after ``_last_public_seq`` (sequence, message id), to match."""
 
     async def resume(self) -> None:
         """Create the public stream if needed and find where the feed stopped."""
         await ensure_public_stream(self.nc, self.stream)
         self.state, self.position = FeedState(), 0
         self._recorded, self._recorded_keys = {}, set()
+        self._ahead.clear()
         last = await direct_get_last(self.nc, self.public, ALL_SUBJECTS)
         if last is None:
             self._last_public_seq = self._published_until = 0
@@ -220,6 +225,10 @@ class FeedPublisher:
         return len(found)
 
     async def _publish(self, change: OutcomeStatusChanged, msg_id: str) -> None:
+        """Store ``change`` unless the stream already holds it next; see the module's doc."""
+        if self._ahead:
+            self._match_ahead(msg_id)
+            return
         headers = {
             "Nats-Msg-Id": msg_id,
             "Nats-Expected-Last-Sequence": str(self._last_public_seq),
@@ -230,21 +239,39 @@ class FeedPublisher:
             reply = await self.nc.request(
                 subject_of(change), encode(change), timeout=REQUEST_TIMEOUT, headers=headers
             )
-        except nats.errors.TimeoutError as e:
-            raise _Restart(f"no ack for {msg_id}") from e
+        except nats.errors.TimeoutError:
+            ack = None  # lost: stored or not, the stream says which
         except nats.errors.NoRespondersError as e:
             raise FeedError(f"the public stream {self.public!r} does not answer") from e
-        ack = _decode_ack(reply.data)
-        if ack.error is not None:
-            if ack.error.err_code in WRONG_LAST_SEQUENCE:
-                raise _Restart(f"{self.public!r} moved on (another publisher?)")
-            msg = f"{self.public!r} refused {msg_id}: {ack.error.description}"
-            raise FeedError(msg)
-        if ack.duplicate:
-            raise _Restart(f"{msg_id} was already stored")
+        else:
+            ack = _decode_ack(reply.data)
+            if ack.error is not None and ack.error.err_code not in WRONG_LAST_SEQUENCE:
+                msg = f"{self.public!r} refused {msg_id}: {ack.error.description}"
+                raise FeedError(msg)
+        if ack is None or ack.error is not None or ack.duplicate:
+            # Something is stored after what this publisher knows: a racing publisher's
+            # messages, or this one's own whose ack was lost. Go on if it is what comes next.
+            await self._load_ahead()
+            if not self._ahead:
+                raise _Restart(f"no ack for {msg_id}, and nothing stored after it")
+            self._match_ahead(msg_id)
+            return
         self._last_public_seq = ack.seq
         self.published += 1
         log.debug("published", subject=subject_of(change), sequence=ack.seq, source=msg_id)
+
+    async def _load_ahead(self) -> None:
+        """Read what the public stream holds after the last message this publisher knows."""
+        page, _ = await direct_get_range(
+            self.nc, self.public, ALL_SUBJECTS, self._last_public_seq + 1, READ_PAGE
+        )
+        self._ahead.extend((m.seq, m.headers.get("Nats-Msg-Id", "")) for m in page)
+
+    def _match_ahead(self, msg_id: str) -> None:
+        seq, stored_id = self._ahead.popleft()
+        if stored_id != msg_id:
+            raise _Restart(f"the public stream holds {stored_id!r} where {msg_id!r} comes next")
+        self._last_public_seq = seq
 
     async def run(self, stop: asyncio.Event, poll: float = DEFAULT_POLL) -> None:
         """Resume, then follow the log until ``stop`` is set."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any, cast
 from uuid import UUID
 
+import nats.errors
 import pytest
 from nats.aio.client import Client
 
@@ -217,3 +219,49 @@ def test_racing_publishers_store_each_change_once(
 
 def test_the_public_stream_is_named_after_the_log() -> None:
     assert public_stream("hsl") == "hsl-public"
+
+
+class _LossyClient:
+    """A connection whose every ``lose_every``-th publish is stored but its ack never arrives."""
+
+    def __init__(self, nc: Client, lose_every: int) -> None:
+        self._nc = nc
+        self.lose_every = lose_every
+        self.publishes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._nc, name)
+
+    async def request(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+        reply = await self._nc.request(subject, payload, **kwargs)
+        if subject.startswith("hsl.public."):
+            self.publishes += 1
+            if self.publishes % self.lose_every == 0:
+                raise nats.errors.TimeoutError
+        return reply
+
+
+def test_lost_acks_neither_repeat_nor_restart(lifecycle: JetStreamScenario, nats_url: str) -> None:
+    async def scenario(nc: Client) -> tuple[int, int]:
+        lossy = _LossyClient(nc, lose_every=3)
+        publisher = FeedPublisher(cast(Client, lossy), STREAM, clock=None)
+        resumes = 0
+        resume = publisher.resume
+
+        async def counted() -> None:
+            nonlocal resumes
+            resumes += 1
+            await resume()
+
+        publisher.resume = counted  # type: ignore[method-assign]
+        await publisher.resume()
+        await publisher.step()
+        return resumes, publisher.published
+
+    resumes, published = with_client(nats_url, scenario)
+    changes = _published(nats_url)
+    assert resumes == 1  # went on past its own stored messages, without rereading the log
+    assert len(changes) == len(MAIN) + len(DECLINED)
+    assert published == len(changes) - len(changes) // 3  # the lost ones it found stored
+    outcomes = list(dict.fromkeys(c.outcome_id for c in changes))
+    assert _rows(changes, outcomes[0]) == MAIN
