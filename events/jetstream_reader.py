@@ -448,12 +448,16 @@ class RawConnection:
             if ids:
                 yield ids, tokens, versions, topics, states
         finally:
-            self._send(b"UNSUB %d\r\nUNSUB %d\r\n" % (deliver, api))
+            # Best effort (the connection may be what failed); the server drops an ephemeral
+            # consumer without interest after its inactive threshold anyway.
+            done = b"UNSUB %d\r\nUNSUB %d\r\n" % (deliver, api)
             if consumer:
-                self._send(
-                    b"PUB $JS.API.CONSUMER.DELETE.%s.%s 0\r\n\r\n"
-                    % (stream.encode(), consumer.encode())
+                done += b"PUB $JS.API.CONSUMER.DELETE.%s.%s 0\r\n\r\n" % (
+                    stream.encode(),
+                    consumer.encode(),
                 )
+            with contextlib.suppress(OSError):
+                self._send(done)
 
 
 def _header(header: bytes, name: bytes) -> str:

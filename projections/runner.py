@@ -147,14 +147,15 @@ class Projector:
         with _collector_paused():
             self.con.execute("BEGIN TRANSACTION")
             try:
+                apply, hook = fold.apply, self._after_change
                 for chunk in self._pages(1, until, page):
                     for seq, oid, topic, state in zip(
                         chunk.ids, chunk.originator_ids, chunk.topics, chunk.states, strict=True
                     ):
                         for change in changes_of(seq, oid, topic, state):
-                            fold.apply(change, seq)
-                            if self._after_change is not None:
-                                self._after_change(seq)
+                            apply(change, seq)
+                            if hook is not None:
+                                hook(seq)
                     applied += len(chunk)
                     last = chunk.ids[-1]
                     if progress is not None:
