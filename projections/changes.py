@@ -221,8 +221,8 @@ class Fold:
         self.flush_rows = flush_rows
         self.rows: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in KEYS}
         self._blank = {t: {c: DEFAULTS.get(c) for c in cols} for t, cols in columns.items()}
-        self._appended: dict[str, list[dict[str, Any] | None]] = {}
-        self._pending = 0
+        self._unkeyed = frozenset(columns) - set(KEYS)
+        self._appended: dict[str, list[dict[str, Any] | None]] = {t: [] for t in self._unkeyed}
         self._indexed: dict[str, list[str]] = {}
         """Appended tables' columns that a ``Replace`` has named: kept indexed from then on."""
         self._index: dict[tuple[str, str], dict[Any, list[int]]] = {}
@@ -248,27 +248,21 @@ class Fold:
         elif isinstance(change, Insert):
             table = change.table
             row = {**self._blank[table], **change.row, "seq": seq}
-            key = KEYS.get(table)
-            if key is not None:
-                self.rows[table][str(row[key])] = row
-                return
-            pending = self._appended.get(table)
-            if pending is None:
-                pending = self._appended[table] = []
-            indexed = self._indexed.get(table)
-            if indexed:
-                for column in indexed:
-                    self._index[(table, column)].setdefault(row[column], []).append(len(pending))
-            pending.append(row)
-            self._pending += 1
-            if self._pending >= self.flush_rows:
-                self.flush()
+            if table in self._unkeyed:
+                pending = self._appended[table]
+                if table in self._indexed:
+                    for column in self._indexed[table]:
+                        index = self._index[(table, column)]
+                        index.setdefault(row[column], []).append(len(pending))
+                pending.append(row)
+            else:
+                self.rows[table][str(row[KEYS[table]])] = row
         else:
             self._replace(change)
 
     def _replace(self, change: Replace) -> None:
         table, column = change.table, change.column
-        pending = self._appended.setdefault(table, [])
+        pending = self._appended[table]
         index = self._index.get((table, column))
         if index is None:
             self._indexed.setdefault(table, []).append(column)
@@ -294,9 +288,17 @@ class Fold:
         ]
         self._submit(self._write, deletes, appended)
         self._deletes = {}
-        self._appended = {}
+        self._appended = {t: [] for t in self._unkeyed}
         self._index = {key: {} for key in self._index}
-        self._pending = 0
+
+    def pending(self) -> int:
+        """Appended rows held in memory, not yet handed to the writer."""
+        return sum(map(len, self._appended.values()))
+
+    def flush_if_full(self) -> None:
+        """Flush once ``flush_rows`` appended rows are pending (the caller asks between pages)."""
+        if self.pending() >= self.flush_rows:
+            self.flush()
 
     def _write(
         self,

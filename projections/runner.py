@@ -156,6 +156,7 @@ class Projector:
                             apply(change, seq)
                             if hook is not None:
                                 hook(seq)
+                    fold.flush_if_full()
                     applied += len(chunk)
                     last = chunk.ids[-1]
                     if progress is not None:

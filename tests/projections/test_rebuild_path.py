@@ -146,6 +146,7 @@ class TestFold:
         fold = Fold(con, columns, types, flush_rows=2)
         for seq, change in changes:
             fold.apply(change, seq)
+            fold.flush_if_full()  # as fold_all does between pages
         fold.finish()
         folded = con.execute(sql).fetchall()
 
