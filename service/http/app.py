@@ -96,6 +96,7 @@ def command_guard(route: CommandRoute) -> Guard:
         def check() -> tuple[User, Target | None]:
             user = caller(connection, services.users)
             with structlog.contextvars.bound_contextvars(actor=user.id, command=route.name):
+                authorize(user, route.name, None)  # the role first: 403 before 404
                 target = None if ident is None else _target(services.app, route, ident)
                 authorize(user, route.name, target)
             return user, target

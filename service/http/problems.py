@@ -193,7 +193,7 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 title="服务暂不可用",
                 status=503,
                 detail="事件日志暂时无法访问，本次未记录；请稍后重试",
-                detail_en=f"the event log cannot be reached: {exc}",
+                detail_en="the event log cannot be reached",
             )
         case ValidationException():
             return _validation_problem(exc)
@@ -287,8 +287,10 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     state = request.scope.setdefault("state", {})
     problem.request_id = state.setdefault("request_id", uuid.uuid4().hex)
     METRICS.error(problem.type.rsplit(":", 1)[-1])
-    if problem.status >= 500:
+    if problem.status == 500:
         log.error("request failed", status=problem.status, exc_info=exc)
+    elif problem.status > 500:
+        log.warning("request unavailable", status=problem.status, reason=problem.detail_en)
     else:
         log.info("request refused", status=problem.status, problem=problem.type)
     headers = {"X-Request-ID": problem.request_id}
