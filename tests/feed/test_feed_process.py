@@ -27,7 +27,7 @@ from service.feed.stream import public_stream
 from service.feed.transitions import FeedState
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
-from tests.feed.helpers import STREAM, public_changes, with_client
+from tests.feed.helpers import STREAM, JetStreamScenario, public_changes, with_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KILLS = 4
@@ -124,3 +124,40 @@ def test_killed_part_way_again_and_again_it_publishes_each_change_once(
         (c.source_sequence, c.status, c.outcome_id) for c in expected
     ]
     assert with_client(url, lambda nc: catch_up(nc, STREAM, clock=None)) == 0
+
+
+def test_hsl_feed_follows_the_log_until_sigterm(nats_url: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "HSL_DATA_DIR": str(tmp_path / "data"),
+        "HSL_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    feed = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "feed", "--poll", "0.05"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert feed.stdout is not None
+        assert feed.stdout.readline().startswith("publishing to hsl-public")
+        s = JetStreamScenario(nats_url)
+        try:
+            s.reported()  # written while the feed runs
+        finally:
+            s.app.close()
+        deadline = time.monotonic() + 30
+        while asyncio.run(_count(nats_url)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        feed.send_signal(signal.SIGTERM)
+        out, errors = feed.communicate(timeout=30)
+    finally:
+        if feed.poll() is None:
+            feed.kill()
+    assert feed.returncode == 0, errors
+    assert "published 2 outcome status changes to hsl-public" in out
+    assert [c.status for c in with_client(nats_url, public_changes)] == ["drafted", "reported"]
