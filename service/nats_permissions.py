@@ -6,8 +6,8 @@ Four roles, one NATS user each, all in one account (``HSL``, JetStream enabled):
                 its streams; it may not delete or purge a stream, nor delete a message
     projector   reads the event log (direct get, ordered consumers) and nothing else
     auditor     reads the event log and the checkpoints
-    subscriber  reads the public feed (hsl.public.>) through consumers on the public stream;
-                it cannot read the event log or the checkpoints
+    subscriber  reads the public feed (hsl.public.>) through consumers on the public stream,
+                delivered to its own inbox; it cannot read the event log or the checkpoints
 
 A NATS permission is a list of subjects a user may publish to and subscribe to; reading a
 stream is publishing requests to the JetStream API (``$JS.API.…``) and receiving the replies
@@ -20,6 +20,11 @@ Replies arrive on inboxes. The three internal roles use the client libraries' de
 (:data:`SUBSCRIBER_INBOX_PREFIX`, ``nats.connect(inbox_prefix=…)``) and may subscribe to
 nothing else, so it cannot listen to the replies the others receive (events read by direct
 get travel on those).
+
+Nobody subscribes to a subject a stream stores. A push consumer delivers only while someone
+subscribes to its delivery subject, and a reader chooses that subject when it creates one: so
+no consumer of the log can be made to deliver into the public stream, or of the checkpoints
+into the log (a test shows the server delivering nothing).
 
 :func:`render_accounts` writes the ``accounts`` block. For compose the passwords are
 references to environment variables that nats-server resolves itself when it reads the file
@@ -197,7 +202,10 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
     if role == "subscriber":
         return Permissions(
             publish_allow=(*ACCOUNT_API, *read_stream_api(s.public)),
-            subscribe_allow=(f"{SUBSCRIBER_INBOX_PREFIX}.>", PUBLIC_SUBJECTS),
+            # Not PUBLIC_SUBJECTS: a core subscription there would give a push consumer that
+            # another user points at hsl.public.… the interest it needs to deliver, and the
+            # public stream would then store what that consumer delivers.
+            subscribe_allow=(f"{SUBSCRIBER_INBOX_PREFIX}.>",),
         )
     msg = f"unknown role {role!r}; roles are {', '.join(ROLES)}"
     raise ValueError(msg)

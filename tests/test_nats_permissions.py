@@ -27,7 +27,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.utils import Environment
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import jetstream_ops
 from events.common import Actor
@@ -472,7 +472,8 @@ class TestSubscriber:
                 # It publishes nothing to the feed.
                 await session.request_refused("hsl.public.outcome.adopted.room-1", b"{}")
                 # Nor can it listen to the log, or to the inboxes the other roles' replies use.
-                for subject in ("hsl.hsl.events.*", "_INBOX.>", ">"):
+                # Nor subscribe to the public subjects directly: only its consumers' deliveries.
+                for subject in ("hsl.hsl.events.*", "_INBOX.>", "hsl.public.>", ">"):
                     await nc.subscribe(subject)
                     await session.refused("subscription", subject)
             finally:
@@ -572,3 +573,65 @@ class TestCredentialsAreNotShown:
             assert users.passwords["projector"] not in bridge.display_url
         finally:
             factory.close()
+
+
+class TestConsumersCannotWriteIntoStreams:
+    def test_a_readers_consumer_delivers_nothing_into_another_stream(
+        self, users: NatsUsers, server: str, log_written: int
+    ) -> None:
+        """A reader picks its push consumer's delivery subject; pointing it at a subject the
+        public stream (or the log) stores writes nothing there: nobody may subscribe to those
+        subjects, so the consumer has no interest to deliver to.
+        """
+
+        async def counts() -> tuple[int, int]:
+            return (
+                await _message_count(users, server, EVENT_STREAM),
+                await _message_count(users, server, PUBLIC_STREAM),
+            )
+
+        async def scenario() -> tuple[tuple[int, int], tuple[int, int]]:
+            writer = await nats.connect(users.url("service", server).split(","))
+            try:
+                await ensure_public_stream(writer, EVENT_STREAM)
+                await ensure_checkpoint_stream(writer, EVENT_STREAM)
+                await writer.jetstream().publish("hsl-audit.hsl.checkpoint", b"a checkpoint")
+            finally:
+                await writer.close()
+            before = await counts()
+            forged = f"hsl.public.outcome.adopted.{uuid4()}"
+            # The one outside user tries to give that subject interest, and is refused.
+            subscriber = Session()
+            listener = await subscriber.connect(
+                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+            )
+            await listener.subscribe(forged)
+            await subscriber.refused("subscription", forged)
+            projector = await nats.connect(users.url("projector", server).split(","))
+            auditor = await nats.connect(users.url("auditor", server).split(","))
+            try:
+                await projector.jetstream().add_consumer(
+                    EVENT_STREAM,
+                    ConsumerConfig(
+                        deliver_subject=forged,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_policy=AckPolicy.NONE,
+                    ),
+                )
+                await auditor.jetstream().add_consumer(
+                    "hsl-checkpoints",
+                    ConsumerConfig(
+                        deliver_subject="hsl.hsl.events.forged",
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_policy=AckPolicy.NONE,
+                    ),
+                )
+                await asyncio.sleep(1.5)
+            finally:
+                await projector.close()
+                await auditor.close()
+                await subscriber.close()
+            return before, await counts()
+
+        before, after = _run(scenario)
+        assert after == before
