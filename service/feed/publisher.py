@@ -2,19 +2,20 @@
 
 It reads the log by direct get (like the checkpointer), page by page in stream order, turns each
 outcome event into at most one :class:`OutcomeStatusChanged` (``service.feed.transitions``), and
-publishes it to the public stream (``service.feed.stream``) before it reads on.
+stores a page's changes in the public stream (``service.feed.stream``) before it reads on, in
+ADR-50 atomic batches of up to :data:`BATCH` messages (all of a batch stored, or none).
 
-**Exactly once.** Every publish carries
+**Exactly once.** Every batch carries
 
-- ``Nats-Expected-Last-Sequence``: the public stream's last sequence as this publisher knows it.
-  If anything else was stored in between (a racing publisher, or this one's own message whose
-  ack was lost), the server refuses the message, so no change is stored twice, however long
-  after (the check does not depend on the duplicate window). The publisher then reads what was
-  stored: while it is exactly what it was about to publish (the same message ids, in order) it
-  goes on past it; anything else, and it resumes from the stream (below);
-- ``Nats-Msg-Id``: the source sequence (``<seq>``; an overdue report ``<seq>.overdue.<outcome>``),
-  so a retry inside the window is also dropped by the server's deduplication;
-- ``Hsl-Source-Sequence``: the log position it was derived from.
+- on its first message, ``Nats-Expected-Last-Sequence``: the public stream's last sequence as
+  this publisher knows it. If anything else was stored in between (a racing publisher, or this
+  one's own batch whose ack was lost), the server refuses the batch, so no change is stored
+  twice, however long after (the check does not depend on the duplicate window). The publisher
+  then reads what was stored: while it is exactly what it was about to store (the same message
+  ids, in order) it goes on past it; anything else, and it resumes from the stream (below);
+- on every message, ``Nats-Msg-Id``: the source sequence (``<seq>``; an overdue report
+  ``<seq>.overdue.<outcome>``), so a retry inside the window is refused by deduplication too;
+- on every message, ``Hsl-Source-Sequence``: the log position it was derived from.
 
 **Resuming.** The state is not stored anywhere: on start the publisher reads the public stream's
 last message, whose ``Hsl-Source-Sequence`` P says how far it got, and the wall-clock overdue
@@ -46,11 +47,14 @@ from nats.aio.client import Client
 
 from events import codec
 from events.jetstream_ops import (
-    REQUEST_TIMEOUT,
+    DUPLICATE_MESSAGE_ID,
+    MAX_BATCH_MESSAGES,
     WRONG_LAST_SEQUENCE,
     JetStreamApiError,
+    OutgoingMessage,
     PubAck,
     StoredMessage,
+    commit,
     direct_get_last,
     direct_get_range,
 )
@@ -78,6 +82,8 @@ READ_PAGE: Final = 5000
 NO_RESPONDERS: Final = 503
 """A direct get on a stream that does not exist (yet) has no responders."""
 DEFAULT_POLL: Final = 0.5
+BATCH: Final = 500
+"""Changes stored per atomic commit at most (ADR-50 allows 1,000 messages)."""
 
 Clock = Callable[[], datetime]
 
@@ -91,7 +97,6 @@ class _When(msgspec.Struct):
 
 
 _decode_when = msgspec.json.Decoder(_When).decode
-_decode_ack = msgspec.json.Decoder(PubAck).decode
 
 
 class _Restart(Exception):  # noqa: N818 - a signal, not an error
@@ -109,7 +114,11 @@ class FeedPublisher:
     the log's own clock alone (tests, or a replay of an old log).
     """
 
-    def __init__(self, nc: Client, stream: str, *, clock: Clock | None = utc_now) -> None:
+    def __init__(
+        self, nc: Client, stream: str, *, clock: Clock | None = utc_now, batch: int = BATCH
+    ) -> None:
+        if not 1 <= batch <= MAX_BATCH_MESSAGES:
+            raise ValueError(f"batch {batch}: from 1 to {MAX_BATCH_MESSAGES}")
         self.nc = nc
         self.stream = stream
         self.public = public_stream(stream)
@@ -126,6 +135,9 @@ class FeedPublisher:
         self._recorded_keys: set[tuple[UUID, date]] = set()
         self._ahead: deque[tuple[int, str]] = deque()
         """Messages found stored after ``_last_public_seq`` (sequence, message id), to match."""
+        self._pending: deque[tuple[OutcomeStatusChanged, str]] = deque()
+        """Changes derived but not stored yet, with their message ids."""
+        self.batch = batch
 
     async def resume(self) -> None:
         """Create the public stream if needed and find where the feed stopped."""
@@ -133,6 +145,7 @@ class FeedPublisher:
         self.state, self.position = FeedState(), 0
         self._recorded, self._recorded_keys = {}, set()
         self._ahead.clear()
+        self._pending.clear()
         last = await direct_get_last(self.nc, self.public, ALL_SUBJECTS)
         if last is None:
             self._last_public_seq = self._published_until = 0
@@ -188,6 +201,7 @@ class FeedPublisher:
                 return  # the log does not exist yet
             for message in page:
                 await self._handle(message)
+            await self.flush()
             if not page or pending == 0:
                 return
 
@@ -222,43 +236,65 @@ class FeedPublisher:
         found = self.state.overdue(now, self.position, now)
         for overdue in found:
             await self._publish(overdue, overdue_msg_id(overdue))
+        await self.flush()
         return len(found)
 
     async def _publish(self, change: OutcomeStatusChanged, msg_id: str) -> None:
-        """Store ``change`` unless the stream already holds it next; see the module's doc."""
-        if self._ahead:
-            self._match_ahead(msg_id)
-            return
-        headers = {
-            "Nats-Msg-Id": msg_id,
-            "Nats-Expected-Last-Sequence": str(self._last_public_seq),
-            SOURCE_SEQUENCE: str(change.source_sequence),
-            SOURCE_STREAM: self.stream,
-        }
-        try:
-            reply = await self.nc.request(
-                subject_of(change), encode(change), timeout=REQUEST_TIMEOUT, headers=headers
+        """Queue ``change``; it is stored with the others of its page (see :meth:`flush`)."""
+        self._pending.append((change, msg_id))
+        if len(self._pending) >= self.batch:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Store the queued changes, in order, in atomic batches; skip what is stored already."""
+        while self._pending:
+            if self._ahead:
+                self._match_ahead(self._pending.popleft()[1])
+                continue
+            batch = [self._pending[i] for i in range(min(self.batch, len(self._pending)))]
+            ack = await self._store(batch)
+            if ack is None:
+                # Something is stored after what this publisher knows: a racing publisher's
+                # messages, or this one's own whose ack was lost. Go on past what comes next.
+                await self._load_ahead()
+                if not self._ahead:
+                    raise _Restart(f"no ack for {batch[0][1]}, and nothing stored after it")
+                continue
+            for _ in batch:
+                self._pending.popleft()
+            self._last_public_seq = ack.seq
+            self.published += len(batch)
+            log.debug("published", stream=self.public, sequence=ack.seq, messages=len(batch))
+
+    async def _store(self, batch: list[tuple[OutcomeStatusChanged, str]]) -> PubAck | None:
+        """One atomic commit of ``batch``; None when the stream holds more than expected."""
+        messages = [
+            OutgoingMessage(
+                subject_of(change),
+                {
+                    "Nats-Msg-Id": msg_id,
+                    SOURCE_SEQUENCE: str(change.source_sequence),
+                    SOURCE_STREAM: self.stream,
+                },
+                encode(change),
             )
+            for change, msg_id in batch
+        ]
+        messages[0].headers["Nats-Expected-Last-Sequence"] = str(self._last_public_seq)
+        try:
+            ack = await commit(self.nc, messages)
         except nats.errors.TimeoutError:
-            ack = None  # lost: stored or not, the stream says which
+            return None  # lost: stored or not, the stream says which
         except nats.errors.NoRespondersError as e:
             raise FeedError(f"the public stream {self.public!r} does not answer") from e
-        else:
-            ack = _decode_ack(reply.data)
-            if ack.error is not None and ack.error.err_code not in WRONG_LAST_SEQUENCE:
-                msg = f"{self.public!r} refused {msg_id}: {ack.error.description}"
-                raise FeedError(msg)
-        if ack is None or ack.error is not None or ack.duplicate:
-            # Something is stored after what this publisher knows: a racing publisher's
-            # messages, or this one's own whose ack was lost. Go on if it is what comes next.
-            await self._load_ahead()
-            if not self._ahead:
-                raise _Restart(f"no ack for {msg_id}, and nothing stored after it")
-            self._match_ahead(msg_id)
-            return
-        self._last_public_seq = ack.seq
-        self.published += 1
-        log.debug("published", subject=subject_of(change), sequence=ack.seq, source=msg_id)
+        if ack.error is not None:
+            if ack.error.err_code in WRONG_LAST_SEQUENCE or (
+                ack.error.err_code == DUPLICATE_MESSAGE_ID
+            ):
+                return None
+            msg = f"{self.public!r} refused {batch[0][1]}…: {ack.error.description}"
+            raise FeedError(msg)
+        return None if ack.duplicate else ack
 
     async def _load_ahead(self) -> None:
         """Read what the public stream holds after the last message this publisher knows."""

@@ -12,6 +12,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
+from events.jetstream_ops import PubAck
 from service.feed.integration import OutcomeStatusChanged, subject_of
 from service.feed.publisher import FeedPublisher, catch_up
 from service.feed.stream import SOURCE_SEQUENCE, public_stream, public_stream_config
@@ -145,31 +146,33 @@ class KilledError(Exception):
 
 
 class _DyingPublisher(FeedPublisher):
-    """Dies at its ``die_at``-th publish: before the server stores it, or just after."""
+    """Dies at its ``die_at``-th commit: before the server stores it, or just after."""
 
-    def __init__(self, nc: Client, die_at: int, *, after_store: bool) -> None:
-        super().__init__(nc, STREAM, clock=None)
+    def __init__(self, nc: Client, die_at: int, *, after_store: bool, batch: int) -> None:
+        super().__init__(nc, STREAM, clock=None, batch=batch)
         self.die_at = die_at
         self.after_store = after_store
         self.attempts = 0
 
-    async def _publish(self, change: OutcomeStatusChanged, msg_id: str) -> None:
+    async def _store(self, batch: list[tuple[OutcomeStatusChanged, str]]) -> PubAck | None:
         self.attempts += 1
         if self.attempts == self.die_at and not self.after_store:
             raise KilledError
-        await super()._publish(change, msg_id)
+        ack = await super()._store(batch)
         if self.attempts == self.die_at:
             raise KilledError  # stored, but the process never learnt it
+        return ack
 
 
+@pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("after_store", [False, True], ids=["before-store", "after-store"])
 def test_killed_anywhere_and_restarted_it_repeats_none_and_skips_none(
-    lifecycle: JetStreamScenario, nats_url: str, after_store: bool
+    lifecycle: JetStreamScenario, nats_url: str, after_store: bool, batch: int
 ) -> None:
     async def kill_at_every_point(nc: Client) -> list[int]:
         counts = []
-        for die_at in (1, 1, 2, 3, 5):  # 12 publishes: fewer than the changes still to come
-            dying = _DyingPublisher(nc, die_at, after_store=after_store)
+        for die_at in (1, 1, 2, 1):  # 5 commits: fewer than still to come, even of 3 each
+            dying = _DyingPublisher(nc, die_at, after_store=after_store, batch=batch)
             await dying.resume()
             with pytest.raises(KilledError):
                 await dying.step()
@@ -178,6 +181,7 @@ def test_killed_anywhere_and_restarted_it_repeats_none_and_skips_none(
 
     counts = with_client(nats_url, kill_at_every_point)
     assert counts == sorted(counts)
+    assert 0 < counts[-1] < len(MAIN) + len(DECLINED)
     with_client(nats_url, lambda nc: catch_up(nc, STREAM, clock=None))
     changes = _published(nats_url)
     outcomes = list(dict.fromkeys(c.outcome_id for c in changes))
@@ -244,7 +248,7 @@ class _LossyClient:
 def test_lost_acks_neither_repeat_nor_restart(lifecycle: JetStreamScenario, nats_url: str) -> None:
     async def scenario(nc: Client) -> tuple[int, int]:
         lossy = _LossyClient(nc, lose_every=3)
-        publisher = FeedPublisher(cast(Client, lossy), STREAM, clock=None)
+        publisher = FeedPublisher(cast(Client, lossy), STREAM, clock=None, batch=1)
         resumes = 0
         resume = publisher.resume
 
