@@ -245,10 +245,13 @@ class _LossyClient:
         return reply
 
 
-def test_lost_acks_neither_repeat_nor_restart(lifecycle: JetStreamScenario, nats_url: str) -> None:
+@pytest.mark.parametrize("batch", [1, 3])
+def test_lost_acks_neither_repeat_nor_restart(
+    lifecycle: JetStreamScenario, nats_url: str, batch: int
+) -> None:
     async def scenario(nc: Client) -> tuple[int, int]:
         lossy = _LossyClient(nc, lose_every=3)
-        publisher = FeedPublisher(cast(Client, lossy), STREAM, clock=None, batch=1)
+        publisher = FeedPublisher(cast(Client, lossy), STREAM, clock=None, batch=batch)
         resumes = 0
         resume = publisher.resume
 
@@ -266,6 +269,6 @@ def test_lost_acks_neither_repeat_nor_restart(lifecycle: JetStreamScenario, nats
     changes = _published(nats_url)
     assert resumes == 1  # went on past its own stored messages, without rereading the log
     assert len(changes) == len(MAIN) + len(DECLINED)
-    assert published == len(changes) - len(changes) // 3  # the lost ones it found stored
+    assert published == len(changes) - len(changes) // 3  # a third of the commits: lost acks
     outcomes = list(dict.fromkeys(c.outcome_id for c in changes))
     assert _rows(changes, outcomes[0]) == MAIN
