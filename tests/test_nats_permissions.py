@@ -635,3 +635,41 @@ class TestConsumersCannotWriteIntoStreams:
 
         before, after = _run(scenario)
         assert after == before
+
+
+class TestHslSubscribe:
+    def test_runs_as_the_subscriber_user(
+        self,
+        users: NatsUsers,
+        server: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        room = uuid4()
+        event = OutcomeStatusChanged(
+            outcome_id=uuid4(),
+            room_id=room,
+            topic_id=uuid4(),
+            status="closed",
+            previous_status="fed_back",
+            source_sequence=1,
+            source_type="outcome.closed",
+            occurred_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
+            recorded_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
+        )
+
+        async def publish() -> None:
+            writer = await nats.connect(users.url("service", server).split(","))
+            try:
+                await ensure_public_stream(writer, EVENT_STREAM)
+                await writer.jetstream().publish(subject_of(event), msgspec.json.encode(event))
+            finally:
+                await writer.close()
+
+        _run(publish)
+        monkeypatch.setenv("NATS_URL", users.url("subscriber", server))
+        monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
+        assert cli.main(["subscribe", f"hsl.public.outcome.*.{room}", "--count", "1"]) == 0
+        [line] = capsys.readouterr().out.splitlines()
+        assert json.loads(line)["outcome_id"] == str(event.outcome_id)

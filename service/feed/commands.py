@@ -26,6 +26,7 @@ from service.feed.integration import SubjectError, check_filter
 from service.feed.publisher import DEFAULT_POLL, FeedPublisher
 from service.feed.stream import FeedError, public_stream
 from service.feed.subscriber import check_durable, default_durable, subscribe
+from service.nats_permissions import SUBSCRIBER_INBOX_PREFIX
 from service.settings import Settings
 
 
@@ -145,7 +146,10 @@ def subscribe_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_subscriber(url: str, subject: str, durable: str, count: int | None) -> int:
-    nc = await nats.connect(url.split(","), name=f"hsl-subscribe-{durable}")
+    # The subscriber user may only receive on its own inbox prefix (docs/operations.md).
+    nc = await nats.connect(
+        url.split(","), name=f"hsl-subscribe-{durable}", inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+    )
     try:
         stop = _stop_on_signals()
 
