@@ -22,6 +22,11 @@ from service.auth.users import UserStore
 from service.http.app import Services, create_app
 from service.settings import Settings
 
+APP_ENV: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
+"""The API's application keeps recent aggregates and fast-forwards them from the log (new
+events only) instead of replaying each one per request; eventsourcing hands every caller a
+deep copy, so threads never share one, and events written by other processes are still read."""
+
 
 class ApiError(RuntimeError):
     """The API cannot start (the port is taken, the log cannot be opened)."""
@@ -61,8 +66,10 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free port)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, _, proto, _, address = infos[0]
+        # With its protocol given (IPPROTO_TCP), asyncio sets TCP_NODELAY on each accepted
+        # connection; without it every response waited ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, proto or socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
@@ -82,7 +89,9 @@ async def start_api(settings: Settings, host: str, port: int) -> RunningApi:
     """Open the application on the log, bind, and serve the API in a task."""
     sock = bind(host, port)
     try:
-        opened = await asyncio.to_thread(bootstrap.open_application, settings)
+        opened = await asyncio.to_thread(
+            lambda: bootstrap.open_application(settings, env_overrides=APP_ENV)
+        )
     except bootstrap.BootstrapError as e:
         sock.close()
         raise ApiError(str(e)) from e
