@@ -673,3 +673,53 @@ class TestHslSubscribe:
         assert cli.main(["subscribe", f"hsl.public.outcome.*.{room}", "--count", "1"]) == 0
         [line] = capsys.readouterr().out.splitlines()
         assert json.loads(line)["outcome_id"] == str(event.outcome_id)
+
+
+class TestComposeConfiguration:
+    def test_the_committed_single_node_configuration_serves_the_users(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """deploy/nats/nats.conf as compose runs it: its own users and JetStream settings,
+        with the store, address and ports moved to the test's (the command line sets those;
+        nats-server refuses a store directory given twice).
+        """
+        passwords = _passwords()
+        for variable, value in passwords.items():
+            monkeypatch.setenv(variable, value)
+        users = NatsUsers.from_env(passwords)
+        config = tmp_path / "conf"
+        config.mkdir()
+        (config / "accounts.conf").write_text((DEPLOY / "accounts.conf").read_text())
+        compose_config = (DEPLOY / "nats.conf").read_text()
+        assert "store_dir: /data" in compose_config
+        (config / "nats.conf").write_text(compose_config.replace("store_dir: /data", ""))
+        process = NatsServerProcess(
+            store_dir=tmp_path / "store", extra_args=["--config", str(config / "nats.conf")]
+        )
+        url = process.start()
+        try:
+
+            async def scenario() -> None:
+                service = await nats.connect(users.url("service", url).split(","))
+                try:
+                    await ensure_public_stream(service, EVENT_STREAM)
+                    ack = await service.jetstream().publish(
+                        "hsl.public.outcome.adopted.room-1", b"{}"
+                    )
+                    assert ack.stream == PUBLIC_STREAM
+                finally:
+                    await service.close()
+                subscriber = Session()
+                nc = await subscriber.connect(
+                    users.url("subscriber", url), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+                )
+                try:
+                    info = await nc.jetstream().stream_info(PUBLIC_STREAM)
+                    assert info.state.messages == 1
+                    await subscriber.request_refused(f"$JS.API.STREAM.INFO.{EVENT_STREAM}")
+                finally:
+                    await subscriber.close()
+
+            _run(scenario)
+        finally:
+            process.stop()
