@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import nats
+import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
@@ -24,10 +26,12 @@ from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
 from events.room import Region
 from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
-from service.nats_server import NatsCluster
+from service.nats_permissions import COMPOSE_ACCOUNTS_FILE, PASSWORD_VARIABLES, NatsUsers
+from service.nats_server import NatsCluster, NatsServerProcess, _free_port, _healthy
 from service.settings import Settings
 
 CLERK = Actor(id="clerk-1", role="clerk")
+DEPLOY = COMPOSE_ACCOUNTS_FILE.parent
 
 
 async def _replicas(urls: list[str], stream: str) -> int:
@@ -139,3 +143,71 @@ class TestApplicationOnCluster:
         finally:
             opened.close()
             cluster.stop()
+
+
+class TestComposeClusterConfiguration:
+    def test_three_nodes_from_the_compose_configuration_with_its_users(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """deploy/nats/cluster.conf, as the `cluster` profile runs it on three hosts, here on
+        loopback: host names become 127.0.0.1 and the ports free ones; the users are compose's.
+        The service creates the log at R3 and writes; the projector reads it.
+        """
+        passwords = {v: f"p{secrets.token_hex(12)}" for v in PASSWORD_VARIABLES.values()}
+        for variable, value in passwords.items():
+            monkeypatch.setenv(variable, value)
+        users = NatsUsers.from_env(passwords)
+        compose_config = (DEPLOY / "cluster.conf").read_text()
+        for expected in ("store_dir: /data", "listen: 0.0.0.0:6222", "$NATS_SERVER_NAME"):
+            assert expected in compose_config
+        route_ports = [_free_port() for _ in range(3)]
+        nodes = []
+        for index in range(3):
+            config = compose_config.replace("store_dir: /data", "")
+            config = config.replace("$NATS_SERVER_NAME", f"nats-{index + 1}")
+            config = config.replace(
+                "listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{route_ports[index]}"
+            )
+            for other, port in enumerate(route_ports, start=1):
+                config = config.replace(f"nats-{other}:6222", f"127.0.0.1:{port}")
+            directory = tmp_path / f"n{index}"
+            directory.mkdir()
+            (directory / "accounts.conf").write_text((DEPLOY / "accounts.conf").read_text())
+            (directory / "cluster.conf").write_text(config)
+            nodes.append(
+                NatsServerProcess(
+                    store_dir=directory / "store",
+                    extra_args=["--config", str(directory / "cluster.conf")],
+                )
+            )
+        try:
+            for node in nodes:
+                node.start()
+            deadline = time.monotonic() + 60
+            while not all(_healthy(node.monitoring_url) for node in nodes):
+                assert time.monotonic() < deadline, "the cluster's JetStream did not come up"
+                time.sleep(0.1)
+            servers = ",".join(node.url for node in nodes)
+            settings = Settings.from_env(
+                {"NATS_URL": users.url("service", servers), "HSL_DATA_DIR": str(tmp_path)}
+            )
+            opened = open_application(settings, env_overrides={"JETSTREAM_REPLICAS": "3"})
+            try:
+                _room(opened.app, "柳溪镇")
+                service_urls = users.url("service", servers).split(",")
+                replicas, _ = asyncio.run(_stream_cluster(service_urls, opened.stream))
+                assert replicas == 3
+            finally:
+                opened.close()
+            reader = JetStreamFactory(
+                Environment(
+                    "hsl", {"NATS_URL": users.url("projector", servers), "CREATE_TABLE": "no"}
+                )
+            )
+            try:
+                assert reader.application_recorder().max_notification_id() == 1
+            finally:
+                reader.close()
+        finally:
+            for node in nodes:
+                node.stop()
