@@ -8,23 +8,22 @@ log on start (``service.feed.publisher``), so it is never stored.
 Statuses, by event (a change is published only when the status differs, except ``escalated``,
 which is published on every escalation, e.g. county then city):
 
-=================================  ==============================================================
-``outcome.drafted``                ``drafted`` (the outcome is created; previous ``null``)
-``outcome.reported``               ``reported``
-``outcome.adopted``                ``adopted`` (detail: adopted as …)
-``outcome.not_adopted``            ``not_adopted`` (detail: the reason)
-``outcome.publicity_published``    ``publicised``
-``outcome.implementation_assigned````implementing``
-``outcome.progress_reported``      ``implementing`` (or ``overdue``) if it was stalled; else none
-``outcome.implementation_completed````implemented``
-``outcome.implementation_verified``  ``verified``; not effective: ``implementing`` (or ``overdue``)
-``outcome.implementation_stalled`` ``stalled`` (detail: the cause)
-``outcome.reconsultation_opened``  ``reconsulted`` (detail: the new topic's id)
-``outcome.feedback_delivered``     ``fed_back``
-``outcome.escalated``              ``escalated`` (detail: the level)
-``outcome.closed``                 ``closed``
-objection, dissent explained       none
-=================================  ==============================================================
+- ``outcome.drafted``: ``drafted`` (the outcome is created; previous ``null``);
+- ``outcome.reported``: ``reported``;
+- ``outcome.adopted``: ``adopted`` (detail: adopted as …);
+- ``outcome.not_adopted``: ``not_adopted`` (detail: the reason);
+- ``outcome.publicity_published``: ``publicised``;
+- ``outcome.implementation_assigned``: ``implementing``;
+- ``outcome.progress_reported``: after a stall, ``implementing`` (or ``overdue``); else none;
+- ``outcome.implementation_completed``: ``implemented``;
+- ``outcome.implementation_verified``: ``verified``; not effective, ``implementing`` (or
+  ``overdue``);
+- ``outcome.implementation_stalled``: ``stalled`` (detail: the cause);
+- ``outcome.reconsultation_opened``: ``reconsulted`` (detail: the new topic's id);
+- ``outcome.feedback_delivered``: ``fed_back``;
+- ``outcome.escalated``: ``escalated`` (detail: the level);
+- ``outcome.closed``: ``closed``;
+- an objection, an explained dissent: none.
 
 **Overdue** is time, not an event: an outcome becomes ``overdue`` when the clock passes the end of
 its deadline day (China Standard Time, UTC+8) while its implementation is assigned, in progress or
