@@ -17,10 +17,10 @@ from events import consultation as c
 from events import outcome as o
 from events import room as r
 from events import topic as t
-from events.codec import tag_of
+from events.codec import EVENT_TYPES, tag_of
 from events.common import BaseEvent
 from projections.changes import Change, Insert, Replace, Update
-from projections.people import people_of
+from projections.people import ACTOR, people_readers
 
 Applier = Callable[[str, Any], list[Change]]
 """(originator id, event) → the row changes, in order."""
@@ -31,11 +31,28 @@ Value = Callable[[Any], Any]
 
 def utc(moment: datetime) -> datetime:
     """A naive UTC timestamp, the form every view column holds."""
+    if moment.tzinfo is UTC:  # as msgspec decodes our stored "…Z" times: no conversion
+        return moment.replace(tzinfo=None)
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+_LAST_AT: tuple[object, datetime | None] = (None, None)
+
+
 def _at(e: Any) -> datetime:
-    return utc(e.occurred_at)
+    """The event's ``occurred_at`` as a view column, converted once per event.
+
+    Several columns of one event take it; ``datetime.replace`` was the costliest call of a
+    rebuild. The last (event, value) pair is kept as one tuple, replaced whole, so a thread
+    never reads one event's time for another.
+    """
+    global _LAST_AT  # noqa: PLW0603 - a one-entry cache
+    last_event, last_value = _LAST_AT
+    if last_event is e and last_value is not None:
+        return last_value
+    value = utc(e.occurred_at)
+    _LAST_AT = (e, value)
+    return value
 
 
 def _update(
@@ -262,28 +279,6 @@ def _verified(oid: str, e: o.ImplementationVerified) -> list[Change]:
     return _outcome({"verified_at": _at, "verified_effective": e.effective, "stage": stage})(oid, e)
 
 
-def _acting_member(applier: Applier) -> Applier:
-    """``applier``, plus a ``member_acts`` row when a CPPCC member acted in that capacity.
-
-    Every event whose ``actor.role`` is ``cppcc_member`` (a topic recommended, a vote, an
-    escalation …) is kept for the annual evaluation of members' participation (§五.3).
-    """
-
-    def apply(oid: str, event: Any) -> list[Change]:
-        changes = applier(oid, event)
-        if event.actor.role == "cppcc_member":
-            act = {
-                "member_id": event.actor.id,
-                "event_type": tag_of(event),
-                "aggregate_id": oid,
-                "occurred_at": _at(event),
-            }
-            changes.append(Insert("member_acts", act))
-        return changes
-
-    return apply
-
-
 _APPLIERS: Final[dict[str, Applier]] = {
     tag_of(r.RoomEstablished): _room_established,
     tag_of(r.ConvenerAssigned): _update("rooms", {
@@ -406,36 +401,55 @@ _APPLIERS: Final[dict[str, Applier]] = {
 }  # fmt: skip
 
 
-def _concerning_people(applier: Applier) -> Applier:
-    """``applier``, plus a ``person_acts`` row for the actor and each person the event names.
+def _indexed(tag: str, applier: Applier) -> Applier:
+    """``applier``, plus the rows that index people: ``person_acts`` and ``member_acts``.
 
-    The index from a person to their events (``hsl replay person``): who acted, in which
-    field someone was named (``voter_id``, ``participants`` …).
+    - ``person_acts``: a row for the actor and each person the event names (``voter_id``,
+      ``participants`` …), the index behind ``hsl replay person``;
+    - ``member_acts``: when the actor acted as a CPPCC member (a topic recommended, a vote, an
+      escalation …), for the annual evaluation of members' participation (§五.3).
+
+    One wrapper with the tag and the naming fields looked up once, not per event: this runs
+    for every event of a rebuild.
     """
+    named = people_readers(EVENT_TYPES[tag])
 
     def apply(oid: str, event: Any) -> list[Change]:
         changes = applier(oid, event)
-        event_type = tag_of(event)
-        changes.extend(
+        actor = event.actor
+        changes.append(
             Insert(
                 "person_acts",
-                {
-                    "person_id": person,
-                    "relation": relation,
-                    "event_type": event_type,
-                    "aggregate_id": oid,
-                },
+                {"person_id": actor.id, "relation": ACTOR, "event_type": tag, "aggregate_id": oid},
             )
-            for person, relation in dict.fromkeys(people_of(event))
         )
+        if named:
+            seen = {(actor.id, ACTOR)}
+            for relation, read in named:
+                for person in read(event):
+                    if (person, relation) not in seen:
+                        seen.add((person, relation))
+                        row = {
+                            "person_id": person,
+                            "relation": relation,
+                            "event_type": tag,
+                            "aggregate_id": oid,
+                        }
+                        changes.append(Insert("person_acts", row))
+        if actor.role == "cppcc_member":
+            act = {
+                "member_id": actor.id,
+                "event_type": tag,
+                "aggregate_id": oid,
+                "occurred_at": _at(event),
+            }
+            changes.append(Insert("member_acts", act))
         return changes
 
     return apply
 
 
-APPLIERS: Final[dict[str, Applier]] = {
-    tag: _concerning_people(_acting_member(f)) for tag, f in _APPLIERS.items()
-}
+APPLIERS: Final[dict[str, Applier]] = {tag: _indexed(tag, f) for tag, f in _APPLIERS.items()}
 """Every event tag the projection knows, and how it changes the views."""
 
 

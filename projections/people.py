@@ -26,13 +26,14 @@ ACTOR: Final = "actor"
 def people_of(event: BaseEvent) -> list[tuple[str, str]]:
     """``(person id, relation)`` pairs: the actor first, then each person the event names."""
     found = [(event.actor.id, ACTOR)]
-    for name, read in _readers(type(event)):
+    for name, read in people_readers(type(event)):
         found.extend((person, name) for person in read(event))
     return found
 
 
 @cache
-def _readers(cls: type[BaseEvent]) -> tuple[tuple[str, Reader], ...]:
+def people_readers(cls: type[BaseEvent]) -> tuple[tuple[str, Reader], ...]:
+    """(field name, reader of the ids it holds) for every field of ``cls`` naming people."""
     hints = typing.get_type_hints(cls, include_extras=True)
     readers: list[tuple[str, Reader]] = []
     for name in cls.__struct_fields__:
