@@ -401,6 +401,7 @@ async def _serve(
             print(f"data dir {settings.data_dir}", flush=True)
             stopping = asyncio.Event()
             checkpointing = None
+            checkpointer = None
             if signer is not None:
                 every, interval = cadence
                 checkpointer = Checkpointer(
@@ -411,7 +412,7 @@ async def _serve(
             api = None
             try:
                 if http is not None:
-                    api = await _start_api(settings, *http)
+                    api = await _start_api(settings, *http, _checkpoint_gauges(checkpointer))
                     print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
                     api.task.add_done_callback(lambda _: _resolve(stop, "http"))
                 print("serving; stop with Ctrl-C or SIGTERM", flush=True)
@@ -440,14 +441,36 @@ async def _serve(
                 print("stopped the embedded nats-server this command started", flush=True)
 
 
-async def _start_api(settings: Settings, host: str, port: int) -> Any:
+async def _start_api(settings: Settings, host: str, port: int, gauges: Gauges | None) -> Any:
     """The HTTP API as a task on this loop (imported here: only ``serve`` needs it)."""
     from service.http.server import ApiError, start_api  # noqa: PLC0415 - serve only
 
     try:
-        return await start_api(settings, host, port)
+        return await start_api(settings, host, port, gauges)
     except ApiError as e:
         raise CommandError(str(e)) from e
+
+
+Gauges = Callable[[], dict[str, tuple[str, float | None]]]
+"""Extra ``/metrics`` gauges: name → (help, value)."""
+
+
+def _checkpoint_gauges(checkpointer: Checkpointer | None) -> Gauges | None:
+    """``/metrics`` gauges of the checkpointer running in this process, if one does."""
+    if checkpointer is None:
+        return None
+
+    def gauges() -> dict[str, tuple[str, float | None]]:
+        signed = checkpointer.last_size
+        return {
+            "hsl_checkpoint_tree_size": ("Events covered by the last signed checkpoint.", signed),
+            "hsl_events_since_checkpoint": (
+                "Events read by the checkpointer, not yet under a signed checkpoint.",
+                max(0, checkpointer.tree.size - signed),
+            ),
+        }
+
+    return gauges
 
 
 def _resolve(stop: asyncio.Future[str], reason: str) -> None:

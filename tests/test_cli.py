@@ -201,6 +201,8 @@ class TestServe:
                 app.close()
             checkpoint = _await_checkpoint(url, key)
             assert checkpoint.size == 1
+            with urllib.request.urlopen(f"{api}/metrics", timeout=10) as answer:
+                assert "\nhsl_checkpoint_tree_size 1\n" in answer.read().decode()
 
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)

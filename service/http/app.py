@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ class Services:
     """Where the checkpoint signing key lives (for ``/audit/export``)."""
     nats_url: str | None = None
     """The log's NATS URL (for ``/audit/export``'s closing checkpoint)."""
+    gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None
+    """More ``/metrics`` gauges from the serving process (its checkpointer's)."""
 
 
 # --- commands --------------------------------------------------------------------------------

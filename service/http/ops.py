@@ -72,14 +72,15 @@ def metrics(request: AnyRequest) -> str:
     age = None
     if services.views_path.exists():
         age = max(0.0, time.time() - services.views_path.stat().st_mtime)
-    return METRICS.render(
-        {
-            "hsl_log_last_sequence": ("Last sequence of the event stream.", head),
-            "hsl_views_position": ("Log position the DuckDB views have reached.", position),
-            "hsl_projection_lag_events": ("Events the views are behind the log.", lag),
-            "hsl_views_file_age_seconds": ("Seconds since the views file last changed.", age),
-        }
-    )
+    gauges: dict[str, tuple[str, float | None]] = {
+        "hsl_log_last_sequence": ("Last sequence of the event stream.", head),
+        "hsl_views_position": ("Log position the DuckDB views have reached.", position),
+        "hsl_projection_lag_events": ("Events the views are behind the log.", lag),
+        "hsl_views_file_age_seconds": ("Seconds since the views file last changed.", age),
+    }
+    if services.gauges is not None:
+        gauges.update(services.gauges())
+    return METRICS.render(gauges)
 
 
 OPS_HANDLERS = [healthz, readyz, metrics]

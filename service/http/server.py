@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -85,8 +85,14 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-async def start_api(settings: Settings, host: str, port: int) -> RunningApi:
-    """Open the application on the log, bind, and serve the API in a task."""
+async def start_api(
+    settings: Settings,
+    host: str,
+    port: int,
+    gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None,
+) -> RunningApi:
+    """Open the application on the log, bind, and serve the API in a task (``gauges``: more
+    ``/metrics`` from the serving process, such as its checkpointer's)."""
     sock = bind(host, port)
     try:
         opened = await asyncio.to_thread(
@@ -101,6 +107,7 @@ async def start_api(settings: Settings, host: str, port: int) -> RunningApi:
         views_path=views_path(settings),
         data_dir=settings.data_dir,
         nats_url=opened.url,
+        gauges=gauges,
     )
     config = uvicorn.Config(
         create_app(services),
