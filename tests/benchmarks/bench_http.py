@@ -9,8 +9,12 @@ a temporary store; in the same run it measures
 (c) the API: 8 clients posting ``POST /rooms/{id}/plans`` to uvicorn on loopback (token,
     policy, the same command), keep-alive connections,
 
-and prints each rate and the ratios (c)/(a) (target >= 0.5x) and (c)/(b). Each writer has its
-own room, so no write conflicts. Not a test: it prints figures and asserts nothing about time.
+and prints each rate and the ratios (c)/(a) (target >= 0.5x) and (c)/(b); then (d)/(e) the
+same for ``establish_room``, which loads nothing, so (e)/(d) is the HTTP layer's own cost.
+Each writer has its own room, so no write conflicts; a room's history grows as the run goes,
+and each load reads it whole (``events.jetstream`` reads an aggregate's subject from the
+start). The clients run in this process, sharing its GIL with the server. Not a test: it
+prints figures and asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ def _parallel(count: int, work: Callable[[int, int], None]) -> float:
     for t in threads:
         t.join()
     return per * WRITERS / (time.perf_counter() - started)
+
+
+def _room(i: int) -> dict[str, object]:
+    """A new town room's fields: nothing to load, so only the HTTP layer is added."""
+    return {
+        "name": f"新协商议事室{i}",
+        "level": "town",
+        "region": {"county": "清河县", "town": f"新镇{i}"},
+    }
 
 
 def _rooms(app: HaoshangliangApplication) -> list[uuid.UUID]:
@@ -123,9 +136,28 @@ def main() -> None:
                         r = client.post(f"/rooms/{rooms[writer]}/plans", json=body)
                         r.raise_for_status()
 
+            def create_direct(writer: int, count: int) -> None:
+                for i in range(count):
+                    app.establish_room(
+                        actor=CLERK,
+                        occurred_at=datetime.now(UTC),
+                        name=f"新协商议事室{i}",
+                        level="town",
+                        region=Region(county="清河县", town=f"新镇{i}"),
+                    )
+
+            def create_over_http(writer: int, count: int) -> None:
+                headers = {"Authorization": f"Bearer {token}"}
+                with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+                    for i in range(count):
+                        body = {"occurred_at": datetime.now(UTC).isoformat(), **_room(i)}
+                        client.post("/rooms", json=body).raise_for_status()
+
             a = _parallel(n, raw)
             b = _parallel(n, direct)
             c = _parallel(n, over_http)
+            d = _parallel(n, create_direct)
+            e = _parallel(n, create_over_http)
             http.should_exit = True
             loop_thread.join(timeout=10)
         finally:
@@ -135,6 +167,9 @@ def main() -> None:
     print(f"(b) application, {WRITERS} threads, commands      : {b:8.0f} commands/s")
     print(f"(c) HTTP API, {WRITERS} clients, commands         : {c:8.0f} commands/s")
     print(f"(c)/(a) = {c / a:.2f}x (target >= 0.5x)   (c)/(b) = {c / b:.2f}x")
+    print(f"(d) application, {WRITERS} threads, establish_room: {d:8.0f} commands/s")
+    print(f"(e) HTTP API, {WRITERS} clients, establish_room   : {e:8.0f} commands/s")
+    print(f"(e)/(a) = {e / a:.2f}x   (e)/(d) = {e / d:.2f}x")
 
 
 if __name__ == "__main__":
