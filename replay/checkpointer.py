@@ -6,12 +6,13 @@ checkpoint (``replay.checkpoint``: origin, tree size, root) when ``every`` event
 added since the last one, or ``interval`` seconds have passed with any added.
 
 Checkpoints are kept in their own immutable stream, ``<stream>-checkpoints`` (delete and purge
-denied, no limits), on the subject ``hsl-audit.<stream>.checkpoint``, which subscribers may
-follow. Each message is the signed note as UTF-8; its header ``Hsl-Tree-State`` carries the
-tree's compact range (base64 of the concatenated subtree roots), so a restarted checkpointer
-resumes where it stopped without rereading the log — after checking that the state gives the
-signed root. Publishing expects the checkpoint subject's last sequence, so two checkpointers
-racing never interleave two histories: the loser reloads and goes on from the winner.
+denied, no limits, as many replicas as the event stream; made with the first checkpoint), on
+the subject ``hsl-audit.<stream>.checkpoint``, which subscribers may follow. Each message is the
+signed note as UTF-8; its header ``Hsl-Tree-State`` carries the tree's compact range (base64 of
+the concatenated subtree roots), so a restarted checkpointer resumes where it stopped without
+rereading the log — after checking that the state gives the signed root. Publishing expects
+the checkpoint subject's last sequence, so two checkpointers racing never interleave two
+histories: the loser reloads and goes on from the winner.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
@@ -137,9 +139,15 @@ async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
     found: list[StoredCheckpoint] = []
     start = 1
     while True:
-        page, pending = await direct_get_range(
-            nc, checkpoint_stream(stream), checkpoint_subject(stream), start, READ_PAGE
-        )
+        try:
+            page, pending = await direct_get_range(
+                nc, checkpoint_stream(stream), checkpoint_subject(stream), start, READ_PAGE
+            )
+        except JetStreamApiError as e:
+            if e.code != NO_RESPONDERS:
+                raise
+            return found  # no checkpoint stream yet: no checkpoint
+
         found.extend(
             StoredCheckpoint(
                 seq=m.seq,
@@ -183,14 +191,27 @@ class Checkpointer:
         self.tree = TreeBuilder()
         self.last_size = 0
         self._last_seq = 0
+        self._stream_ready = False
         self._last_at = clock()
 
     async def resume(self) -> None:
-        """Create the checkpoint stream if needed and continue from its last checkpoint."""
+        """Continue from the last checkpoint, checking that its stream is immutable.
+
+        Without a checkpoint stream yet, start from zero: the stream is made with the first
+        checkpoint, when the event stream exists and its replica count can be copied.
+        """
+        try:
+            last = await direct_get_last(
+                self.nc, checkpoint_stream(self.stream), checkpoint_subject(self.stream)
+            )
+        except (JetStreamApiError, nats.errors.NoRespondersError) as e:
+            if isinstance(e, JetStreamApiError) and e.code != NO_RESPONDERS:
+                raise
+            self._stream_ready = False
+            self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
+            return
         await ensure_checkpoint_stream(self.nc, self.stream)
-        last = await direct_get_last(
-            self.nc, checkpoint_stream(self.stream), checkpoint_subject(self.stream)
-        )
+        self._stream_ready = True
         if last is None:
             self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
             return
@@ -248,6 +269,10 @@ class Checkpointer:
         """Publish a checkpoint at the current tree size, unless the last one is there."""
         if self.tree.size == self.last_size and self._last_seq:
             return None
+        if not self._stream_ready:
+            replicas = await self._log_replicas()
+            await ensure_checkpoint_stream(self.nc, self.stream, replicas)
+            self._stream_ready = True
         checkpoint = Checkpoint(self.origin, self.tree.size, self.tree.root())
         note = sign_checkpoint(checkpoint, self.signer)
         state = self.tree.state()
@@ -273,6 +298,14 @@ class Checkpointer:
         self.last_size, self._last_seq, self._last_at = checkpoint.size, ack.seq, self._clock()
         log.info("checkpoint", stream=self.stream, size=checkpoint.size, sequence=ack.seq)
         return StoredCheckpoint(seq=ack.seq, note=note, state=state)
+
+    async def _log_replicas(self) -> int:
+        """The event stream's replica count (1 if it does not exist yet): checkpoints match it."""
+        try:
+            info = await self.nc.jetstream().stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            return 1
+        return int(info.config.num_replicas or 1)
 
     async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
         """Resume, then follow the log until ``stop`` is set, checkpointing as it goes."""

@@ -24,6 +24,9 @@ from eventsourcing.utils import Environment
 from events.common import Actor
 from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
 from events.room import Region
+from replay.checkpointer import Checkpointer, checkpoint_stream
+from replay.keys import origin_for
+from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
 from service.nats_permissions import COMPOSE_ACCOUNTS_FILE, PASSWORD_VARIABLES, NatsUsers
@@ -39,6 +42,19 @@ async def _replicas(urls: list[str], stream: str) -> int:
     try:
         info = await nc.jetstream().stream_info(stream)
         return int(info.config.num_replicas or 1)
+    finally:
+        await nc.close()
+
+
+async def _checkpoint_once(urls: list[str], stream: str) -> int:
+    """Sign one checkpoint of ``stream``; its stream takes the event stream's replicas."""
+    nc = await nats.connect(urls)
+    try:
+        checkpointer = Checkpointer(nc, stream, SignerKey.generate(origin_for(stream)))
+        await checkpointer.resume()
+        await checkpointer.step()
+        await checkpointer.checkpoint_now()
+        return checkpointer.last_size
     finally:
         await nc.close()
 
@@ -61,6 +77,9 @@ class TestCluster:
             aggregate = uuid4()
             recorder.insert_events([_event(aggregate, 1), _event(aggregate, 2)])
             assert asyncio.run(_replicas(cluster.urls, recorder.layout.stream)) == 3
+            stream = recorder.layout.stream
+            assert asyncio.run(_checkpoint_once(cluster.urls, stream)) == 2
+            assert asyncio.run(_replicas(cluster.urls, checkpoint_stream(stream))) == 3
             cluster.nodes[2].stop()
             assert recorder.insert_events([_event(aggregate, 3)]) == [3]
             other = uuid4()
