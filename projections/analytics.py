@@ -398,6 +398,18 @@ participant_names AS (
     SELECT person_id AS member_id, arg_max(name, seq) AS name
     FROM participants WHERE role = 'cppcc_member' GROUP BY person_id
 ),
+room_firsts AS (
+    SELECT member_id, room_id, min(year) AS year FROM links GROUP BY member_id, room_id
+),
+-- Rooms a member was linked to by each year, as a join (a correlated subquery per row was
+-- a third of the office's member-participation query on the million-event views).
+rooms_linked AS (
+    SELECT m.member_id, y.year, count(DISTINCT r.room_id) AS rooms_linked
+    FROM members m
+    JOIN years y ON y.year >= m.first_year
+    JOIN room_firsts r ON r.member_id = m.member_id AND r.year <= y.year
+    GROUP BY m.member_id, y.year
+),
 counted AS (
     SELECT
         m.member_id,
@@ -424,8 +436,7 @@ SELECT
     coalesce(ln.name, pn.name) AS member_name,
     ln.level AS member_level,
     k.year,
-    (SELECT count(DISTINCT l.room_id) FROM links l
-     WHERE l.member_id = k.member_id AND l.year <= k.year) AS rooms_linked,
+    coalesce(rl.rooms_linked, 0) AS rooms_linked,
     k.consultations_confirmed,
     k.consultations_attended,
     k.opinions_voiced,
@@ -438,7 +449,8 @@ SELECT
     list_sort(k.seqs) AS seqs
 FROM counted k
 LEFT JOIN linked_names ln ON ln.member_id = k.member_id
-LEFT JOIN participant_names pn ON pn.member_id = k.member_id;
+LEFT JOIN participant_names pn ON pn.member_id = k.member_id
+LEFT JOIN rooms_linked rl ON rl.member_id = k.member_id AND rl.year = k.year;
 """
 """The views and macros; ``projections.schema.create_schema`` runs this after the tables."""
 
