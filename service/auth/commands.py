@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 
 import msgspec
 
@@ -44,6 +45,11 @@ def users_add(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("give --room or a region (--county/--town/--locality), not both")
     if (args.town and not args.county) or (args.locality and not args.town):
         raise CommandError("--town needs --county, --locality needs --town")
+    if args.room is not None:
+        try:
+            args.room = str(uuid.UUID(args.room))
+        except ValueError:
+            raise CommandError(f"--room {args.room!r} is not a room id (a UUID)") from None
     scope = Scope(room_id=args.room, county=args.county, town=args.town, locality=args.locality)
     grants = [Grant(role=role, scope=scope) for role in dict.fromkeys(args.role)]
     try:

@@ -10,6 +10,8 @@ Three further checks beyond role and scope:
 - :data:`IN_OWN_NAME`: a participant casts only their own vote and a resident lodges only
   their own objection (the body's person field must be the caller), while the clerk may
   record either on someone's behalf;
+- :data:`TOPIC_SOURCE_OF`: a resident proposes as residents (群众出题), a member as a member
+  (委员荐题), an official or party organisation as the party and government (点题);
 - the office (领导小组办公室) and auditors (纪检监察) are in no row: they read, never write.
 
 docs/api.md prints this table; ``tests/http/test_policy.py`` checks every role × command pair.
@@ -85,6 +87,17 @@ IN_OWN_NAME: Final[Mapping[str, tuple[str, frozenset[str]]]] = {
     "receive_objection": ("objector_id", frozenset({"resident", "resident_rep"})),
 }
 """Command → (body field naming a person, roles that may only name themselves there)."""
+
+TOPIC_SOURCE_OF: Final[Mapping[str, str]] = {
+    "resident": "residents",
+    "resident_rep": "residents",
+    "cppcc_member": "member",
+    "official": "party_government",
+    "party_org": "party_government",
+}
+"""Who proposes a topic names its source by who they are (§四.3): residents 出题, members
+荐题, the party and government 点题; the clerk and the convener record any source, including
+a public call (公开征集)."""
 
 EXPORT_ROLES: Final = frozenset({"auditor", "office"})
 """Who may download audit bundles (``GET /audit/export``); everyone authenticated may read."""
@@ -179,5 +192,12 @@ def authorize(
             raise Forbidden(
                 f"只能以本人名义办理（{field} 须为 {user.id}）",
                 f"{field} must be your own id ({user.id})",
+            )
+    if command == "propose_topic" and fields is not None:
+        own_source = TOPIC_SOURCE_OF.get(grant.role)
+        if own_source is not None and fields.get("source") != own_source:
+            raise Forbidden(
+                f"以{grant.role}身份提出的议题，来源须为 {own_source}",
+                f"a topic proposed as {grant.role} has source {own_source}",
             )
     return Actor(id=user.id, role=grant.role)  # type: ignore[arg-type]

@@ -145,3 +145,17 @@ def test_a_body_cannot_name_the_actor(api: Api, world: dict[str, str]) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "actor"
     assert api.head() == before
+
+
+def test_a_resident_proposes_as_residents(api: Api, world: dict[str, str]) -> None:
+    before = api.head()
+    response = _post(
+        api, "r3", f"/rooms/{world['village']}/topics", {"title": "路灯", "source": "member"}
+    )
+    assert response.status_code == 403, response.text
+    assert "residents" in response.json()["detail"]
+    assert api.head() == before
+    response = _post(
+        api, "r3", f"/rooms/{world['village']}/topics", {"title": "路灯", "source": "residents"}
+    )
+    assert response.status_code == 201, response.text
