@@ -110,12 +110,15 @@ def command_guard(route: CommandRoute) -> Guard:
             _count_refusal(route, e)
             raise
         state = connection.scope.setdefault("state", {})
-        state[_USER], state[_TARGET] = user, target
+        state[_USER], state[_TARGET], state[COMMAND] = user, target, route.name
 
     return guard
 
 
 _USER, _TARGET = "hsl_user", "hsl_target"
+COMMAND, COUNTED = "hsl_command", "hsl_counted"
+"""Request state: the command past its guard, and whether its result was counted (a body the
+handler never saw, refused with 422, is counted by the problem handler)."""
 
 
 def _run(
@@ -126,6 +129,7 @@ def _run(
     user: User = state[_USER]
     target: Target = state[_TARGET] or Target(room_id=None, region=data.region)
     fields = msgspec.structs.asdict(data)
+    state[COUNTED] = True
     try:
         actor = authorize(user, route.name, target, fields)
         with structlog.contextvars.bound_contextvars(

@@ -287,6 +287,8 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     state = request.scope.setdefault("state", {})
     problem.request_id = state.setdefault("request_id", uuid.uuid4().hex)
     METRICS.error(problem.type.rsplit(":", 1)[-1])
+    if state.get("hsl_command") and not state.get("hsl_counted"):  # refused before the handler
+        METRICS.command(state["hsl_command"], "refused")
     if problem.status == 500:
         log.error("request failed", status=problem.status, exc_info=exc)
     elif problem.status > 500:

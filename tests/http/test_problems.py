@@ -184,5 +184,6 @@ def test_operations(api: Api) -> None:
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert 'hsl_commands_total{command="establish_room",result="ok"}' in text
+    assert 'hsl_commands_total{command="file_annual_plan",result="refused"}' in text
     assert "hsl_errors_total{" in text
     assert "hsl_log_last_sequence " in text
