@@ -32,6 +32,7 @@ from replay.keys import KeyFileError, load_or_create_signer, origin_for
 from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
 from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
+from service.feed import FeedError, public_stream, run_feed
 from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
 from service.settings import Settings, SettingsError
@@ -335,6 +336,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"or after S seconds with new events (default {DEFAULT_INTERVAL:g})",
     )
     parser.add_argument(
+        "--no-feed",
+        action="store_true",
+        help="do not publish the outcome feed here (another process runs `hsl feed`)",
+    )
+    parser.add_argument(
         "--host",
         help="where the HTTP API listens (default HSL_HTTP_HOST, else 127.0.0.1)",
     )
@@ -360,7 +366,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= port <= 65535:
         raise CommandError(f"--port {port} is not a port number (0-65535)")
     http = (args.host or settings.http_host, port)
-    received = asyncio.run(_serve(settings, signer, cadence, http))
+    received = asyncio.run(_serve(settings, signer, cadence, http, feed=not args.no_feed))
     log.info("shut down", signal=received)
     return 0
 
@@ -381,9 +387,11 @@ async def _serve(
     signer: SignerKey | None,
     cadence: tuple[int, float],
     http: tuple[str, int] | None = None,
+    *,
+    feed: bool = False,
 ) -> str:
-    """Find or start NATS, say where it is, run the checkpointer and the HTTP API (on
-    ``http``: host and port), wait for a signal.
+    """Find or start NATS, say where it is, run the checkpointer, the outcome feed (when
+    ``feed``) and the HTTP API (on ``http``: host and port), wait for a signal.
 
     The signal handlers go in first, so a signal that arrives while the server is still
     starting ends the command cleanly instead of orphaning the server. NATS is stopped only
@@ -400,27 +408,20 @@ async def _serve(
             )
             print(f"data dir {settings.data_dir}", flush=True)
             stopping = asyncio.Event()
-            checkpointing = None
-            checkpointer = None
-            if signer is not None:
-                every, interval = cadence
-                checkpointer = Checkpointer(
-                    nc, _event_stream(), signer, every=every, interval=interval
-                )
-                checkpointing = asyncio.create_task(checkpointer.run(stopping))
-                print(f"checkpoints signed by {signer.verifier}", flush=True)
+            workers = _start_workers(
+                nc, signer, cadence=cadence, feed=feed, stopping=stopping, stop=stop
+            )
             api = None
             try:
                 if http is not None:
-                    api = await _start_api(settings, *http, _checkpoint_gauges(checkpointer))
+                    api = await _start_api(
+                        settings, *http, _checkpoint_gauges(workers.checkpointer)
+                    )
                     print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
                     api.task.add_done_callback(lambda _: _resolve(stop, "http"))
                 print("serving; stop with Ctrl-C or SIGTERM", flush=True)
-                if checkpointing is not None:
-                    checkpointing.add_done_callback(lambda _: _resolve(stop, "checkpointer"))
                 reason = await stop
-                if checkpointing is not None and checkpointing.done():
-                    checkpointing.result()  # raises what stopped it, if anything did
+                workers.raise_failure()
                 if api is not None and api.task.done():
                     api.task.result()
                     raise CommandError("the HTTP server stopped")
@@ -429,16 +430,62 @@ async def _serve(
                 if api is not None:
                     await api.stop()
                 stopping.set()
-                if checkpointing is not None and not checkpointing.done():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(checkpointing, timeout=10)
+                await workers.wait(timeout=10)
                 await nc.close()
         except CheckpointerError as e:
             raise CommandError(f"the checkpointer stopped: {e}") from e
+        except FeedError as e:
+            raise CommandError(f"the feed stopped: {e}") from e
         finally:
             if handle.origin == "started":
                 stop_embedded(settings)
                 print("stopped the embedded nats-server this command started", flush=True)
+
+
+@dataclass
+class _Workers:
+    """What ``hsl serve`` runs beside the API: the checkpointer and the outcome feed."""
+
+    checkpointer: Checkpointer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def raise_failure(self) -> None:
+        """Raise what stopped a worker that ended before the service did."""
+        for task in self.tasks:
+            if task.done():
+                task.result()
+
+    async def wait(self, timeout: float) -> None:
+        for task in self.tasks:
+            if not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, timeout=timeout)
+
+
+def _start_workers(
+    nc: NatsClient,
+    signer: SignerKey | None,
+    *,
+    cadence: tuple[int, float],
+    feed: bool,
+    stopping: asyncio.Event,
+    stop: asyncio.Future[str],
+) -> _Workers:
+    """Start the checkpointer (with a signer) and the feed; either ending stops the service."""
+    workers = _Workers()
+    if signer is not None:
+        every, interval = cadence
+        workers.checkpointer = Checkpointer(
+            nc, _event_stream(), signer, every=every, interval=interval
+        )
+        workers.tasks.append(asyncio.create_task(workers.checkpointer.run(stopping)))
+        print(f"checkpoints signed by {signer.verifier}", flush=True)
+    if feed:
+        workers.tasks.append(asyncio.create_task(run_feed(nc, _event_stream(), stopping)))
+        print(f"feed     {public_stream(_event_stream())} (docs/feed.md)", flush=True)
+    for task in workers.tasks:
+        task.add_done_callback(lambda _: _resolve(stop, "worker"))
+    return workers
 
 
 async def _start_api(settings: Settings, host: str, port: int, gauges: Gauges | None) -> Any:

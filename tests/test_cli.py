@@ -176,13 +176,14 @@ class TestServe:
         )
         try:
             assert proc.stdout is not None
-            lines = [proc.stdout.readline() for _ in range(4)]
+            lines = [proc.stdout.readline() for _ in range(5)]
             assert lines[0].startswith("NATS     nats://127.0.0.1:"), lines
             assert "started now" in lines[0]
             assert str(data_dir) in lines[1]
             assert lines[2].startswith("checkpoints signed by haoshangliang/hsl+"), lines
-            assert lines[3].startswith("HTTP     http://127.0.0.1:"), lines
-            api = lines[3].split()[1]
+            assert lines[3].startswith("feed     hsl-public"), lines
+            assert lines[4].startswith("HTTP     http://127.0.0.1:"), lines
+            api = lines[4].split()[1]
             with urllib.request.urlopen(f"{api}/healthz", timeout=10) as answer:
                 assert json.loads(answer.read()) == {"status": "ok"}
             state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
