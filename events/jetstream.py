@@ -109,11 +109,18 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             last = await direct_get_last(self._bridge.client, self._layout.stream, subject)
             messages = [last] if last is not None else []
         else:
-            messages = await self._read_subject(subject)
+            # Fast-forwarding a cached aggregate (``gt`` = the version it has): when that
+            # version's stream sequence is known, read only what was stored after it, not
+            # the aggregate's whole history (the log is immutable: the known fact holds).
+            start_seq = 1
+            known = self._positions.get(subject)
+            if gt is not None and known is not None and known.version == gt:
+                start_seq = known.seq + 1
+            messages = await self._read_subject(subject, start_seq)
             if messages:
                 last_version = int(messages[-1].headers[ORIGINATOR_VERSION])
                 self._remember(subject, AggregatePosition(last_version, messages[-1].seq))
-            else:
+            elif start_seq == 1:
                 self._remember(subject, None)
         selected = []
         for message in messages:

@@ -149,6 +149,33 @@ class TestConcurrency:
         assert [e.originator_version for e in writer.select_events(aggregate)] == [1, 2, 3]
 
 
+class TestFastForward:
+    def test_reading_after_a_known_version_reads_only_what_came_after(
+        self, nats_url: str, factories: list[JetStreamFactory], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """gt = a version whose sequence the recorder knows: the subject is read from there on,
+        and events another writer stored meanwhile are found."""
+        ours = _recorder(nats_url, factories)
+        theirs = _recorder(nats_url, factories)
+        aggregate = uuid4()
+        ours.insert_events([_event(aggregate, 1), _event(aggregate, 2), _event(aggregate, 3)])
+        assert len(theirs.select_events(aggregate)) == 3
+        theirs.insert_events([_event(aggregate, 4, b'{"by":"theirs"}')])
+        starts: list[int] = []
+        read_subject = ours._read_subject
+
+        async def noted(subject: str, start_seq: int = 1) -> list[jetstream_ops.StoredMessage]:
+            starts.append(start_seq)
+            return await read_subject(subject, start_seq)
+
+        monkeypatch.setattr(ours, "_read_subject", noted)
+        newer = ours.select_events(aggregate, gt=3)
+        assert [(e.originator_version, e.state) for e in newer] == [(4, b'{"by":"theirs"}')]
+        assert starts == [4]  # after version 3's sequence, not from 1
+        assert [e.originator_version for e in ours.select_events(aggregate, gt=1)] == [2, 3, 4]
+        assert starts[-1] == 1  # version 1's sequence is not known: the whole subject
+
+
 class TestIdempotentRetry:
     @pytest.fixture
     def proxy(self, nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AckDroppingProxy]:
