@@ -112,10 +112,8 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             # Fast-forwarding a cached aggregate (``gt`` = the version it has): when that
             # version's stream sequence is known, read only what was stored after it, not
             # the aggregate's whole history (the log is immutable: the known fact holds).
-            start_seq = 1
-            known = self._positions.get(subject)
-            if gt is not None and known is not None and known.version == gt:
-                start_seq = known.seq + 1
+            known = None if gt is None else self._sequence_of(subject, gt)
+            start_seq = 1 if known is None else known + 1
             messages = await self._read_subject(subject, start_seq)
             if messages:
                 last_version = int(messages[-1].headers[ORIGINATOR_VERSION])

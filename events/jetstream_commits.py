@@ -65,6 +65,7 @@ READ_PAGE = 10_000
 """Messages asked for per direct-get request when reading ranges."""
 
 _POSITION_CACHE_SIZE = 100_000
+_RECENT_VERSIONS = 8
 
 _STREAM_NAME_IN_USE = 10058
 
@@ -90,6 +91,8 @@ class JetStreamRecorder:
         self._bridge = bridge
         self._layout = layout
         self._positions: OrderedDict[str, AggregatePosition | None] = OrderedDict()
+        self._sequences: OrderedDict[str, dict[int, int]] = OrderedDict()
+        """Recent (version → stream sequence) per subject, for fast-forward reads."""
         if create_stream:
             self.create_stream()
 
@@ -187,11 +190,28 @@ class JetStreamRecorder:
             start_seq = page[-1].seq + 1
 
     def _remember(self, subject: str, position: AggregatePosition | None) -> None:
-        """Cache the last stored position of an aggregate (used only on the loop thread)."""
+        """Cache the last stored position of an aggregate (used only on the loop thread).
+
+        The last few versions' sequences are kept too: an aggregate cache usually holds a
+        version a save or two behind the last, and reading from its sequence on is enough.
+        """
         self._positions[subject] = position
         self._positions.move_to_end(subject)
         if len(self._positions) > _POSITION_CACHE_SIZE:
             self._positions.popitem(last=False)
+        if position is None:
+            return
+        known = self._sequences.setdefault(subject, {})
+        known[position.version] = position.seq
+        if len(known) > _RECENT_VERSIONS:
+            del known[min(known)]
+        self._sequences.move_to_end(subject)
+        if len(self._sequences) > _POSITION_CACHE_SIZE:
+            self._sequences.popitem(last=False)
+
+    def _sequence_of(self, subject: str, version: int) -> int | None:
+        """The stream sequence of ``version`` on ``subject``, if remembered."""
+        return self._sequences.get(subject, {}).get(version)
 
     async def _last_tracking(self, application_name: str) -> tuple[int, int] | None:
         """(notification id, stream sequence) of the last tracking record, or None."""

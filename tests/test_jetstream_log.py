@@ -173,7 +173,8 @@ class TestFastForward:
         assert [(e.originator_version, e.state) for e in newer] == [(4, b'{"by":"theirs"}')]
         assert starts == [4]  # after version 3's sequence, not from 1
         assert [e.originator_version for e in ours.select_events(aggregate, gt=1)] == [2, 3, 4]
-        assert starts[-1] == 1  # version 1's sequence is not known: the whole subject
+        assert starts[-1] == 2  # it stored version 1 itself, so it knows where
+        assert [e.originator_version for e in theirs.select_events(aggregate, gt=1)] == [2, 3, 4]
 
 
 class TestIdempotentRetry:
