@@ -15,6 +15,7 @@ import contextlib
 import json
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -336,6 +337,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"or after S seconds with new events (default {DEFAULT_INTERVAL:g})",
     )
     parser.add_argument(
+        "--no-projector",
+        action="store_true",
+        help="do not keep the DuckDB views current here (another process runs `hsl project`)",
+    )
+    parser.add_argument(
         "--no-feed",
         action="store_true",
         help="do not publish the outcome feed here (another process runs `hsl feed`)",
@@ -366,7 +372,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= port <= 65535:
         raise CommandError(f"--port {port} is not a port number (0-65535)")
     http = (args.host or settings.http_host, port)
-    received = asyncio.run(_serve(settings, signer, cadence, http, feed=not args.no_feed))
+    received = asyncio.run(
+        _serve(
+            settings,
+            signer,
+            cadence,
+            http,
+            feed=not args.no_feed,
+            projector=not args.no_projector,
+        )
+    )
     log.info("shut down", signal=received)
     return 0
 
@@ -389,6 +404,7 @@ async def _serve(
     http: tuple[str, int] | None = None,
     *,
     feed: bool = False,
+    projector: bool = False,
 ) -> str:
     """Find or start NATS, say where it is, run the checkpointer, the outcome feed (when
     ``feed``) and the HTTP API (on ``http``: host and port), wait for a signal.
@@ -411,6 +427,8 @@ async def _serve(
             workers = _start_workers(
                 nc, signer, cadence=cadence, feed=feed, stopping=stopping, stop=stop
             )
+            if projector:
+                workers.start_projector(settings, stop)
             api = None
             try:
                 if http is not None:
@@ -448,6 +466,16 @@ class _Workers:
 
     checkpointer: Checkpointer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    projector_stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_projector(self, settings: Settings, stop: asyncio.Future[str]) -> None:
+        """Keep the DuckDB views current in a thread (``hsl project``'s loop, in-process)."""
+        task = asyncio.create_task(
+            asyncio.to_thread(_project_in_process, settings, self.projector_stop)
+        )
+        task.add_done_callback(lambda _: _resolve(stop, "projector"))
+        self.tasks.append(task)
+        print(f"views    {settings.data_dir / 'projections.duckdb'} (kept current)", flush=True)
 
     def raise_failure(self) -> None:
         """Raise what stopped a worker that ended before the service did."""
@@ -456,10 +484,42 @@ class _Workers:
                 task.result()
 
     async def wait(self, timeout: float) -> None:
+        self.projector_stop.set()
         for task in self.tasks:
             if not task.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, timeout=timeout)
+
+
+def _project_in_process(settings: Settings, stop: threading.Event) -> None:
+    """Follow the log into the views until ``stop``, sharing the file with the API's reads."""
+    import duckdb  # noqa: PLC0415 - serve only
+
+    from projections.commands import views_path  # noqa: PLC0415 - it imports this module
+    from projections.runner import ProjectionError, Projector  # noqa: PLC0415
+    from projections.schema import SchemaMismatchError  # noqa: PLC0415
+    from service import bootstrap  # noqa: PLC0415
+    from service.http import views  # noqa: PLC0415
+
+    path = views_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opened = bootstrap.open_application(settings)
+    try:
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as e:
+            msg = f"cannot open the views {path} (is `hsl project` running?): {e}"
+            raise CommandError(msg) from e
+        views.share(path, con)
+        try:
+            Projector(con, opened.app.recorder, opened.app.name).follow(stop)
+        except (ProjectionError, SchemaMismatchError) as e:
+            raise CommandError(f"the projector stopped: {e}") from e
+        finally:
+            views.unshare(path)
+            con.close()
+    finally:
+        opened.close()
 
 
 def _start_workers(

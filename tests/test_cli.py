@@ -176,14 +176,15 @@ class TestServe:
         )
         try:
             assert proc.stdout is not None
-            lines = [proc.stdout.readline() for _ in range(5)]
+            lines = [proc.stdout.readline() for _ in range(6)]
             assert lines[0].startswith("NATS     nats://127.0.0.1:"), lines
             assert "started now" in lines[0]
             assert str(data_dir) in lines[1]
             assert lines[2].startswith("checkpoints signed by haoshangliang/hsl+"), lines
             assert lines[3].startswith("feed     hsl-public"), lines
-            assert lines[4].startswith("HTTP     http://127.0.0.1:"), lines
-            api = lines[4].split()[1]
+            assert lines[4].startswith(f"views    {data_dir}"), lines
+            assert lines[5].startswith("HTTP     http://127.0.0.1:"), lines
+            api = lines[5].split()[1]
             with urllib.request.urlopen(f"{api}/healthz", timeout=10) as answer:
                 assert json.loads(answer.read()) == {"status": "ok"}
             state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
@@ -204,6 +205,9 @@ class TestServe:
             assert checkpoint.size == 1
             with urllib.request.urlopen(f"{api}/metrics", timeout=10) as answer:
                 assert "\nhsl_checkpoint_tree_size 1\n" in answer.read().decode()
+            _await_metric(api, "hsl_views_position 1")  # the projector inside serve
+            with urllib.request.urlopen(f"{api}/readyz", timeout=10) as answer:
+                assert answer.status == 200
 
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -339,3 +343,16 @@ def _await_checkpoint(url: str, key: VerifierKey, timeout: float = 10.0) -> Chec
             return found
         time.sleep(0.1)
     raise AssertionError("hsl serve signed no checkpoint in time")
+
+
+def _await_metric(api: str, line: str, timeout: float = 10.0) -> None:
+    """Wait until ``/metrics`` shows ``line`` (a gauge at the expected value)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{api}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        if f"\n{line}\n" in text:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"/metrics never showed {line!r}:\n{text}")
