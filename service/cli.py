@@ -337,6 +337,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"or after S seconds with new events (default {DEFAULT_INTERVAL:g})",
     )
     parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo county (`hsl demo`, seed 1) first when the log is empty",
+    )
+    parser.add_argument(
         "--no-projector",
         action="store_true",
         help="do not keep the DuckDB views current here (another process runs `hsl project`)",
@@ -380,6 +385,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             http,
             feed=not args.no_feed,
             projector=not args.no_projector,
+            demo=args.demo,
         )
     )
     log.info("shut down", signal=received)
@@ -405,6 +411,7 @@ async def _serve(
     *,
     feed: bool = False,
     projector: bool = False,
+    demo: bool = False,
 ) -> str:
     """Find or start NATS, say where it is, run the checkpointer, the outcome feed (when
     ``feed``) and the HTTP API (on ``http``: host and port), wait for a signal.
@@ -423,6 +430,8 @@ async def _serve(
                 flush=True,
             )
             print(f"data dir {settings.data_dir}", flush=True)
+            if demo:
+                await _load_demo_if_empty(nc, settings)
             stopping = asyncio.Event()
             workers = _start_workers(
                 nc, signer, cadence=cadence, feed=feed, stopping=stopping, stop=stop
@@ -489,6 +498,22 @@ class _Workers:
             if not task.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, timeout=timeout)
+
+
+async def _load_demo_if_empty(nc: NatsClient, settings: Settings) -> None:
+    """``--demo``: write the demo county (seed 1, scale 1) when the log holds no event yet."""
+    from service.demo.command import run_demo  # noqa: PLC0415 - it imports this module
+
+    try:
+        info = await nc.jetstream().stream_info(_event_stream())
+        stored = int(info.state.messages)
+    except nats.js.errors.NotFoundError:
+        stored = 0
+    if stored:
+        print(f"demo     not loaded: the log holds {stored} events already", flush=True)
+        return
+    summary = await asyncio.to_thread(run_demo, settings, 1)
+    print(f"demo     loaded: {summary.total} events (seed 1; see `hsl demo --help`)", flush=True)
 
 
 def _project_in_process(settings: Settings, stop: threading.Event) -> None:

@@ -221,6 +221,37 @@ class TestServe:
         assert not (data_dir / "nats" / STATE_FILE).exists()
         assert not _pid_alive(state["pid"])
 
+    def test_demo_flag_loads_the_county_into_an_empty_log_and_the_views(
+        self, data_dir: Path
+    ) -> None:
+        """`hsl serve --demo`, the README's first command: the demo loaded, views current."""
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env["HSL_DATA_DIR"] = str(data_dir)
+        command = [sys.executable, "-m", "service.cli", "serve", "--demo", "--port", "0"]
+        proc = subprocess.Popen(
+            command,
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(7)]
+            loaded = next(line for line in lines if line.startswith("demo     loaded: "))
+            total = int(loaded.split()[2])
+            assert total > 2000
+            api = next(line for line in lines if line.startswith("HTTP ")).split()[1]
+            _await_metric(api, f"hsl_views_position {total}", timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+
     def test_leaves_a_reused_server_running(self, data_dir: Path) -> None:
         """A server `serve` found already running outlives it."""
         started = json.loads(hsl("log", "status", "--json", data_dir=data_dir).stdout)
