@@ -43,6 +43,7 @@ from events.jetstream_ops import (
     commit,
     direct_get_last,
     direct_get_range,
+    ensure_immutable_stream,
 )
 from events.nats_bridge import NatsBridge
 from events.stream_layout import (
@@ -52,7 +53,6 @@ from events.stream_layout import (
     StreamLayout,
     decode_header_text,
     encode_header_text,
-    immutability_faults,
 )
 
 MAX_COMMIT_ATTEMPTS = 5
@@ -67,7 +67,6 @@ READ_PAGE = 10_000
 _POSITION_CACHE_SIZE = 100_000
 _RECENT_VERSIONS = 8
 
-_STREAM_NAME_IN_USE = 10058
 
 _MSG_ID = Header.MSG_ID.value
 _EXPECTED_LAST_SUBJECT_SEQUENCE = Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
@@ -105,21 +104,13 @@ class JetStreamRecorder:
         self._run(self._create_stream())
 
     async def _create_stream(self) -> None:
-        js = self._bridge.client.jetstream()
-        config = self._layout.stream_config()
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError as e:
-            if e.err_code != _STREAM_NAME_IN_USE:
-                raise
-            info = await js.stream_info(self._layout.stream)
-            faults = immutability_faults(info.config)
-            if faults:
-                msg = (
-                    f"stream {self._layout.stream!r} exists but is not an immutable event log: "
-                    + "; ".join(faults)
-                )
-                raise OperationalError(msg) from e
+        faults = await ensure_immutable_stream(self._bridge.client, self._layout.stream_config())
+        if faults:
+            msg = (
+                f"stream {self._layout.stream!r} exists but is not an immutable event log: "
+                + "; ".join(faults)
+            )
+            raise OperationalError(msg)
 
     def _run(self, coro: Any) -> Any:
         """Run a coroutine on the connection's loop, translating NATS errors (PEP 249)."""

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 import msgspec
 import nats.errors as nats_errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import Header
+from nats.js.api import Header, StreamConfig
+
+from events.stream_layout import immutability_faults
 
 MAX_BATCH_MESSAGES = 1000
 """ADR-50: an atomic batch holds at most 1,000 messages."""
@@ -205,3 +208,33 @@ def _status_error(reply: Msg) -> JetStreamApiError:
     status = headers.get("Status", "?")
     description = str(headers.get(Header.DESCRIPTION, "") or headers.get("Description", ""))
     return JetStreamApiError(int(status) if status.isdigit() else 0, description or "error")
+
+
+STREAM_NAME_IN_USE = 10058
+"""JetStream's error code for creating a stream whose name exists."""
+
+
+async def ensure_immutable_stream(nc: Client, config: StreamConfig) -> list[str]:
+    """Create the stream; if it exists already, what would let a message of it be removed.
+
+    An empty list: the stream is there and immutable. Callers turn faults into their error.
+    """
+    js = nc.jetstream()
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError as e:
+        if e.err_code != STREAM_NAME_IN_USE:
+            raise
+        assert config.name is not None
+        info = await js.stream_info(config.name)
+        return immutability_faults(info.config)
+    return []
+
+
+async def stream_replicas(nc: Client, stream: str) -> int:
+    """A stream's replica count; 1 when it does not exist (yet)."""
+    try:
+        info = await nc.jetstream().stream_info(stream)
+    except nats.js.errors.NotFoundError:
+        return 1
+    return int(info.config.num_replicas or 1)

@@ -109,30 +109,43 @@ class StreamLayout:
         return originator_id_from_token(subject.rsplit(".", 1)[1])
 
     def stream_config(self) -> StreamConfig:
-        """An immutable, unlimited stream that accepts atomic batches.
-
-        Delete and purge are denied and roll-up headers refused, so the server itself keeps
-        every event; no age, count or size limit ever removes one.
-        """
-        return StreamConfig(
-            name=self.stream,
-            description="haoshangliang event log (immutable)",
-            subjects=[self.all_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            max_msgs=-1,
-            max_bytes=-1,
-            max_age=0,
-            max_msgs_per_subject=-1,
-            num_replicas=self.replicas,
-            duplicate_window=DUPLICATE_WINDOW.total_seconds(),
-            deny_delete=True,
-            deny_purge=True,
-            allow_rollup_hdrs=False,
-            allow_direct=True,
-            allow_atomic=True,
+        """The application's immutable event stream (:func:`immutable_stream_config`)."""
+        return immutable_stream_config(
+            self.stream,
+            [self.all_subjects],
+            "haoshangliang event log (immutable)",
+            self.replicas,
         )
+
+
+def immutable_stream_config(
+    name: str, subjects: list[str], description: str, replicas: int = 1
+) -> StreamConfig:
+    """An immutable, unlimited stream that accepts atomic batches.
+
+    Delete and purge are denied and roll-up headers refused, so the server itself keeps
+    every message; no age, count or size limit ever removes one. The event log, its
+    checkpoints and the public feed are all kept this way.
+    """
+    return StreamConfig(
+        name=name,
+        description=description,
+        subjects=subjects,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        max_msgs_per_subject=-1,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        allow_direct=True,
+        allow_atomic=True,
+    )
 
 
 def immutability_faults(config: StreamConfig) -> list[str]:

@@ -30,15 +30,17 @@ import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import StreamConfig
 
 from events.jetstream_ops import (
     REQUEST_TIMEOUT,
     JetStreamApiError,
     direct_get_last,
     direct_get_range,
+    ensure_immutable_stream,
+    stream_replicas,
 )
-from events.stream_layout import StreamLayout, immutability_faults
+from events.stream_layout import StreamLayout, immutable_stream_config
 from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from replay.leaf import leaf_bytes
 from replay.merkle import HASH_SIZE, TreeBuilder
@@ -51,7 +53,6 @@ EXPECTED_LAST_SUBJECT_SEQUENCE: Final = "Nats-Expected-Last-Subject-Sequence"
 DEFAULT_EVERY: Final = 1000
 DEFAULT_INTERVAL: Final = 60.0
 READ_PAGE: Final = 5000
-_STREAM_NAME_IN_USE: Final = 10058
 _WRONG_LAST_SEQUENCE: Final = 10071
 NO_RESPONDERS: Final = 503
 """A direct get on a stream that does not exist (yet) has no responders."""
@@ -73,41 +74,22 @@ def checkpoint_subject(stream: str) -> str:
 
 def checkpoint_stream_config(stream: str, replicas: int = 1) -> StreamConfig:
     """Immutable like the event stream: the checkpoints are evidence too."""
-    return StreamConfig(
-        name=checkpoint_stream(stream),
-        description=f"signed Merkle checkpoints of the haoshangliang log {stream!r} (immutable)",
-        subjects=[checkpoint_subject(stream)],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_age=0,
-        max_msgs_per_subject=-1,
-        num_replicas=replicas,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        allow_direct=True,
-        allow_atomic=True,
+    return immutable_stream_config(
+        checkpoint_stream(stream),
+        [checkpoint_subject(stream)],
+        f"signed Merkle checkpoints of the haoshangliang log {stream!r} (immutable)",
+        replicas,
     )
 
 
 async def ensure_checkpoint_stream(nc: Client, stream: str, replicas: int = 1) -> None:
     """Create the checkpoint stream, or check that the existing one is immutable."""
-    js = nc.jetstream()
-    try:
-        await js.add_stream(checkpoint_stream_config(stream, replicas))
-    except nats.js.errors.BadRequestError as e:
-        if e.err_code != _STREAM_NAME_IN_USE:
-            raise
-        info = await js.stream_info(checkpoint_stream(stream))
-        faults = immutability_faults(info.config)
-        if faults:
-            msg = f"stream {checkpoint_stream(stream)!r} exists but is not immutable: " + "; ".join(
-                faults
-            )
-            raise CheckpointerError(msg) from e
+    faults = await ensure_immutable_stream(nc, checkpoint_stream_config(stream, replicas))
+    if faults:
+        msg = f"stream {checkpoint_stream(stream)!r} exists but is not immutable: " + "; ".join(
+            faults
+        )
+        raise CheckpointerError(msg)
 
 
 @dataclass(frozen=True)
@@ -270,7 +252,7 @@ class Checkpointer:
         if self.tree.size == self.last_size and self._last_seq:
             return None
         if not self._stream_ready:
-            replicas = await self._log_replicas()
+            replicas = await stream_replicas(self.nc, self.stream)
             await ensure_checkpoint_stream(self.nc, self.stream, replicas)
             self._stream_ready = True
         checkpoint = Checkpoint(self.origin, self.tree.size, self.tree.root())
@@ -298,14 +280,6 @@ class Checkpointer:
         self.last_size, self._last_seq, self._last_at = checkpoint.size, ack.seq, self._clock()
         log.info("checkpoint", stream=self.stream, size=checkpoint.size, sequence=ack.seq)
         return StoredCheckpoint(seq=ack.seq, note=note, state=state)
-
-    async def _log_replicas(self) -> int:
-        """The event stream's replica count (1 if it does not exist yet): checkpoints match it."""
-        try:
-            info = await self.nc.jetstream().stream_info(self.stream)
-        except nats.js.errors.NotFoundError:
-            return 1
-        return int(info.config.num_replicas or 1)
 
     async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
         """Resume, then follow the log until ``stop`` is set, checkpointing as it goes."""

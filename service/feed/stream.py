@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from typing import Final
 
-import nats.js.errors
 from nats.aio.client import Client
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import StreamConfig
 
-from events.stream_layout import DUPLICATE_WINDOW, immutability_faults
+from events.jetstream_ops import ensure_immutable_stream, stream_replicas
+from events.stream_layout import immutable_stream_config
 from service.feed.integration import ALL_SUBJECTS
 
 SOURCE_SEQUENCE: Final = "Hsl-Source-Sequence"
 """Header: the event log's stream sequence the message was derived from."""
 SOURCE_STREAM: Final = "Hsl-Source-Stream"
 """Header: the event log's stream name."""
-_STREAM_NAME_IN_USE: Final = 10058
 
 
 class FeedError(RuntimeError):
@@ -35,24 +34,12 @@ def public_stream(stream: str) -> str:
 
 
 def public_stream_config(stream: str, replicas: int = 1) -> StreamConfig:
-    return StreamConfig(
-        name=public_stream(stream),
-        description=f"public outcome status changes derived from the log {stream!r} (immutable)",
-        subjects=[ALL_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_age=0,
-        max_msgs_per_subject=-1,
-        num_replicas=replicas,
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        allow_direct=True,
-        allow_atomic=True,
+    """Immutable like the log: what subscribers were told stays as it was told."""
+    return immutable_stream_config(
+        public_stream(stream),
+        [ALL_SUBJECTS],
+        f"public outcome status changes derived from the log {stream!r} (immutable)",
+        replicas,
     )
 
 
@@ -62,21 +49,9 @@ async def ensure_public_stream(nc: Client, stream: str, replicas: int | None = N
     ``replicas`` defaults to the event log's own (three in the cluster profile; one if the log
     does not exist yet).
     """
-    js = nc.jetstream()
     if replicas is None:
-        try:
-            replicas = (await js.stream_info(stream)).config.num_replicas or 1
-        except nats.js.errors.NotFoundError:
-            replicas = 1
-    try:
-        await js.add_stream(public_stream_config(stream, replicas))
-    except nats.js.errors.BadRequestError as e:
-        if e.err_code != _STREAM_NAME_IN_USE:
-            raise
-        info = await js.stream_info(public_stream(stream))
-        faults = immutability_faults(info.config)
-        if faults:
-            msg = f"stream {public_stream(stream)!r} exists but is not immutable: " + "; ".join(
-                faults
-            )
-            raise FeedError(msg) from e
+        replicas = await stream_replicas(nc, stream)
+    faults = await ensure_immutable_stream(nc, public_stream_config(stream, replicas))
+    if faults:
+        msg = f"stream {public_stream(stream)!r} exists but is not immutable: " + "; ".join(faults)
+        raise FeedError(msg)
