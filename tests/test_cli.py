@@ -152,28 +152,25 @@ class TestLogStop:
         assert err.count("\n") == 1
 
 
+def _serve(data_dir: Path, *options: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """`hsl serve` as a user starts it: a process of its own, on the embedded server of
+    ``data_dir``, the HTTP API on a free port."""
+    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+    env["HSL_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", *options, "--port", "0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 class TestServe:
     def test_serves_until_sigterm_and_stops_the_server_it_started(self, data_dir: Path) -> None:
         """`hsl serve` says where NATS is, and on SIGTERM stops the server it started."""
-        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-        env["HSL_DATA_DIR"] = str(data_dir)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--checkpoint-interval",
-                "0.2",
-                "--port",
-                "0",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _serve(data_dir, "--checkpoint-interval", "0.2")
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(6)]
@@ -225,17 +222,7 @@ class TestServe:
         self, data_dir: Path
     ) -> None:
         """`hsl serve --demo`, the README's first command: the demo loaded, views current."""
-        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-        env["HSL_DATA_DIR"] = str(data_dir)
-        command = [sys.executable, "-m", "service.cli", "serve", "--demo", "--port", "0"]
-        proc = subprocess.Popen(
-            command,
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _serve(data_dir, "--demo")
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(7)]
@@ -255,25 +242,7 @@ class TestServe:
     def test_leaves_a_reused_server_running(self, data_dir: Path) -> None:
         """A server `serve` found already running outlives it."""
         started = json.loads(hsl("log", "status", "--json", data_dir=data_dir).stdout)
-        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-        env["HSL_DATA_DIR"] = str(data_dir)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--checkpoint-interval",
-                "0.2",
-                "--port",
-                "0",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        proc = _serve(data_dir, "--checkpoint-interval", "0.2", stderr=subprocess.DEVNULL)
         try:
             assert proc.stdout is not None
             first = proc.stdout.readline()
