@@ -59,14 +59,23 @@ class Act:
         return cls(actor=actor, occurred_at=occurred_at, recorded_at=now)
 
 
+def _in_utc(value: Any) -> Any:
+    """An aware datetime in UTC; anything else (a naive datetime included) unchanged."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value.astimezone(UTC)
+    return value
+
+
 def build_event(event_cls: type[E], act: Act, fields: dict[str, Any]) -> E:
     """Construct and validate an event Struct; bad input raises our ValidationError.
 
     Struct constructors do not check ``Meta`` constraints; ``msgspec.convert`` does,
-    and reports the field's path, which we pass on to the clerk.
+    and reports the field's path, which we pass on to the clerk. Timestamps given with
+    any offset (``scheduled_for`` at +08:00) are stored in UTC, as ``UtcDatetime``
+    promises the schema's readers; naive ones are refused by the conversion.
     """
     data = {
-        **fields,
+        **{name: _in_utc(value) for name, value in fields.items()},
         "actor": act.actor,
         "occurred_at": act.occurred_at,
         "recorded_at": act.recorded_at,

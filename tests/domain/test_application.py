@@ -69,6 +69,51 @@ class TestTimes:
         assert event.occurred_at.tzinfo == UTC
         assert b'"recorded_at":"2024-03-01T01:00:00Z"' in state
 
+    def test_every_timestamp_is_stored_in_utc(self, s: Scenario) -> None:
+        """A time given at +08:00 (scheduled_for) is stored with 'Z', like occurred_at."""
+        consultation = s.research()
+        s.app.confirm_participants(
+            consultation,
+            actor=CONVENER,
+            occurred_at=s.at(),
+            participants=participants(residents=4, others=2),
+        )
+        beijing = timezone(timedelta(hours=8))
+        meeting = datetime(2024, 3, 5, 9, 0, tzinfo=beijing)
+        s.app.schedule_consultation(
+            consultation,
+            actor=CONVENER,
+            occurred_at=s.at().astimezone(beijing),
+            form="meeting",
+            venue="room",
+            scheduled_for=meeting,
+            host_id="convener-1",
+        )
+        state = stored(s.app)[-1][4]
+        assert b'"scheduled_for":"2024-03-05T01:00:00Z"' in state
+        assert s.app.get_consultation(consultation).scheduled_for == meeting
+
+    def test_a_naive_scheduled_time_is_refused(self, s: Scenario) -> None:
+        """Every timestamp field needs an offset, not only occurred_at."""
+        consultation = s.research()
+        s.app.confirm_participants(
+            consultation,
+            actor=CONVENER,
+            occurred_at=s.at(),
+            participants=participants(residents=4, others=2),
+        )
+        with refused(s.app, ValidationError) as info:
+            s.app.schedule_consultation(
+                consultation,
+                actor=CONVENER,
+                occurred_at=s.at(),
+                form="meeting",
+                venue="room",
+                scheduled_for=datetime(2024, 3, 5, 9, 0),
+                host_id="convener-1",
+            )
+        assert info.value.field == "scheduled_for"
+
     @pytest.mark.parametrize(
         ("late_by", "backdated"),
         [
