@@ -128,6 +128,7 @@ class Consultation(HslAggregate):
         )
 
     def _require_stage(self, *allowed: Stage, doing: str, doing_en: str) -> None:
+        # Rule 4 (§四.2): 开展协商调研 → 确定协商人员 → 举办协商活动, in that order.
         if self.stage not in allowed:
             raise ProcedureOrderViolation(
                 f"协商活动{_STAGE_ZH[self.stage]}，不能{doing}",
@@ -148,7 +149,8 @@ class Consultation(HslAggregate):
     def confirm_participants(
         self, act: Act, *, participants: Sequence[Participant], quota_justification: str = ""
     ) -> None:
-        """Confirm who takes part (§四.2 after research); rule 3's two-thirds, in principle."""
+        """Confirm who takes part (§四.2: after research); rule 3 (§四.4): residents are,
+        in principle, at least two-thirds, so a shortfall needs a recorded justification."""
         self._require_stage(
             "research",
             "participants_confirmed",
@@ -265,6 +267,8 @@ class Consultation(HslAggregate):
         return motion_id
 
     def _open_motion(self, motion_id: UUID) -> Motion:
+        # Rule 4 (§四.2) at the activity (§四.5, 四议两公开): a motion is voted on, then
+        # resolved, once.
         motion = self.motions.get(motion_id)
         if motion is None:
             raise ValidationError("motion_id", f"无此动议 {motion_id}", f"no motion {motion_id}")
@@ -306,7 +310,7 @@ class Consultation(HslAggregate):
         return result
 
     def reach_consensus(self, act: Act, *, summary: str) -> None:
-        """Record the consensus (协商一致) reached; once per activity."""
+        """Record the consensus (协商一致, §四.6) reached; once per activity (rule 4, §四.2)."""
         self._require_held("形成共识(活动尚未举办)", "reach consensus before it is held")
         if self.consensus is not None:
             raise ProcedureOrderViolation("本次活动已记录共识", "consensus is already recorded")

@@ -107,6 +107,7 @@ class Outcome(HslAggregate):
         )
 
     def _require_status(self, *allowed: OutcomeStatus, doing: str, doing_en: str) -> None:
+        # Rule 4 (§四.2, §四.6): 报送协商成果 → 采纳 → 落实 → 反馈, and nothing after closing.
         if self.status not in allowed:
             raise ProcedureOrderViolation(
                 f"协商成果“{self.title}”{_STATUS_ZH[self.status]}，不能{doing}",
@@ -128,7 +129,8 @@ class Outcome(HslAggregate):
         decided_by: str,
         needs_implementation: bool | None = None,
     ) -> None:
-        """Rule 4: adopt only a reported outcome; by default all but a consensus need doing."""
+        """Rule 4 (§四.2): adopt only a reported outcome; by default all but a consensus
+        need doing (§四.6: 协商一致、需要落实的事项)."""
         self._require_status("reported", doing="采纳", doing_en="adopt it")
         if needs_implementation is None:
             needs_implementation = adopted_as != "consensus"
@@ -154,7 +156,7 @@ class Outcome(HslAggregate):
         ends_on: date,
         notice_ref: str = "",
     ) -> None:
-        """Publicise (公示) the adopted matter: rule 5's first step."""
+        """Publicise (公示) the adopted matter: rule 5's first step (§四.6)."""
         self._require_status("adopted", doing="公示", doing_en="publicise it")
         if ends_on < starts_on:
             raise ValidationError(
@@ -170,7 +172,7 @@ class Outcome(HslAggregate):
         )
 
     def receive_objection(self, act: Act, *, objector_id: str, text: str) -> None:
-        """Record an objection raised against the publicised matter."""
+        """Record an objection raised against the publicised matter (公示, rule 5, §四.6)."""
         self._require_status("adopted", doing="受理公示异议", doing_en="take objections")
         if not self.publicised:
             raise ProcedureOrderViolation(
@@ -179,7 +181,8 @@ class Outcome(HslAggregate):
         self._emit(ObjectionReceived, act, objector_id=objector_id, text=text)
 
     def assign_implementation(self, act: Act, *, unit: Person, deadline: date) -> None:
-        """Charge a responsible unit (rule 4: after adoption; rule 5: after publicity)."""
+        """Charge a responsible unit: rule 4 (§四.2) after adoption, rule 5 (§四.6: 及时予以
+        公示、组织实施) after publicity."""
         self._require_status(
             "adopted", doing="组织实施(须先采纳)", doing_en="implement before adoption"
         )
@@ -198,6 +201,7 @@ class Outcome(HslAggregate):
         self._emit(ImplementationAssigned, act, unit=unit, deadline=deadline)
 
     def _require_implementation(self, *allowed: Implementation, doing: str, doing_en: str) -> None:
+        # Rules 4 and 5 (§四.2, §四.6): 组织实施 → 跟踪 → 完成 → 监督核验, in that order.
         self._require_status("adopted", doing=doing, doing_en=doing_en)
         if self.implementation not in allowed:
             raise ProcedureOrderViolation(
@@ -227,7 +231,7 @@ class Outcome(HslAggregate):
         self._emit(ImplementationVerified, act, effective=effective, note=note)
 
     def record_stall(self, act: Act, *, cause: str) -> None:
-        """Rule 6: implementation fell short; its analysed cause must be recorded."""
+        """Rule 6 (§四.6: 落实不到位的，及时分析原因): record the analysed cause."""
         self._require_implementation(
             "assigned", "in_progress", doing="登记落实不到位", doing_en="record a stall"
         )
@@ -236,7 +240,7 @@ class Outcome(HslAggregate):
         self._emit(ImplementationStalled, act, cause=cause)
 
     def open_reconsultation(self, act: Act, *, new_topic_id: UUID) -> None:
-        """Rule 6: consult again (再协商) on a stalled matter whose cause was analysed."""
+        """Rule 6 (§四.6): consult again (再协商) on a stalled matter whose cause was analysed."""
         self._require_status("adopted", doing="再协商", doing_en="re-consult")
         if self.implementation != "stalled":
             raise CauseAnalysisRequired(
@@ -260,7 +264,7 @@ class Outcome(HslAggregate):
         explanation: str,
         known_dissent_ids: Collection[UUID],
     ) -> None:
-        """Rule 7: answer one recorded dissent of the consultation with an explanation."""
+        """Rule 7 (§四.6: 持不同意见的群众…做好解释说明): answer one recorded dissent."""
         self._require_status(
             "drafted", "reported", "adopted", "not_adopted", doing="解释说明", doing_en="explain"
         )
@@ -287,8 +291,9 @@ class Outcome(HslAggregate):
         self._emit(EscalatedViaCppcc, act, category=category, to_level=to_level, summary=summary)
 
     def close(self, act: Act, *, summary: str, dissent_ids: Collection[UUID]) -> None:
-        """Close the loop: decided and fed back (4), publicised and supervised (5),
-        a shortfall analysed (6), and every dissent explained (7)."""
+        """Close the loop (§四.6: 采纳、落实、反馈): decided and fed back (rule 4, §四.2),
+        publicised and supervised (rule 5, §四.6), a shortfall analysed (rule 6, §四.6),
+        and every dissent explained (rule 7, §四.6)."""
         self._require_status("adopted", "not_adopted", doing="办结", doing_en="close it")
         if self.feedback_count == 0:
             raise ProcedureOrderViolation(
@@ -305,6 +310,8 @@ class Outcome(HslAggregate):
         self._emit(OutcomeClosed, act, summary=summary)
 
     def _check_implementation_closed(self) -> None:
+        # Rule 5 (§四.6: 及时予以公示、组织实施，并跟踪监督落实成效) and rule 6 (§四.6:
+        # 落实不到位的，及时分析原因): a matter to implement closes verified or with its cause.
         if not self.publicised:
             raise PublicityAndSupervisionRequired(
                 "需要落实的事项未经公示", "the matter was never publicised"

@@ -74,6 +74,7 @@ class Topic(HslAggregate):
         )
 
     def _require_status(self, *allowed: TopicStatus, doing: str, doing_en: str) -> None:
+        # Rule 4 (§四.2, §四.3): a topic is decided once, and only while it stands.
         if self.status not in allowed:
             raise ProcedureOrderViolation(
                 f"议题“{self.title}”{_STATUS_ZH[self.status]}，不能{doing}",

@@ -5,7 +5,9 @@ Rules 5–9 are in ``test_rules_loop.py``.
 
 from __future__ import annotations
 
+import ast
 from datetime import date
+from pathlib import Path
 
 from events.codec import decode
 from events.common import Person
@@ -30,6 +32,8 @@ from tests.domain.scenario import (
     stored,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class TestRuleErrors:
     def test_each_rule_has_its_error(self) -> None:
@@ -40,6 +44,31 @@ class TestRuleErrors:
             assert error.rule.startswith("§")
             assert error.remedy
             assert error.remedy_en
+
+    def test_each_refusal_cites_the_seed_where_it_is_decided(self) -> None:
+        """Every ``raise`` of a rule's error in the aggregates sits in a function whose
+        docstring or comments cite the seed section (§…) it enforces."""
+        rule_errors = {error.__name__ for error in RULE_ERRORS}
+        uncited: list[str] = []
+        raises = 0
+        for path in sorted((ROOT / "service" / "domain").glob("*.py")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for fn in ast.walk(ast.parse("\n".join(lines))):
+                if not isinstance(fn, ast.FunctionDef):
+                    continue
+                body = "\n".join(lines[fn.lineno - 1 : fn.end_lineno])
+                for node in ast.walk(fn):
+                    if (
+                        isinstance(node, ast.Raise)
+                        and isinstance(node.exc, ast.Call)
+                        and isinstance(node.exc.func, ast.Name)
+                        and node.exc.func.id in rule_errors
+                    ):
+                        raises += 1
+                        if "§" not in body:
+                            uncited.append(f"{path.name}:{node.lineno} {fn.name}")
+        assert raises > 20  # the walk found the checks
+        assert uncited == []
 
     def test_message_names_rule_and_remedy(self) -> None:
         """The message says what is wrong, the seed section, and what to do, in both languages."""
