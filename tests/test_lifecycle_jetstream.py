@@ -6,15 +6,21 @@ atomic commit). Its aggregate cache keeps the very objects the commands built. A
 new application on the same server then rebuilds every aggregate from the log alone; both
 must agree on every attribute, and the notification log must hold exactly the expected
 event types, in order, with gap-free ids.
+
+Then each numbered rule (1-8) is broken through an application on JetStream: the command
+raises the rule's named error, and the server's stream is exactly as before.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import nats
 import pytest
 
 from events.common import Actor, Person
@@ -22,7 +28,21 @@ from events.consultation import Participant, VoteChoice
 from events.room import Region
 from service.application import HaoshangliangApplication
 from service.bootstrap import Opened, open_application
+from service.domain.errors import (
+    CauseAnalysisRequired,
+    CountyMemberLinkRequired,
+    DissentExplanationRequired,
+    DomainError,
+    PartyApprovalRequired,
+    ProcedureOrderViolation,
+    PublicityAndSupervisionRequired,
+    ResidentQuotaShortfall,
+    RuleViolation,
+    TopicFilingViolation,
+    ValidationError,
+)
 from service.settings import Settings
+from tests.domain.scenario import FakeClock, Scenario, participants, refused
 
 CLERK = Actor(id="clerk-1", role="clerk")
 PARTY = Actor(id="village-party", role="party_org")
@@ -306,3 +326,128 @@ def test_full_lifecycle_reloads_identically_from_the_log(settings: Settings) -> 
         first.close()
         if second is not None:
             second.close()
+
+
+# --- refused commands on the JetStream log --------------------------------------------------
+
+
+def _rule_1(s: Scenario) -> Callable[[], object]:
+    topic = s.proposed_topic()
+    return lambda: s.research(topic)
+
+
+def _rule_2(s: Scenario) -> Callable[[], object]:
+    topic = s.approved_topic(filed=False)
+    return lambda: s.app.file_topic(
+        topic, actor=CLERK, occurred_at=s.at(), filed_with="town_members_group"
+    )
+
+
+def _rule_3(s: Scenario) -> Callable[[], object]:
+    consultation = s.research()
+    return lambda: s.app.confirm_participants(
+        consultation,
+        actor=CONVENER,
+        occurred_at=s.at(),
+        participants=participants(residents=3, others=3),
+    )
+
+
+def _rule_4(s: Scenario) -> Callable[[], object]:
+    outcome = s.drafted()
+    return lambda: s.app.adopt_outcome(
+        outcome, actor=PARTY, occurred_at=s.at(), adopted_as="decision", decided_by="镇党委"
+    )
+
+
+def _rule_5(s: Scenario) -> Callable[[], object]:
+    outcome = s.adopted()
+    return lambda: s.app.assign_implementation(
+        outcome,
+        actor=OFFICIAL,
+        occurred_at=s.at(),
+        unit=Person(id="unit-1", name="镇建设局"),
+        deadline=date(2024, 12, 31),
+    )
+
+
+def _rule_6(s: Scenario) -> Callable[[], object]:
+    outcome = s.assigned()  # no stall recorded: the two-aggregate command writes neither
+    return lambda: s.app.open_reconsultation(
+        outcome, actor=CONVENER, occurred_at=s.at(), title="再议", source="member"
+    )
+
+
+def _rule_7(s: Scenario) -> Callable[[], object]:
+    consultation = s.held()
+    s.app.record_dissent(
+        consultation, actor=CLERK, occurred_at=s.at(), person_ids=["r-1"], position="反对"
+    )
+    outcome = s.reported(consultation)
+    s.app.decline_outcome(
+        outcome, actor=PARTY, occurred_at=s.at(), decided_by="镇政府", reason="资金不足"
+    )
+    s.fed_back(outcome)
+    return lambda: s.app.close_outcome(outcome, actor=CLERK, occurred_at=s.at())
+
+
+def _rule_8(s: Scenario) -> Callable[[], object]:
+    room = s.village_room(with_county_member=False)
+    return lambda: s.proposed_topic(room)
+
+
+def _future(s: Scenario) -> Callable[[], object]:
+    room = s.town_room()
+    return lambda: s.app.file_annual_plan(
+        room,
+        actor=CLERK,
+        occurred_at=s.clock.now + timedelta(hours=1),
+        year=2024,
+        planned_consultations=2,
+    )
+
+
+VIOLATIONS: list[tuple[str, type[DomainError], Callable[[Scenario], Callable[[], object]]]] = [
+    ("rule 1", PartyApprovalRequired, _rule_1),
+    ("rule 2", TopicFilingViolation, _rule_2),
+    ("rule 3", ResidentQuotaShortfall, _rule_3),
+    ("rule 4", ProcedureOrderViolation, _rule_4),
+    ("rule 5", PublicityAndSupervisionRequired, _rule_5),
+    ("rule 6", CauseAnalysisRequired, _rule_6),
+    ("rule 7", DissentExplanationRequired, _rule_7),
+    ("rule 8", CountyMemberLinkRequired, _rule_8),
+    ("future occurred_at", ValidationError, _future),
+]
+
+
+async def _stream_state(url: str, stream: str) -> tuple[int, int, int]:
+    """(messages, last sequence, bytes) of the stream, as the server reports them."""
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(stream)
+        assert info.state.messages is not None
+        assert info.state.bytes is not None
+        return info.state.messages, info.state.last_seq, info.state.bytes
+    finally:
+        await nc.close()
+
+
+def test_each_rule_refused_leaves_the_stream_unchanged(settings: Settings) -> None:
+    """Every numbered rule broken through the application on JetStream: its named error,
+    and the server's stream (count, last sequence, bytes) and every event are as before."""
+    clock = FakeClock()
+    opened = open_application(settings, clock=clock)
+    try:
+        s = Scenario(opened.app, clock)
+        for name, error, prepare in VIOLATIONS:
+            command = prepare(s)
+            before = asyncio.run(_stream_state(opened.url, opened.stream))
+            assert before[0] > 0, name
+            with refused(opened.app, error) as info:
+                command()
+            if name.startswith("rule"):
+                assert isinstance(info.value, RuleViolation)
+                assert f"rule {info.value.rule_number}" == name
+            assert asyncio.run(_stream_state(opened.url, opened.stream)) == before, name
+    finally:
+        opened.close()

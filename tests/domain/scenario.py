@@ -84,11 +84,16 @@ def refused(app: HaoshangliangApplication, error: type[E]) -> Iterator[pytest.Ex
 
 
 class Scenario:
-    """A fresh application on the POPO store with a clock the test controls."""
+    """A fresh application on the POPO store with a clock the test controls.
 
-    def __init__(self) -> None:
-        self.clock = FakeClock()
-        self.app = HaoshangliangApplication(env=POPO_ENV, clock=self.clock)
+    Pass ``app`` and the ``clock`` it was built with to drive another store (JetStream).
+    """
+
+    def __init__(
+        self, app: HaoshangliangApplication | None = None, clock: FakeClock | None = None
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.app = app or HaoshangliangApplication(env=POPO_ENV, clock=self.clock)
 
     def at(self) -> datetime:
         """A fresh ``occurred_at``: the clock moves on an hour and that is when it happens."""
