@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from service.bootstrap import open_application
@@ -232,6 +233,28 @@ def test_some_implementations_are_overdue(demo: DemoRun) -> None:
     assert overdue
 
 
+DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT")
+
+
+def _date_times(value: Any) -> Iterator[str]:
+    """Every date-time string anywhere in a decoded payload."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _date_times(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _date_times(item)
+    elif isinstance(value, str) and DATE_TIME.match(value):
+        yield value
+
+
+def test_every_stored_timestamp_is_utc(demo: DemoRun) -> None:
+    """The clerks' times carry +08:00; the log stores each one in UTC ('Z'), as documented."""
+    found = [t for event in demo.events for t in _date_times(event)]
+    assert len(found) > 2 * len(demo.events)  # occurred_at, recorded_at, scheduled_for …
+    assert [t for t in found if not t.endswith("Z")] == []
+
+
 def test_time_only_moves_forward(demo: DemoRun) -> None:
     """recorded_at never goes back, and nothing occurred after it was recorded."""
     recorded = [e["recorded_at"] for e in demo.events]
@@ -243,13 +266,20 @@ def test_time_only_moves_forward(demo: DemoRun) -> None:
 
 
 def test_every_event_decodes_with_the_published_schemas(demo: DemoRun) -> None:
-    """With json and the schema files only: no class of ours is involved."""
+    """With json and the schema files only: no class of ours is involved. Checked twice:
+    by the small checker of the tests, and by jsonschema-rs (a full validator, formats on)."""
     union = schema("any-event.json")
     per_tag = {tag: schema(f"{tag}.json") for tag in ALL_TAGS}
+    full_union = jsonschema_rs.validator_for(union, validate_formats=True)
+    full = {
+        tag: jsonschema_rs.validator_for(s, validate_formats=True) for tag, s in per_tag.items()
+    }
     for (_, _, _, topic, state), event in zip(demo.rows, demo.events, strict=True):
         assert event["type"] == topic
         assert jsonschema_lite.errors(event, per_tag[topic]) == [], (topic, state)
         assert jsonschema_lite.errors(event, union) == [], (topic, state)
+        assert [e.message for e in full[topic].iter_errors(event)] == [], (topic, state)
+        assert full_union.is_valid(event), (topic, state)
 
 
 # --- (d) hsl demo as a user runs it ----------------------------------------------------------

@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_FORMATS = {
+KEYWORDS = frozenset(
+    {"$ref", "anyOf", "enum", "type", "required", "properties", "items", "minItems"}
+    | {"minLength", "maxLength", "format", "minimum", "maximum"}
+    # Annotations: they name, describe or locate; they constrain nothing.
+    | {"$schema", "$id", "$defs", "title", "description", "default", "discriminator"}
+)
+"""Every keyword this checker handles or may safely ignore; a test keeps ours within it."""
+
+FORMATS = {
     "date-time": re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$"),
     "date": re.compile(r"^\d{4}-\d\d-\d\d$"),
     "uuid": re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
@@ -64,7 +72,7 @@ def errors(  # noqa: PLR0912 - one branch per keyword
             found.append(f"{path}: shorter than {schema['minLength']}")
         if len(instance) > schema.get("maxLength", len(instance)):
             found.append(f"{path}: longer than {schema['maxLength']}")
-        pattern = _FORMATS.get(schema.get("format", ""))
+        pattern = FORMATS.get(schema.get("format", ""))
         if pattern is not None and not pattern.match(instance):
             found.append(f"{path}: not a {schema['format']}")
     if isinstance(instance, int) and not isinstance(instance, bool):
