@@ -54,6 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from events.nats_bridge import redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
+from projections.query_service import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 
 Role = Literal["service", "projector", "auditor", "subscriber"]
@@ -181,14 +182,17 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
                 "$JS.API.>",
                 "$JS.ACK.>",
                 "$JS.FC.>",
+                query_subject(s.events),  # the API asks the projector for view reads
             ),
             publish_deny=NEVER_REMOVE,
-            subscribe_allow=(f"{DEFAULT_INBOX}.>",),
+            subscribe_allow=(f"{DEFAULT_INBOX}.>", reply_subjects(s.events)),
         )
     if role == "projector":
         return Permissions(
-            publish_allow=(*ACCOUNT_API, *read_stream_api(s.events)),
-            subscribe_allow=(f"{DEFAULT_INBOX}.>",),
+            # and answers the API's view reads (projections.query_service), on their own
+            # reply subjects only: never on another user's _INBOX
+            publish_allow=(*ACCOUNT_API, *read_stream_api(s.events), reply_subjects(s.events)),
+            subscribe_allow=(f"{DEFAULT_INBOX}.>", query_subject(s.events)),
         )
     if role == "auditor":
         return Permissions(
