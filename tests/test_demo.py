@@ -8,6 +8,7 @@ its stream holds.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -26,8 +27,8 @@ import pytest
 
 from service.bootstrap import open_application
 from service.demo.command import run_demo
-from service.demo.county import END
-from service.demo.report import Summary
+from service.demo.county import END, START
+from service.demo.report import ProgressBar, Summary
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
 from tests.domain import jsonschema_lite
@@ -305,8 +306,12 @@ COUNT_LINE = re.compile(r"^  (?P<name>[a-z_.]+)\s+(?P<count>[\d,]+)$")
 def test_hsl_demo_prints_what_the_stream_holds(
     nats_url: str, tmp_path: Path, demo: DemoRun
 ) -> None:
-    result = hsl("demo", "--seed", str(SEED), nats_url=nats_url, tmp=tmp_path)
+    result = hsl("demo", "--seed", str(SEED), "--progress", nats_url=nats_url, tmp=tmp_path)
     assert result.returncode == 0, result.stderr
+    # The bar goes to stderr (stdout stays the report); its last state counts every event.
+    last = result.stderr.split("\r")[-1]
+    assert f"[{'#' * 28}] 100%" in last
+    assert f" {len(demo.rows):,} events " in last
     printed: dict[str, int] = {}
     for line in result.stdout.splitlines():
         if match := COUNT_LINE.match(line):
@@ -347,3 +352,25 @@ def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path:
     assert result.stdout == ""
     assert result.stderr.startswith(message)
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_progress_bar_draws_on_its_stream_only_when_enabled() -> None:
+    """One self-rewriting line: date, share of the timeline, events; a newline at the end."""
+    out = io.StringIO()
+    bar = ProgressBar(enabled=True, stream=out, width=10, interval=3600)
+    middle = START + (END - START) / 2
+    bar.update(middle, lambda: 1234)
+    bar.update(END, lambda: 9999)  # within the interval: not redrawn
+    bar.update(END, lambda: 2468, force=True)
+    bar.close()
+    lines = out.getvalue().split("\r")[1:]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{middle:%Y-%m-%d} [#####.....]  50%       1,234 events")
+    assert lines[1].startswith(f"{END:%Y-%m-%d} [##########] 100%       2,468 events")
+    assert lines[1].endswith("\n")
+
+    quiet = io.StringIO()
+    off = ProgressBar(enabled=False, stream=quiet)
+    off.update(END, lambda: 1, force=True)
+    off.close()
+    assert quiet.getvalue() == ""
