@@ -366,10 +366,8 @@ WITH acts AS (
     FROM participants p JOIN consultations c ON c.consultation_id = p.consultation_id
     WHERE p.role = 'cppcc_member'
     UNION ALL
-    SELECT a.person_id, year(a.held_at), 'attended', a.consultation_id, a.seq
-    FROM attendees a
-    JOIN participants p ON p.consultation_id = a.consultation_id AND p.person_id = a.person_id
-    WHERE p.role = 'cppcc_member'
+    SELECT person_id, year(held_at), 'attended', consultation_id, seq
+    FROM attendees WHERE role = 'cppcc_member'
     UNION ALL
     SELECT speaker_id, year(recorded_at), 'opinion', consultation_id, seq
     FROM opinions WHERE speaker_role = 'cppcc_member'
@@ -503,6 +501,7 @@ ANALYTICS_HEADERS: Final[dict[str, dict[str, str]]] = {
     "attendees": {
         "consultation_id": "协商活动编号",
         "person_id": "人员编号",
+        "role": "参加身份",
         "held_at": "协商举行时间",
         "seq": "事件序号",
     },

@@ -18,6 +18,8 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from projections.people import ACTOR, PEOPLE, named_people
+
 KEYS: Final[dict[str, str]] = {
     "rooms": "room_id",
     "topics": "topic_id",
@@ -39,6 +41,44 @@ DEFAULTS: Final[dict[str, Any]] = {
     "stall_count": 0,
 }
 """Column defaults of the DDL, for rows created in memory."""
+
+DERIVED: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "attendees": {
+        "role": (
+            "participants",
+            "d.consultation_id = s.consultation_id AND d.person_id = s.person_id",
+        ),
+    },
+}
+"""Columns not given by the appliers but read, when the row is written, from the row of
+another table that matches it: table → column → (that table, the match). ``attendees.role``
+is the attendee's role on the consultation's confirmed participant list (the procedure
+confirms the list before holding, and an attendee is on it), so the member-participation
+query needs no join. The other table's rows are written first (``TABLES`` order)."""
+
+
+def insert_sql(table: str, columns: Sequence[str], source: str) -> str:
+    """``INSERT`` of ``table``'s rows from ``source`` (which lacks the derived columns)."""
+    derived = DERIVED.get(table, {})
+    if not derived:
+        return f"INSERT INTO {table} SELECT * FROM {source}"
+    given = [c for c in columns if c not in derived]
+    values = [f"s.{c}" for c in given]
+    joins = []
+    for i, (column, (other, match)) in enumerate(derived.items()):
+        alias = f"d{i}" if i else "d"
+        values.append(f"{alias}.{column}")
+        joins.append(f"LEFT JOIN {other} {alias} ON {match.replace('d.', alias + '.')}")
+    return (
+        f"INSERT INTO {table} ({', '.join([*given, *derived])}) "
+        f"SELECT {', '.join(values)} FROM {source} s {' '.join(joins)}"
+    )
+
+
+def given_columns(table: str, columns: Sequence[str]) -> list[str]:
+    """The columns of ``table`` that its rows carry (all but the derived ones)."""
+    derived = DERIVED.get(table, {})
+    return [c for c in columns if c not in derived]
 
 
 # msgspec Structs rather than dataclasses: an applier makes one or more per event, and a
@@ -148,17 +188,18 @@ class Batch:
                     f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?::VARCHAR[]))", [stale]
                 )
             self._insert(table, list(self.rows[table].values()))
-        for table, rows in self.appended.items():
-            self._insert(table, rows)
+        for table in self.columns:  # the schema's order: a derived column's source first
+            if table not in KEYS and self.appended.get(table):
+                self._insert(table, self.appended[table])
 
     def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         """One statement per table: each column passed as one list, zipped back by ``unnest``."""
         if not rows:
             return
-        columns = self.columns[table]
+        columns = given_columns(table, self.columns[table])
         lists = [[row[c] for row in rows] for c in columns]
-        select = ", ".join(f"unnest(${i})" for i in range(1, len(columns) + 1))
-        self.con.execute(f"INSERT INTO {table} SELECT {select}", lists)
+        select = ", ".join(f"unnest(${i}) AS {c}" for i, c in enumerate(columns, start=1))
+        self.con.execute(insert_sql(table, self.columns[table], f"(SELECT {select})"), lists)
 
 
 ARROW_TYPES: Final[dict[str, Any]] = {
@@ -185,12 +226,14 @@ def insert_arrow(
     if not rows:
         return
     # Column by column, the values picked by map(itemgetter) in C (4x faster than zip(*rows)).
+    derived = DERIVED.get(table, {})
+    pairs = [(c, k) for c, k in zip(columns, types, strict=True) if c not in derived]
     arrays = [
         pa.array(list(map(itemgetter(column), rows)), type=ARROW_TYPES.get(kind))
-        for column, kind in zip(columns, types, strict=True)
+        for column, kind in pairs
     ]
-    chunk = pa.Table.from_arrays(arrays, names=list(columns))  # noqa: F841 - read by DuckDB
-    con.execute(f"INSERT INTO {table} SELECT * FROM chunk")
+    chunk = pa.Table.from_arrays(arrays, names=[c for c, _ in pairs])  # noqa: F841 - DuckDB
+    con.execute(insert_sql(table, columns, "chunk"))
 
 
 class Fold:
@@ -221,11 +264,15 @@ class Fold:
         self.flush_rows = flush_rows
         self.rows: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in KEYS}
         self._blank = {t: {c: DEFAULTS.get(c) for c in cols} for t, cols in columns.items()}
-        self._unkeyed = frozenset(columns) - set(KEYS)
-        self._appended: dict[str, list[dict[str, Any] | None]] = {t: [] for t in self._unkeyed}
-        self._indexed: dict[str, list[str]] = {}
-        """Appended tables' columns that a ``Replace`` has named: kept indexed from then on."""
-        self._index: dict[tuple[str, str], dict[Any, list[int]]] = {}
+        # In the schema's order, which is the order of the writes (a derived column's source
+        # table first).
+        self._unkeyed = tuple(t for t in columns if t not in KEYS)
+        self._appended: dict[str, list[dict[str, Any]]] = {t: [] for t in self._unkeyed}
+        self._events = _EventColumns()
+        self._named = _NamedColumns()
+        self._cuts: dict[tuple[str, str], dict[Any, int]] = {}
+        """Per (table, column) a ``Replace`` named: value → how many of the table's pending
+        rows there were at the latest such ``Replace`` (those before it with the value go)."""
         self._deletes: dict[tuple[str, str], set[Any]] = {}
         self._writer: ThreadPoolExecutor | None = None
         self._writes: list[Future[None]] = []
@@ -248,31 +295,29 @@ class Fold:
         elif isinstance(change, Insert):
             table = change.table
             row = {**self._blank[table], **change.row, "seq": seq}
-            if table in self._unkeyed:
-                pending = self._appended[table]
-                if table in self._indexed:
-                    for column in self._indexed[table]:
-                        index = self._index[(table, column)]
-                        index.setdefault(row[column], []).append(len(pending))
-                pending.append(row)
+            if table not in KEYS:
+                self._appended[table].append(row)
             else:
                 self.rows[table][str(row[KEYS[table]])] = row
         else:
             self._replace(change)
 
     def _replace(self, change: Replace) -> None:
+        # Nothing is searched here: the pending rows are filtered once, when written.
         table, column = change.table, change.column
-        pending = self._appended[table]
-        index = self._index.get((table, column))
-        if index is None:
-            self._indexed.setdefault(table, []).append(column)
-            index = self._index[(table, column)] = {}
-            for position, row in enumerate(pending):
-                if row is not None:
-                    index.setdefault(row[column], []).append(position)
-        for position in index.pop(change.value, ()):
-            pending[position] = None
+        cuts = self._cuts.setdefault((table, column), {})
+        cuts[change.value] = len(self._appended[table])
         self._deletes.setdefault((table, column), set()).add(change.value)
+
+    def _kept(self, table: str) -> list[dict[str, Any]]:
+        """The table's pending rows that no later ``Replace`` dropped."""
+        rows = self._appended[table]
+        for (replaced, column), cuts in self._cuts.items():
+            if replaced == table and cuts:
+                rows = [
+                    row for position, row in enumerate(rows) if position >= cuts.get(row[column], 0)
+                ]
+        return rows
 
     def flush(self) -> None:
         """Write the pending appended rows (after deleting the written rows replaced since).
@@ -282,18 +327,48 @@ class Fold:
         :meth:`finish` or :meth:`close` has waited for it.
         """
         deletes = [(t, c, sorted(v)) for (t, c), v in self._deletes.items()]
-        appended = [
-            (table, [row for row in pending if row is not None])
-            for table, pending in self._appended.items()
-        ]
-        self._submit(self._write, deletes, appended)
+        appended = [(table, self._kept(table)) for table in self._unkeyed]
+        self._submit(self._write, deletes, appended, self._events, self._named)
         self._deletes = {}
         self._appended = {t: [] for t in self._unkeyed}
-        self._index = {key: {} for key in self._index}
+        self._cuts = {}
+        self._events = _EventColumns()
+        self._named = _NamedColumns()
 
     def pending(self) -> int:
         """Appended rows held in memory, not yet handed to the writer."""
-        return sum(map(len, self._appended.values()))
+        people = len(self._events.ids) + len(self._named.persons)
+        return sum(map(len, self._appended.values())) + people
+
+    def index_people(
+        self, ids: list[int], oids: list[str], tags: list[str], events: list[Any]
+    ) -> None:
+        """The ``person_acts`` rows of consecutive events (one page), kept as columns.
+
+        The same rows as the live path's ``Insert``s (``projections.appliers._indexed``): the
+        actor of every event, then each person a field names (``PEOPLE``, ``named_people``).
+        No dict per row: the actors' rows are the page's own columns, a named person costs
+        three list extensions, and the event's columns are picked by index when written.
+        (``member_acts`` rows, a few per cent of the events, come through :meth:`apply`.)
+        """
+        columns, named = self._events, self._named
+        first = len(columns.ids)
+        columns.ids += ids
+        columns.oids += oids
+        columns.tags += tags
+        columns.actors += [event.actor.id for event in events]
+        persons, relations, positions = named.persons, named.relations, named.positions
+        for position, (tag, event) in enumerate(zip(tags, events, strict=True), start=first):
+            readers = PEOPLE[tag]
+            if readers:
+                for relation, found in named_people(readers, event):
+                    persons += found
+                    if len(found) == 1:
+                        relations.append(relation)
+                        positions.append(position)
+                    else:
+                        relations += [relation] * len(found)
+                        positions += [position] * len(found)
 
     def flush_if_full(self) -> None:
         """Flush once ``flush_rows`` appended rows are pending (the caller asks between pages)."""
@@ -304,6 +379,8 @@ class Fold:
         self,
         deletes: list[tuple[str, str, list[Any]]],
         appended: list[tuple[str, list[dict[str, Any]]]],
+        events: _EventColumns | None = None,
+        named: _NamedColumns | None = None,
     ) -> None:
         for table, column, values in deletes:
             self.con.execute(
@@ -311,6 +388,8 @@ class Fold:
             )
         for table, rows in appended:
             insert_arrow(self.con, table, self.columns[table], self.types[table], rows)
+        if events is not None and events.ids:
+            _insert_people(self.con, events, named or _NamedColumns())
 
     def _submit(self, write: Callable[..., None], *args: Any) -> None:
         self._raise_failure()
@@ -328,7 +407,7 @@ class Fold:
         for table, rows in self.rows.items():
             keyed = list(rows.values())
             self._submit(self._write, [], [(table, keyed)])
-            rows.clear()
+            self.rows[table] = {}
         try:
             for write in self._writes:
                 write.result()
@@ -341,3 +420,57 @@ class Fold:
             self._writer.shutdown(wait=True)
             self._writer = None
         self._writes.clear()
+
+
+class _EventColumns:
+    """Consecutive events' own columns, for their actors' ``person_acts`` rows."""
+
+    __slots__ = ("actors", "ids", "oids", "tags")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.oids: list[str] = []
+        self.tags: list[str] = []
+        self.actors: list[str] = []
+
+
+class _NamedColumns:
+    """The people the events name: id, relation, and the event's position in the columns."""
+
+    __slots__ = ("persons", "positions", "relations")
+
+    def __init__(self) -> None:
+        self.persons: list[str] = []
+        self.relations: list[str] = []
+        self.positions: list[int] = []
+
+
+def _insert_people(
+    con: duckdb.DuckDBPyConnection, events: _EventColumns, named: _NamedColumns
+) -> None:
+    """Write ``person_acts``: the actors' rows, then the named people's (two Arrow inserts)."""
+    seq = pa.array(events.ids, type=pa.int64())
+    oid = pa.array(events.oids, type=pa.string())
+    tag = pa.array(events.tags, type=pa.string())
+    actors = pa.Table.from_arrays(  # noqa: F841 - read by DuckDB
+        [pa.array(events.actors, type=pa.string()), tag, oid, seq],
+        names=["person_id", "event_type", "aggregate_id", "seq"],
+    )
+    con.execute(
+        f"INSERT INTO person_acts SELECT person_id, '{ACTOR}', event_type, aggregate_id, seq "
+        "FROM actors"
+    )
+    if not named.persons:
+        return
+    at = pa.array(named.positions, type=pa.int64())
+    people = pa.Table.from_arrays(  # noqa: F841 - read by DuckDB
+        [
+            pa.array(named.persons, type=pa.string()),
+            pa.array(named.relations, type=pa.string()),
+            tag.take(at),
+            oid.take(at),
+            seq.take(at),
+        ],
+        names=["person_id", "relation", "event_type", "aggregate_id", "seq"],
+    )
+    con.execute("INSERT INTO person_acts SELECT * FROM people")

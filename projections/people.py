@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
+from events.codec import EVENT_TYPES
 from events.common import BaseEvent, PersonId
 
 Reader = Callable[[Any], list[str]]
@@ -66,3 +67,25 @@ def _is_person(hint: Any) -> bool:
         return False
     fields = typing.get_type_hints(hint, include_extras=True)
     return fields.get("id") == PersonId
+
+
+PEOPLE: Final[dict[str, tuple[tuple[str, Reader], ...]]] = {
+    tag: people_readers(cls) for tag, cls in EVENT_TYPES.items()
+}
+"""Per event tag, the fields naming people besides the actor: (relation, reader of the ids)."""
+
+
+def named_people(named: tuple[tuple[str, Reader], ...], event: Any) -> list[tuple[str, list[str]]]:
+    """``(relation, person ids)`` for each naming field, each id once per relation.
+
+    The actor's row has the relation ``actor``, which no field is called, so it never
+    collides with these. One definition for the live path (``projections.appliers``) and the
+    rebuild's columnar path (``projections.changes.Fold.index_people``).
+    """
+    found = []
+    for relation, read in named:
+        ids = read(event)
+        if len(ids) > 1 and len(set(ids)) != len(ids):
+            ids = list(dict.fromkeys(ids))
+        found.append((relation, ids))
+    return found

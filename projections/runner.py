@@ -17,16 +17,16 @@ import gc
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from events.codec import EVENT_TYPES, decode, tag_of
+from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
 from events.jetstream_reader import PAGE, PROCESS_THRESHOLD, Page, read_pages
-from projections.appliers import APPLIERS
-from projections.changes import Batch, Change, Fold, MissingRowError
+from projections.appliers import APPLIERS, TABLE_APPLIERS, member_act
+from projections.changes import Batch, Change, Fold, Insert, MissingRowError
 from projections.schema import TABLES, create_schema, tracking_position
 
 DEFAULT_BATCH: Final = 5000
@@ -147,15 +147,8 @@ class Projector:
         with _collector_paused():
             self.con.execute("BEGIN TRANSACTION")
             try:
-                apply, hook = fold.apply, self._after_change
                 for chunk in self._pages(1, until, page):
-                    for seq, oid, topic, state in zip(
-                        chunk.ids, chunk.originator_ids, chunk.topics, chunk.states, strict=True
-                    ):
-                        for change in changes_of(seq, oid, topic, state):
-                            apply(change, seq)
-                            if hook is not None:
-                                hook(seq)
+                    self._fold_page(fold, chunk)
                     fold.flush_if_full()
                     applied += len(chunk)
                     last = chunk.ids[-1]
@@ -178,6 +171,29 @@ class Projector:
         if applied:
             self.position = last
         return applied
+
+    def _fold_page(self, fold: Fold, chunk: Page) -> None:
+        """Fold one page: its events decoded (all at once when they can be), then applied.
+
+        The tables' changes go through ``fold.apply`` event by event, in order; the people
+        index (``person_acts``) is added as columns for the whole page.
+        """
+        ids, oids, tags = chunk.ids, chunk.originator_ids, chunk.topics
+        events = decode_page(chunk)
+        if events is None:  # something to upcast or to refuse: one by one, in order
+            events = [event_of(seq, tag, state) for seq, tag, state in zip(
+                ids, tags, chunk.states, strict=True)]  # fmt: skip
+        apply, hook, appliers = fold.apply, self._after_change, TABLE_APPLIERS
+        for seq, oid, tag, event in zip(ids, oids, tags, events, strict=True):
+            for change in appliers[tag](oid, event):
+                apply(change, seq)
+                if hook is not None:
+                    hook(seq)
+            if event.actor.role == "cppcc_member":
+                act = member_act(tag, oid, event)
+                assert act is not None
+                apply(Insert("member_acts", act), seq)
+        fold.index_people(ids, oids, tags, events)
 
     def _pages(self, start: int, stop: int, page: int) -> Generator[Page, None, None]:
         return read_pages(
@@ -291,8 +307,13 @@ def _drain(
 
 def changes_of(seq: int, originator_id: str, topic: str, state: bytes) -> list[Change]:
     """Decode one stored event and return its row changes; refuse what cannot be applied."""
-    applier = APPLIERS.get(topic)
-    if applier is None:
+    event = event_of(seq, topic, state)  # raises first for an unknown topic
+    return APPLIERS[topic](originator_id, event)
+
+
+def event_of(seq: int, topic: str, state: bytes) -> Any:
+    """One stored event decoded (and upcast); refused if unknown or not what its topic says."""
+    if topic not in APPLIERS:
         raise UnknownEventError(seq, topic)
     try:
         event = decode(state)
@@ -302,7 +323,40 @@ def changes_of(seq: int, originator_id: str, topic: str, state: bytes) -> list[C
     if type(event) is not EVENT_TYPES.get(topic):
         msg = f"event {seq} is stored as {topic!r} but its payload is {tag_of(event)!r}"
         raise ProjectionError(msg)
-    return applier(originator_id, event)
+    return event
+
+
+_PAGE_DECODER: Final = msgspec.json.Decoder(list[AnyEvent])
+_EXPECTED: Final = EVENT_TYPES.__getitem__
+_VERSIONED: Final[dict[type, int]] = {
+    EVENT_TYPES[tag]: version for tag, version in CURRENT_VERSIONS.items() if version > 1
+}
+"""Event classes past their first schema version: a stored older payload needs upcasting."""
+
+
+def decode_page(chunk: Page) -> list[Any] | None:
+    """A page's events decoded by one call, or None if any needs :func:`event_of`.
+
+    The payloads are joined into one JSON array (msgspec validates each element against the
+    union of the events, as ``decode`` does). None (the caller then goes event by event, which
+    raises at the first event that cannot be applied, naming it) when a topic is unknown,
+    anything fails to decode, an event is not of its topic's type, or one was stored at an
+    older schema version. Every payload is one JSON value, so equal counts pair them up.
+    """
+    if not APPLIERS.keys() >= set(chunk.topics):
+        return None
+    try:
+        events: list[Any] = _PAGE_DECODER.decode(b"[" + b",".join(chunk.states) + b"]")
+    except msgspec.MsgspecError:
+        return None
+    if list(map(type, events)) != list(map(_EXPECTED, chunk.topics)):
+        return None
+    if _VERSIONED and not _VERSIONED.keys().isdisjoint(map(type, events)):
+        for event in events:
+            version = _VERSIONED.get(type(event))
+            if version is not None and event.schema_version < version:
+                return None
+    return events
 
 
 @contextlib.contextmanager

@@ -229,6 +229,7 @@ CREATE TABLE IF NOT EXISTS dissent_explanations (
 CREATE TABLE IF NOT EXISTS attendees (
     consultation_id VARCHAR NOT NULL,
     person_id VARCHAR NOT NULL,
+    role VARCHAR,
     held_at TIMESTAMP NOT NULL,
     seq BIGINT NOT NULL
 );
@@ -257,12 +258,14 @@ CREATE TABLE IF NOT EXISTS person_acts (
 """
 
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """Raise when a table or column changes: a file built by another version must be rebuilt.
 
 2: ``attendees``, ``opinions`` and ``member_acts`` (for member participation, §五.3) and
 the office's analytics views (``projections.analytics``).
-3: ``person_acts``, every person an event concerns (for ``hsl replay person``)."""
+3: ``person_acts``, every person an event concerns (for ``hsl replay person``).
+4: ``attendees.role``, the attendee's role on the confirmed participant list (member
+participation without a join)."""
 
 
 class SchemaMismatchError(RuntimeError):
