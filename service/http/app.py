@@ -32,7 +32,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
 from service.application import HaoshangliangApplication
-from service.auth.policy import Target, authorize
+from service.auth.placement import placements
+from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
 from service.auth.users import User, UserStore
 from service.http.bearer import caller
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
@@ -67,20 +68,11 @@ class Services:
 
 
 def _target(app: HaoshangliangApplication, route: CommandRoute, ident: uuid.UUID) -> Target:
-    """The room (and unit) a command acts on; unknown ids raise ``NotFoundError`` (404)."""
-    match route.target:
-        case "room":
-            room_id = ident
-        case "topic":
-            room_id = app.get_topic(ident).room_id
-        case "consultation":
-            room_id = app.get_consultation(ident).room_id
-        case _:
-            outcome = app.get_outcome(ident)
-            room = app.get_room(outcome.room_id)
-            return Target(room_id=str(room.id), region=room.region, unit_id=outcome.unit_id)
-    room = app.get_room(room_id)
-    return Target(room_id=str(room.id), region=room.region)
+    """The room (and unit) a command acts on; unknown ids raise ``NotFoundError`` (404).
+    Rooms and regions never change, so they are cached (``service.auth.placement``)."""
+    assert route.target is not None
+    with_unit = route.name in OWN_ASSIGNMENT
+    return placements(app).target(route.target, ident, with_unit=with_unit)
 
 
 def _count_refusal(route: CommandRoute, error: Exception) -> None:
@@ -90,22 +82,31 @@ def _count_refusal(route: CommandRoute, error: Exception) -> None:
 def command_guard(route: CommandRoute) -> Guard:
     """Before the body is read: who calls (401), may their role run it (403), does the
     path's id exist (404) and lie in their scope (403). The user and target are kept in the
-    request's state for the handler."""
+    request's state for the handler. When the target's placement is known (nothing to read
+    from the log) the check runs on the event loop, otherwise in a worker thread."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         services: Services = connection.app.state.services
         ident: uuid.UUID | None = connection.path_params.get("id")
 
-        def check() -> tuple[User, Target | None]:
+        def check(known: Target | None) -> tuple[User, Target | None]:
             user = caller(connection, services.users)
             with structlog.contextvars.bound_contextvars(actor=user.id, command=route.name):
                 authorize(user, route.name, None)  # the role first: 403 before 404
-                target = None if ident is None else _target(services.app, route, ident)
+                target = known
+                if target is None and ident is not None:
+                    target = _target(services.app, route, ident)
                 authorize(user, route.name, target)
             return user, target
 
+        known = None
+        if ident is not None and route.target is not None and route.name not in OWN_ASSIGNMENT:
+            known = placements(services.app).cached(route.target, ident)
         try:
-            user, target = await anyio.to_thread.run_sync(check)
+            if ident is None or known is not None:  # nothing to read from the log
+                user, target = check(known)
+            else:
+                user, target = await anyio.to_thread.run_sync(check, None)
         except Exception as e:
             _count_refusal(route, e)
             raise

@@ -1,7 +1,7 @@
 """Benchmark: commands per second over HTTP, 8 concurrent clients, beside the recorder's rate.
 
-Run with ``python -m tests.benchmarks.bench_http [--commands N]``. One bundled nats-server on
-a temporary store; in the same run it measures
+Run with ``python -m tests.benchmarks.bench_http [--commands N] [--py-spy FILE]``. One
+bundled nats-server on a temporary store; in the same run it measures
 
 (a) the raw recorder: 8 threads inserting one-event saves (``insert_events``),
 (b) the application: 8 threads calling ``file_annual_plan`` directly (load the room, save;
@@ -11,25 +11,36 @@ a temporary store; in the same run it measures
 
 and prints each rate and the ratios (c)/(a) (target >= 0.5x) and (c)/(b); then (d)/(e) the
 same for ``establish_room``, which loads nothing, so (e)/(d) is the HTTP layer's own cost.
-Each writer has its own room, so no write conflicts; a room's history grows as the run goes,
-and each load reads it whole (``events.jetstream`` reads an aggregate's subject from the
-start). The clients run in this process, sharing its GIL with the server. Not a test: it
-prints figures and asserts nothing about time.
+Each writer has its own room, so no write conflicts.
+
+The clients run in a **separate process** (raw asyncio streams, one keep-alive connection
+per client, requests built before the clock starts), so they do not share the server's GIL;
+they still share the machine's cores with the server and nats-server, so for every phase the
+CPU time each process spent per command is printed too (the API process from
+``time.process_time``, nats-server and the client process from their own accounting).
+``--py-spy FILE`` records the API process during (c) (the thread holding the GIL, as
+collapsed stacks in FILE) and prints where that time goes, layer by layer, per request.
+Not a test: it prints figures and asserts nothing about time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import uvicorn
 from eventsourcing.persistence import StoredEvent
 
@@ -39,25 +50,143 @@ from service.application import HaoshangliangApplication
 from service.auth.users import Grant, Scope, UserStore
 from service.bootstrap import application_env
 from service.http.app import Services, create_app
-from service.http.server import APP_ENV, _Server, bind, url_of
+from service.http.server import APP_ENV, _Server, bind
 from service.logging import configure_logging
 from service.nats_server import NatsServerProcess
 
 WRITERS = 8
 CLERK = Actor(id="bench-clerk", role="clerk")
 PAYLOAD = b'{"type":"room.annual_plan_filed","year":2025,"planned_consultations":2}'
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _parallel(count: int, work: Callable[[int, int], None]) -> float:
-    """Run ``work(writer, n)`` on WRITERS threads, ``count`` calls in all; calls per second."""
+# --- the client process ------------------------------------------------------------------------
+
+
+def _request(host: str, port: int, token: str, path: str, body: dict[str, object]) -> bytes:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+async def _one_client(host: str, port: int, requests: list[bytes], go: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    await go.wait()
+    for request in requests:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        if status >= 300:
+            raise RuntimeError(f"{status}: {body.decode()}")
+    writer.close()
+
+
+async def _clients(host: str, port: int, jobs: list[list[bytes]]) -> None:
+    go = asyncio.Event()
+    tasks = [asyncio.create_task(_one_client(host, port, job, go)) for job in jobs]
+    await asyncio.sleep(0.2)  # every connection open
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    go.set()
+    await asyncio.gather(*tasks)
+
+
+def client_main() -> None:
+    """``--client``: read the job (JSON on stdin), connect, say ready, wait for go, post."""
+    job = json.loads(sys.stdin.readline())
+    host, port, token = job["host"], job["port"], job["token"]
+    jobs = [[_request(host, port, token, p, b) for p, b in calls] for calls in job["writers"]]
+    cpu = time.process_time()
+    asyncio.run(_clients(host, port, jobs))
+    print(json.dumps({"cpu": time.process_time() - cpu}), flush=True)
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Rate:
+    """One phase: calls per second and the CPU seconds each process spent per call."""
+
+    per_second: float
+    cpu_ms: dict[str, float]
+
+
+def _ticks(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class Meter:
+    """CPU of this process and of nats-server across one phase."""
+
+    def __init__(self, nats_pid: int) -> None:
+        self.nats_pid = nats_pid
+
+    def measure(self, calls: int, run: Callable[[], float | None]) -> Rate:
+        cpu, nats, started = time.process_time(), _ticks(self.nats_pid), time.perf_counter()
+        client_cpu = run()
+        elapsed = time.perf_counter() - started
+        cpu_ms = {
+            "api": (time.process_time() - cpu) * 1000 / calls,
+            "nats-server": (_ticks(self.nats_pid) - nats) * 1000 / calls,
+        }
+        if client_cpu is not None:
+            cpu_ms["client"] = client_cpu * 1000 / calls
+        return Rate(calls / elapsed, cpu_ms)
+
+
+def _parallel(count: int, work: Callable[[int, int], None]) -> Callable[[], None]:
+    """``work(writer, n)`` on WRITERS threads, ``count`` calls in all."""
     per = count // WRITERS
-    threads = [threading.Thread(target=work, args=(w, per)) for w in range(WRITERS)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return per * WRITERS / (time.perf_counter() - started)
+
+    def run() -> None:
+        threads = [threading.Thread(target=work, args=(w, per)) for w in range(WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    return run
+
+
+def _over_http(
+    host: str, port: int, token: str, writers: list[list[tuple[str, dict[str, object]]]]
+) -> tuple[subprocess.Popen[str], Callable[[], float]]:
+    """Start the client process (connected, waiting); the callable lets it go."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.bench_http", "--client"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    stdin, stdout = child.stdin, child.stdout
+    stdin.write(json.dumps({"host": host, "port": port, "token": token, "writers": writers}))
+    stdin.write("\n")
+    stdin.flush()
+    if stdout.readline().strip() != "ready":
+        raise RuntimeError("the client process did not start")
+
+    def go() -> float:
+        stdin.write("go\n")
+        stdin.flush()
+        line = stdout.readline()
+        if child.wait() != 0 or not line:
+            raise RuntimeError("the client process failed")
+        return float(json.loads(line)["cpu"])
+
+    return child, go
 
 
 def _room(i: int) -> dict[str, object]:
@@ -82,15 +211,24 @@ def _rooms(app: HaoshangliangApplication) -> list[uuid.UUID]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--commands", type=int, default=2000)
-    n = parser.parse_args().commands
-    configure_logging("warning")
-    with tempfile.TemporaryDirectory() as tmp:
+def _py_spy(target: str) -> subprocess.Popen[bytes]:
+    options = ["--format", "raw", "--gil", "--threads", "--rate", str(SPY_RATE), "--nonblocking"]
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(os.getpid()), *options, "-o", target],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run(n: int, spy: str | None, log_level: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "api.log", "w") as log_file:
         base = Path(tmp)
+        # As ``hsl serve`` logs under a service manager: JSON lines at HSL_LOG_LEVEL (info).
+        configure_logging(log_level, stream=log_file)
         server = NatsServerProcess(store_dir=base / "nats")
         url = server.start()
+        assert server.process is not None
+        meter = Meter(server.process.pid)
         app = HaoshangliangApplication(env=application_env(url, APP_ENV))
         try:
             rooms = _rooms(app)
@@ -111,31 +249,6 @@ def main() -> None:
                         planned_consultations=2,
                     )
 
-            users = UserStore(base / "users.json")
-            _, token = users.add(CLERK.id, "bench", [Grant(role="clerk", scope=Scope())])
-            api = create_app(Services(app=app, users=users, views_path=base / "views.duckdb"))
-            sock = bind("127.0.0.1", 0)
-            http = _Server(uvicorn.Config(api, log_config=None, access_log=False))
-            loop_thread = threading.Thread(
-                target=lambda: asyncio.run(http.serve(sockets=[sock])), daemon=True
-            )
-            loop_thread.start()
-            while not http.started:
-                time.sleep(0.01)
-            base_url = url_of(sock)
-
-            def over_http(writer: int, count: int) -> None:
-                headers = {"Authorization": f"Bearer {token}"}
-                with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-                    for i in range(count):
-                        body = {
-                            "occurred_at": datetime.now(UTC).isoformat(),
-                            "year": 2000 + i % 50,
-                            "planned_consultations": 2,
-                        }
-                        r = client.post(f"/rooms/{rooms[writer]}/plans", json=body)
-                        r.raise_for_status()
-
             def create_direct(writer: int, count: int) -> None:
                 for i in range(count):
                     app.establish_room(
@@ -146,30 +259,143 @@ def main() -> None:
                         region=Region(county="清河县", town=f"新镇{i}"),
                     )
 
-            def create_over_http(writer: int, count: int) -> None:
-                headers = {"Authorization": f"Bearer {token}"}
-                with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-                    for i in range(count):
-                        body = {"occurred_at": datetime.now(UTC).isoformat(), **_room(i)}
-                        client.post("/rooms", json=body).raise_for_status()
-
-            a = _parallel(n, raw)
-            b = _parallel(n, direct)
-            c = _parallel(n, over_http)
-            d = _parallel(n, create_direct)
-            e = _parallel(n, create_over_http)
+            users = UserStore(base / "users.json")
+            _, token = users.add(CLERK.id, "bench", [Grant(role="clerk", scope=Scope())])
+            api = create_app(Services(app=app, users=users, views_path=base / "views.duckdb"))
+            sock = bind("127.0.0.1", 0)
+            host, port = sock.getsockname()[:2]
+            http = _Server(uvicorn.Config(api, log_config=None, access_log=False))
+            loop_thread = threading.Thread(
+                target=lambda: asyncio.run(http.serve(sockets=[sock])), daemon=True
+            )
+            loop_thread.start()
+            while not http.started:
+                time.sleep(0.01)
+            per = n // WRITERS
+            now = datetime.now(UTC).isoformat()
+            plans = [
+                [
+                    (
+                        f"/rooms/{rooms[w]}/plans",
+                        {"occurred_at": now, "year": 2000 + i % 50, "planned_consultations": 2},
+                    )
+                    for i in range(per)
+                ]
+                for w in range(WRITERS)
+            ]
+            new_rooms = [
+                [("/rooms", {"occurred_at": now, **_room(i)}) for i in range(per)]
+                for _ in range(WRITERS)
+            ]
+            calls = per * WRITERS
+            a = meter.measure(calls, _parallel(n, raw))
+            b = meter.measure(calls, _parallel(n, direct))
+            _, go = _over_http(host, port, token, plans)
+            profiler = _py_spy(spy) if spy else None
+            if profiler is not None:
+                time.sleep(1.0)
+            c = meter.measure(calls, go)
+            if profiler is not None:
+                profiler.send_signal(2)
+                profiler.wait(timeout=30)
+            d = meter.measure(calls, _parallel(n, create_direct))
+            _, go = _over_http(host, port, token, new_rooms)
+            e = meter.measure(calls, go)
             http.should_exit = True
             loop_thread.join(timeout=10)
         finally:
             app.close()
             server.stop()
-    print(f"(a) recorder, {WRITERS} threads, one-event saves : {a:8.0f} events/s")
-    print(f"(b) application, {WRITERS} threads, commands      : {b:8.0f} commands/s")
-    print(f"(c) HTTP API, {WRITERS} clients, commands         : {c:8.0f} commands/s")
-    print(f"(c)/(a) = {c / a:.2f}x (target >= 0.5x)   (c)/(b) = {c / b:.2f}x")
-    print(f"(d) application, {WRITERS} threads, establish_room: {d:8.0f} commands/s")
-    print(f"(e) HTTP API, {WRITERS} clients, establish_room   : {e:8.0f} commands/s")
-    print(f"(e)/(a) = {e / a:.2f}x   (e)/(d) = {e / d:.2f}x")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{calls} calls per phase, {os.cpu_count()} CPUs, load average before exit {load}")
+    rows = [
+        (f"(a) recorder, {WRITERS} threads, one-event saves ", a, "events/s"),
+        (f"(b) application, {WRITERS} threads, file_annual_plan", b, "commands/s"),
+        (f"(c) HTTP API, {WRITERS} clients, file_annual_plan ", c, "commands/s"),
+        (f"(d) application, {WRITERS} threads, establish_room ", d, "commands/s"),
+        (f"(e) HTTP API, {WRITERS} clients, establish_room   ", e, "commands/s"),
+    ]
+    for label, rate, unit in rows:
+        cpu = "  ".join(f"{k} {v:.3f}" for k, v in rate.cpu_ms.items())
+        print(f"{label}: {rate.per_second:7.0f} {unit:<10}  CPU ms/call: {cpu}")
+    print(
+        f"(c)/(a) = {c.per_second / a.per_second:.2f}x (target >= 0.5x)"
+        f"   (c)/(b) = {c.per_second / b.per_second:.2f}x"
+    )
+    print(
+        f"(e)/(a) = {e.per_second / a.per_second:.2f}x"
+        f"   (e)/(d) = {e.per_second / d.per_second:.2f}x"
+    )
+    if spy:
+        breakdown(spy, calls, c.cpu_ms["api"])
+
+
+# --- the breakdown of a py-spy record -------------------------------------------------------
+
+SPY_RATE = 1000
+"""py-spy samples per second; with ``--gil`` each sample is the thread holding the GIL."""
+
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("structlog + logging (two JSON lines)", ("structlog/", "logging/", "json/")),
+    ("metrics", ("service/http/metrics.py",)),
+    ("token check", ("service/http/bearer.py", "service/auth/users.py")),
+    ("policy and scope", ("service/auth/",)),
+    ("aggregate copy (the cache's deepcopy)", ("copy.py",)),
+    ("command, domain, event mapper", ("service/", "events/mapper", "eventsourcing/")),
+    ("log recorder + NATS client (nats-py)", ("events/", "nats/")),
+    ("HTTP: uvicorn + h11", ("uvicorn/", "h11/")),
+    ("Litestar (routing, DI, msgspec)", ("litestar/", "msgspec/")),
+    ("thread hand-offs (anyio, executor, locks)", ("anyio/", "concurrent/", "threading.py")),
+)
+"""A sample's layer: walking its stack from the innermost frame out, the first frame whose
+file matches one of a layer's markers (layers tried in this order for each frame). Samples in
+asyncio itself (sockets, selector, callbacks) go to the loop whose thread they ran on."""
+
+
+def _layer(thread: str, frames: list[str]) -> str:
+    for frame in reversed(frames):
+        if "asyncio/" in frame or "selectors.py" in frame or "socket.py" in frame:
+            break
+        found = next((n for n, marks in LAYERS if any(m in frame for m in marks)), None)
+        if found is not None:
+            return found
+    if "nats-loop" in thread:
+        return "asyncio on the NATS loop (sockets, callbacks)"
+    if "worker" in thread.lower() or "asyncio_" in thread:
+        return "asyncio run by a worker thread (NATS calls)"
+    return "asyncio on the HTTP loop (sockets, callbacks)"
+
+
+def breakdown(path: str, calls: int, cpu_ms: float) -> None:
+    """Print the API process's GIL-holding samples by layer, as µs per call."""
+    totals: Counter[str] = Counter()
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        thread, *frames = stack.split(";")
+        totals[_layer(thread, frames)] += int(count)
+    held = sum(totals.values())
+    print(f"API process during (c), by layer (py-spy --gil, {held} samples at {SPY_RATE}/s):")
+    for name, n in totals.most_common():
+        print(f"  {name:<46} {n * 1e6 / SPY_RATE / calls:6.0f} µs/call  {n / held:4.0%}")
+    print(
+        f"  {'GIL held, in all':<46} {held * 1e6 / SPY_RATE / calls:6.0f} µs/call"
+        f"  (process CPU {cpu_ms * 1000:.0f} µs/call: the rest is outside the GIL, syscalls)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--commands", type=int, default=2000)
+    parser.add_argument("--py-spy", metavar="FILE", help="record the API process during (c)")
+    parser.add_argument(
+        "--log-level", default="info", help="the API's log level (hsl serve's default: info)"
+    )
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main()
+    else:
+        run(args.commands, args.py_spy, args.log_level)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from service.application import HaoshangliangApplication
 from service.auth.users import Grant, Scope, UserStore
 from service.bootstrap import application_env
 from service.http.app import Services, create_app
+from service.http.server import APP_ENV
 from service.nats_server import NatsServerProcess
 
 COUNTY, TOWN, VILLAGE = "清河县", "柳溪镇", "河下村"
@@ -90,7 +91,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     server = NatsServerProcess(store_dir=base / "nats")
     url = server.start()
     clock = Clock()
-    app = HaoshangliangApplication(env=application_env(url), clock=clock)
+    # As ``hsl serve`` runs it: with the aggregate cache (service.http.server.APP_ENV).
+    app = HaoshangliangApplication(env=application_env(url, APP_ENV), clock=clock)
     users = UserStore(base / "users.json")
     tokens = {
         person: users.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]
