@@ -25,6 +25,7 @@ import duckdb
 import structlog
 
 from projections.export import FORMATS, ExportError, export
+from projections.query_service import QueryService, QueryServiceError
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
@@ -48,12 +49,18 @@ def views_path(settings: Settings) -> Path:
 @contextlib.contextmanager
 def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
     """The application on the JetStream log, through ``service.bootstrap`` (one line if down)."""
+    with _opened(settings) as opened:
+        yield opened.app
+
+
+@contextlib.contextmanager
+def _opened(settings: Settings) -> Iterator[bootstrap.Opened]:
     try:
         opened = bootstrap.open_application(settings)
     except bootstrap.BootstrapError as e:
         raise CommandError(str(e)) from e
     try:
-        yield opened.app
+        yield opened
     finally:
         opened.close()
 
@@ -70,32 +77,55 @@ def _batch_argument(parser: argparse.ArgumentParser) -> None:
 # --- hsl project -----------------------------------------------------------------------------
 
 
+def _project_arguments(parser: argparse.ArgumentParser) -> None:
+    _batch_argument(parser)
+    parser.add_argument(
+        "--no-queries",
+        action="store_true",
+        help="do not answer the API's view reads over NATS (hsl-views.<stream>.query)",
+    )
+
+
 @command(
     "project",
-    help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM",
-    arguments=_batch_argument,
+    help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM; "
+    "answer the API's view reads over NATS meanwhile",
+    arguments=_project_arguments,
 )
 def project(args: argparse.Namespace, settings: Settings) -> int:
-    """Catch up from the tracking position, then apply events as they are stored."""
+    """Catch up from the tracking position, then apply events as they are stored.
+
+    Meanwhile it answers the views' named reads on ``hsl-views.<stream>.query``
+    (``projections.query_service``): no other process can open the file while this one holds
+    it, so an API in another process (``hsl serve --no-projector``) asks here.
+    """
     path = views_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    with _stop_on_signals(stop), open_application(settings) as app:
+    with _stop_on_signals(stop), _opened(settings) as opened:
+        app = opened.app
         try:
             con = duckdb.connect(str(path))
         except duckdb.Error as e:
             raise CommandError(f"cannot open {path}: {e}") from e
         projector: Projector | None = None
+        service: QueryService | None = None
         try:
             projector = Projector(con, app.recorder, app.name)
             print(f"projecting into {path} from event {projector.position + 1}", flush=True)
+            if not args.no_queries:
+                service = QueryService(con, opened.url, opened.stream, name="hsl-project")
+                service.start()
+                print(f"answering view reads on {service.subject}", flush=True)
             log.info("following the log", views=str(path), sequence=projector.position)
             projector.follow(
                 stop, args.batch, on_batch=lambda at: log.debug("views updated", sequence=at)
             )
-        except (ProjectionError, SchemaMismatchError) as e:
+        except (ProjectionError, SchemaMismatchError, QueryServiceError) as e:
             raise CommandError(str(e)) from e
         finally:
+            if service is not None:
+                service.stop()
             con.close()
     print(f"stopped at event {projector.position}" if projector else "stopped", flush=True)
     return 0

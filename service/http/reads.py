@@ -3,7 +3,9 @@
 - ``GET /outcomes/{id}``: the outcome as it stands now, from the log (read-your-writes);
 - ``GET /{kind}s/{id}/history``: the ordered history (``replay.history``), as auditors see it;
 - ``GET /rooms``, ``/rooms/{id}``, ``/topics``, ``/topics/{id}``, ``/outcomes``: rows of the
-  DuckDB views (as current as the projector);
+  DuckDB views (as current as the projector), each one named read of
+  ``projections.query_service`` answered in one DuckDB transaction, in this process or by the
+  projector over NATS (``service.http.views``);
 - ``GET /analytics`` and ``/analytics/{view}``: the office's views (``projections.analytics``),
   as JSON or, with ``?format=csv``, a UTF-8 CSV a spreadsheet opens.
 
@@ -24,6 +26,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from events.jetstream_commits import JetStreamRecorder
+from projections import query_service as qs
 from projections.analytics import VIEWS
 from replay.history import HistoryReader
 from service.domain.errors import NotFoundError
@@ -157,16 +160,12 @@ def room_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     return _history(request, "room", id)
 
 
-def _rows(request: AnyRequest, sql: str, params: list[object]) -> Rows:
+def _read(request: AnyRequest, read: qs.Read) -> Any:
+    """``read`` answered by the views (``service.http.views``: in-process, by the projector
+    over NATS, or from the file), once the caller is authenticated."""
     services = services_of(request)
     caller(request, services.users)
-    return views.query(services.views_path, sql, params)
-
-
-def _where(filters: dict[str, object]) -> tuple[str, list[object]]:
-    given = {k: v for k, v in filters.items() if v is not None}
-    clause = " AND ".join(f"{k} = ?" for k in given)
-    return (f" WHERE {clause}" if clause else ""), list(given.values())
+    return views.read(services.views_path, read)
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="at most this many rows")]
@@ -184,9 +183,10 @@ def list_rooms(
     offset: Offset = 0,
 ) -> Rows:
     """Rooms from the views, filtered by county, town or level."""
-    where, params = _where({"county": county, "town": town, "level": level})
-    sql = f"SELECT * FROM rooms{where} ORDER BY county, town, locality NULLS FIRST, name"
-    return _rows(request, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
+    rows: Rows = _read(
+        request, qs.Rooms(county=county, town=town, level=level, limit=limit, offset=offset)
+    )
+    return rows
 
 
 @get(
@@ -197,17 +197,9 @@ def list_rooms(
 )
 def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """One room from the views, with its linked members and annual plans."""
-    rows = _rows(request, "SELECT * FROM rooms WHERE room_id = ?", [str(id)])
-    if not rows:
+    room: dict[str, Any] | None = _read(request, qs.Room(room_id=id))
+    if room is None:
         raise NotFoundError("room", id)
-    room = rows[0]
-    services = services_of(request)
-    room["members"] = views.query(
-        services.views_path, "SELECT * FROM room_members WHERE room_id = ? ORDER BY seq", [str(id)]
-    )
-    room["plans"] = views.query(
-        services.views_path, "SELECT * FROM room_plans WHERE room_id = ? ORDER BY year", [str(id)]
-    )
     return room
 
 
@@ -222,10 +214,9 @@ def list_topics(
     offset: Offset = 0,
 ) -> Rows:
     """Topics from the views, filtered by room, status or source."""
-    room = str(room_id) if room_id is not None else None
-    where, params = _where({"room_id": room, "status": status, "source": source})
-    sql = f"SELECT * FROM topics{where} ORDER BY proposed_at, topic_id LIMIT ? OFFSET ?"
-    return _rows(request, sql, [*params, limit, offset])
+    read = qs.Topics(room_id=room_id, status=status, source=source, limit=limit, offset=offset)
+    rows: Rows = _read(request, read)
+    return rows
 
 
 @get(
@@ -236,10 +227,10 @@ def list_topics(
 )
 def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     """One topic from the views."""
-    rows = _rows(request, "SELECT * FROM topics WHERE topic_id = ?", [str(id)])
-    if not rows:
+    topic: dict[str, Any] | None = _read(request, qs.Topic(topic_id=id))
+    if topic is None:
         raise NotFoundError("topic", id)
-    return rows[0]
+    return topic
 
 
 @get(
@@ -254,10 +245,9 @@ def list_outcomes(
     offset: Offset = 0,
 ) -> Rows:
     """The closed-loop status of outcomes (the ``outcome_status`` view)."""
-    room = str(room_id) if room_id is not None else None
-    where, params = _where({"room_id": room, "stage": stage})
-    sql = f"SELECT * FROM outcome_status{where} ORDER BY outcome_id LIMIT ? OFFSET ?"
-    return _rows(request, sql, [*params, limit, offset])
+    read = qs.Outcomes(room_id=room_id, stage=stage, limit=limit, offset=offset)
+    rows: Rows = _read(request, read)
+    return rows
 
 
 @get("/analytics", tags=["analytics"], sync_to_thread=False, responses=problem_responses(401))
@@ -285,7 +275,7 @@ def analytics_view(
     """One analytics view's rows, as JSON or as CSV (UTF-8 with BOM)."""
     if view not in VIEWS:
         raise NotFoundError("analytics view", view)
-    rows = _rows(request, f'SELECT * FROM "{view}" LIMIT ?', [limit])
+    rows: Rows = _read(request, qs.Analytics(view=view, limit=limit))
     if format == "csv":
         out = io.StringIO()
         out.write("\ufeff")

@@ -13,12 +13,15 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
 from projections.commands import views_path
+from projections.query_service import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
+from service.http import views
 from service.http.app import Services, create_app
 from service.settings import Settings
 
@@ -48,6 +51,8 @@ class RunningApi:
     task: asyncio.Task[None]
     server: _Server
     opened: bootstrap.Opened
+    remote_views: RemoteViews | None = None
+    views_path: Path | None = None
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish requests in flight, stop listening, close the application."""
@@ -60,6 +65,9 @@ class RunningApi:
             with contextlib.suppress(BaseException):
                 await self.task
         await asyncio.to_thread(self.opened.close)
+        if self.remote_views is not None and self.views_path is not None:
+            views.forget_remote(self.views_path)
+            await asyncio.to_thread(self.remote_views.close)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -101,10 +109,16 @@ async def start_api(
     except bootstrap.BootstrapError as e:
         sock.close()
         raise ApiError(str(e)) from e
+    path = views_path(settings)
+    # The views client: reads go to this process's projector when it runs here and shares its
+    # connection (``hsl serve``), else over NATS to the projector holding the file (``hsl
+    # project``); the NATS connection is opened on the first read that needs it.
+    remote = RemoteViews(opened.url, opened.stream)
+    views.ask_remote(path, remote)
     services = Services(
         app=opened.app,
         users=UserStore.in_data_dir(settings.data_dir),
-        views_path=views_path(settings),
+        views_path=path,
         data_dir=settings.data_dir,
         nats_url=opened.url,
         gauges=gauges,
@@ -120,8 +134,16 @@ async def start_api(
     task = asyncio.create_task(server.serve(sockets=[sock]), name="hsl-http")
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
+    running = RunningApi(
+        url=url_of(sock),
+        task=task,
+        server=server,
+        opened=opened,
+        remote_views=remote,
+        views_path=path,
+    )
     if task.done():
-        await asyncio.to_thread(opened.close)
+        await running.stop()
         task.result()
         raise ApiError("the HTTP server stopped while starting")
-    return RunningApi(url=url_of(sock), task=task, server=server, opened=opened)
+    return running

@@ -1,34 +1,50 @@
-r"""Read-only queries on the DuckDB views file (``$HSL_DATA_DIR/projections.duckdb``).
+r"""The API's reads of the DuckDB views (``$HSL_DATA_DIR/projections.duckdb``), wherever they are.
 
-Each request opens the file read-only and closes it: a query can never change a view, and
-a rebuild that swaps the file in is seen by the next request. When the file is missing
-(no projector has run yet) or held by a writer in another process, the answer is a 503
-problem saying so, not a 500.
+DuckDB lets one process hold the file for writing and no other process open it meanwhile, so
+who answers a read depends on who holds the file. Each read is one of the named reads of
+``projections.query_service`` (:data:`~projections.query_service.Read`), answered in one
+DuckDB transaction by the same code on every path, so every path gives the same answer:
 
-When ``hsl serve`` runs the projector itself, that process holds the file for writing and
-DuckDB would refuse a second, read-only opening; the projector then :func:`share`\ s its
-connection and each query runs on a cursor of it (its own transaction, never the projector's).
-The API's SQL is fixed text of its own, never a caller's.
+1. **in-process**: ``hsl serve`` runs the projector itself, which :func:`share`\ s its
+   connection; the read runs on a cursor of it (its own transaction, never the projector's);
+2. **over NATS**: ``hsl serve --no-projector`` (compose's ``api``) gets a
+   :class:`~projections.query_service.RemoteViews` at start-up (:func:`ask_remote`) and sends
+   the read to the projector that holds the file (``hsl project``), which answers it;
+3. **the file, read-only**: when nobody holds the file (no projector runs, e.g. after
+   ``hsl projections rebuild``), or no projector answers, the file is opened read-only for
+   the read and closed again, so a rebuild that swaps the file in is seen by the next read.
+
+When none of them can answer, the read is a 503 problem saying why (no views yet; no projector
+answers and the file is held; the projector did not answer in time), never a 500. The SQL is
+the query service's fixed text, never a caller's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from projections.query_service import (
+    Ping,
+    Position,
+    Read,
+    RemoteViews,
+    ViewsQueryError,
+    ViewsUnavailableError,
+    run_read,
+)
 from service.http.problems import Unavailable
-
-Row = dict[str, Any]
 
 _SHARED: dict[Path, duckdb.DuckDBPyConnection] = {}
 """Views files this process writes (the projector in ``hsl serve``), by path."""
+_REMOTE: dict[Path, RemoteViews] = {}
+"""Views files a projector in another process holds, and how to ask it, by path."""
 
 
 def share(path: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Serve queries on ``path`` from ``con`` (the projector's) while it holds the file."""
+    """Serve reads of ``path`` from ``con`` (the projector's) while it holds the file."""
     _SHARED[path.resolve()] = con
 
 
@@ -36,37 +52,66 @@ def unshare(path: Path) -> None:
     _SHARED.pop(path.resolve(), None)
 
 
-def query(path: Path, sql: str, params: Sequence[object] = ()) -> list[Row]:
-    """Rows of ``sql`` as dicts (column → value)."""
-    shared = _SHARED.get(path.resolve())
+def ask_remote(path: Path, client: RemoteViews) -> None:
+    """Send reads of ``path`` to the projector behind ``client`` when this process does not
+    hold the file itself (``hsl serve --no-projector``)."""
+    _REMOTE[path.resolve()] = client
+
+
+def forget_remote(path: Path) -> None:
+    _REMOTE.pop(path.resolve(), None)
+
+
+def read(path: Path, request: Read) -> Any:
+    """The answer to ``request`` from the views at ``path``; :class:`Unavailable` if none."""
+    key = path.resolve()
+    shared = _SHARED.get(key)
     if shared is not None:
         with shared.cursor() as cursor:
-            cursor.execute(sql, list(params))
-            columns = [d[0] for d in cursor.description or ()]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            return run_read(cursor, request)
+    remote = _REMOTE.get(key)
+    if remote is None:
+        return _read_file(path, request, None)
+    try:
+        return remote.read(request)
+    except ViewsUnavailableError as e:
+        if e.reason != "no-projector":
+            raise Unavailable(
+                "统计视图服务（hsl project）暂未答复，请稍后重试", f"views: {e}"
+            ) from e
+        return _read_file(path, request, str(e))
+    except ViewsQueryError as e:
+        raise Unavailable(
+            "统计视图服务无法完成查询，请联系运维人员",
+            f"the projector answered {request.__struct_config__.tag!r} with {e.name}: {e.detail}",
+        ) from e
+
+
+def _read_file(path: Path, request: Read, remote: str | None) -> Any:
+    """Open the file read-only for one read: only when no process holds it for writing."""
+    before = f"{remote}, and " if remote else ""
     if not path.exists():
         raise Unavailable(
             "统计视图尚未生成，请先运行 hsl project 或 hsl projections rebuild",
-            f"no views at {path}: run `hsl project` or `hsl projections rebuild`",
+            f"{before}no views at {path}: run `hsl project` or `hsl projections rebuild`",
         )
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as e:
         raise Unavailable(
-            "统计视图文件暂时无法打开，请稍后重试", f"cannot open {path} read-only: {e}"
+            "统计视图文件暂时无法打开，请稍后重试",
+            f"{before}cannot open {path} read-only: {e}",
         ) from e
     try:
-        cursor = con.execute(sql, list(params))
-        columns = [d[0] for d in cursor.description or ()]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return run_read(con, request)
     finally:
         con.close()
 
 
 def readable(path: Path) -> str | None:
-    """None when the views file answers a query, else why not (for ``/readyz``)."""
+    """None when the views answer a read, else why not (for ``/readyz``)."""
     try:
-        query(path, "SELECT 1")
+        read(path, Ping())
     except Unavailable as e:
         return e.message_en
     except duckdb.Error as e:
@@ -77,8 +122,7 @@ def readable(path: Path) -> str | None:
 def position(path: Path) -> int | None:
     """The log position the views have reached (their tracking record), if readable."""
     try:
-        rows = query(path, "SELECT max(notification_id) AS n FROM tracking")
+        value = read(path, Position())
     except (Unavailable, duckdb.Error):
         return None
-    value = rows[0]["n"] if rows else None
-    return int(value) if value is not None else 0
+    return int(value)

@@ -1,0 +1,270 @@
+"""The API's view reads when the projector holds the views file in another process.
+
+`hsl project` runs as a real process of its own and holds ``projections.duckdb`` (DuckDB then
+refuses this process any opening of it); the API sends its reads there over NATS
+(``projections.query_service``) and answers with the same bytes as when the projector runs in
+its process (a shared connection) or when the file is free (opened read-only). Without a
+projector the reads are 503 problems naming why, within the timeout; a malformed request to
+the query service gets a named error and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import nats
+import pytest
+from litestar.testing import TestClient
+
+from projections.analytics import VIEWS
+from projections.query_service import (
+    Position,
+    RemoteViews,
+    ViewsQueryError,
+    _LoopThread,
+    decode_reply,
+    query_subject,
+    reply_prefix,
+)
+from projections.rebuild import snapshot
+from service.http import views
+from service.http.app import Services, create_app
+from tests.http.conftest import Api
+from tests.http.test_lifecycle import run_lifecycle
+from tests.projections.helpers import fresh_rebuild
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STREAM = "hsl"
+TIMEOUT = 2.0
+
+
+def start_project(data_dir: Path, nats_url: str) -> subprocess.Popen[str]:
+    """`hsl project` in its own process; returns once it answers view reads."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
+    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "project"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(2)]
+    if not lines[1].startswith(f"answering view reads on {query_subject(STREAM)}"):
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"hsl project did not start: {lines} {err}")
+    return process
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    return out
+
+
+def wait_until_current(client: RemoteViews, head: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.read(Position()) < head:
+        assert time.monotonic() < deadline, "the projector did not catch up"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def world(api: Api) -> dict[str, str]:
+    return run_lifecycle(api)
+
+
+@pytest.fixture
+def remote(api: Api) -> Iterator[RemoteViews]:
+    """The API's views client, as ``hsl serve --no-projector`` sets it up."""
+    services: Services = api.client.app.state.services
+    assert services.nats_url is not None
+    client = RemoteViews(services.nats_url, STREAM, timeout=TIMEOUT)
+    views.ask_remote(services.views_path, client)
+    try:
+        yield client
+    finally:
+        views.forget_remote(services.views_path)
+        client.close()
+
+
+def view_routes(world: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """Every read of the views, with filters, one-row reads, a miss and each analytics view."""
+    routes: list[tuple[str, dict[str, str]]] = [
+        ("/rooms", {}),
+        ("/rooms", {"town": "柳溪镇", "limit": "1", "offset": "1"}),
+        (f"/rooms/{world['village']}", {}),
+        (f"/rooms/{world['topic']}", {}),  # no such room: 404
+        ("/topics", {}),
+        ("/topics", {"room_id": world["village"], "status": "filed"}),
+        (f"/topics/{world['topic']}", {}),
+        ("/outcomes", {}),
+        ("/outcomes", {"room_id": world["village"]}),
+    ]
+    for name in VIEWS:
+        routes += [(f"/analytics/{name}", {}), (f"/analytics/{name}", {"format": "csv"})]
+    return routes
+
+
+def answers(client: TestClient[Any], api: Api, world: dict[str, str]) -> dict[str, Any]:
+    auth = api.auth("office-1")
+    found: dict[str, Any] = {}
+    for path, params in view_routes(world):
+        response = client.get(path, params=params, headers=auth)
+        assert response.status_code in (200, 404), (path, response.text)
+        body: Any = response.content
+        if response.status_code == 404:
+            body = {k: v for k, v in response.json().items() if k != "request_id"}
+        found[f"{path}?{sorted(params.items())}"] = (response.status_code, body)
+    ready = client.get("/readyz")
+    found["/readyz"] = (ready.status_code, ready.content)
+    return found
+
+
+def test_reads_through_the_projector_process_equal_the_in_process_reads(
+    api: Api, world: dict[str, str], remote: RemoteViews
+) -> None:
+    services: Services = api.client.app.state.services
+    path = services.views_path
+    process = start_project(path.parent, services.nats_url or "")
+    try:
+        wait_until_current(remote, api.head())
+        with pytest.raises(duckdb.Error):  # held by the projector: no opening here at all
+            duckdb.connect(str(path), read_only=True).close()
+        through_nats = answers(api.client, api, world)
+        metrics = api.client.get("/metrics").text
+        assert "hsl_projection_lag_events 0" in metrics
+    finally:
+        out = stop(process)
+    assert f"stopped at event {api.head()}" in out
+    assert through_nats["/readyz"][0] == 200
+    assert any(b"\xe6\x9f\xb3\xe6\xba\xaa" in body for _, body in through_nats.values())  # 柳溪
+
+    # The projector inside this process, sharing its connection (what `hsl serve` does).
+    con = duckdb.connect(str(path))
+    views.share(path, con)
+    try:
+        in_process = answers(api.client, api, world)
+    finally:
+        views.unshare(path)
+        con.close()
+    assert through_nats == in_process
+
+    # Nobody holds the file and no projector answers: the file, opened read-only.
+    assert answers(api.client, api, world) == in_process
+
+
+def test_without_a_projector_a_read_is_a_503_naming_why(
+    api: Api, world: dict[str, str], remote: RemoteViews, tmp_path: Path
+) -> None:
+    empty = Services(app=api.app, users=api.users, views_path=tmp_path / "projections.duckdb")
+    views.ask_remote(empty.views_path, remote)
+    try:
+        with TestClient(create_app(empty)) as client:
+            started = time.monotonic()
+            response = client.get("/rooms", headers=api.auth("office-1"))
+            elapsed = time.monotonic() - started
+            ready = client.get("/readyz")
+    finally:
+        views.forget_remote(empty.views_path)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "urn:hsl:problem:unavailable"
+    assert f"no projector answers on {query_subject(STREAM)}" in problem["detail_en"]
+    assert "hsl project" in problem["detail"]
+    assert elapsed < TIMEOUT
+    assert ready.status_code == 503
+    assert "no projector answers" in ready.json()["views"]
+
+
+def test_a_projector_that_does_not_answer_is_a_503_after_the_timeout(
+    api: Api, world: dict[str, str], tmp_path: Path
+) -> None:
+    """Something subscribed to the query subject that never replies: 503 within the timeout."""
+    services: Services = api.client.app.state.services
+    loop = _LoopThread("silent-projector")
+    silent = loop.run(nats.connect(services.nats_url or ""))
+    loop.run(silent.subscribe(query_subject(STREAM)))
+    loop.run(silent.flush())
+    client = RemoteViews(services.nats_url or "", STREAM, timeout=0.5)
+    views.ask_remote(services.views_path, client)
+    try:
+        started = time.monotonic()
+        response = api.client.get("/topics", headers=api.auth("office-1"))
+        elapsed = time.monotonic() - started
+    finally:
+        views.forget_remote(services.views_path)
+        client.close()
+        loop.run(silent.close())
+        loop.close()
+    assert response.status_code == 503, response.text
+    assert "did not answer on hsl-views.hsl.query within 0.5 s" in response.json()["detail_en"]
+    assert 0.5 <= elapsed < 3
+
+
+BAD_REQUESTS: list[tuple[bytes, str]] = [
+    (b"SELECT * FROM rooms", "JSON is malformed"),
+    (b'{"read": "rooms; DROP TABLE rooms"}', "Invalid value 'rooms; DROP TABLE rooms'"),
+    (b'{"read": "sql", "sql": "DELETE FROM rooms"}', "Invalid value 'sql'"),
+    (b'{"read": "rooms", "sql": "DELETE FROM rooms"}', "unknown field `sql`"),
+    (b'{"read": "rooms", "limit": 0}', "at `$.limit`"),
+    (b'{"read": "room", "room_id": "x\' OR 1=1"}', "at `$.room_id`"),
+    (b'{"read": "analytics", "view": "rooms\\"; DROP TABLE rooms; --"}', "at `$.view`"),
+    (b"[]", "Expected `object`"),
+]
+
+
+async def _ask(url: str, data: bytes) -> bytes:
+    nc = await nats.connect(url, inbox_prefix=reply_prefix(STREAM))
+    try:
+        reply = await nc.request(query_subject(STREAM), data, timeout=5)
+        return reply.data
+    finally:
+        await nc.close()
+
+
+def test_a_bad_request_gets_a_named_error_and_changes_nothing(
+    api: Api, world: dict[str, str], tmp_path: Path
+) -> None:
+    services: Services = api.client.app.state.services
+    url = services.nats_url or ""
+    data_dir = tmp_path / "project"
+    process = start_project(data_dir, url)
+    client = RemoteViews(url, STREAM, timeout=5)
+    try:
+        wait_until_current(client, api.head())
+        for data, named in BAD_REQUESTS:
+            with pytest.raises(ViewsQueryError, match=r"^bad-request: ") as raised:
+                decode_reply(asyncio.run(_ask(url, data)))
+            error = raised.value
+            assert error.name == "bad-request", (data, error)
+            assert named in error.detail, (data, error.detail)
+            assert "the reads are ping, position, rooms" in error.detail
+        good = decode_reply(asyncio.run(_ask(url, msgspec.json.encode({"read": "rooms"}))))
+        assert {r["room_id"] for r in good} >= {world["town"], world["village"]}
+    finally:
+        client.close()
+        stop(process)
+    with duckdb.connect(str(data_dir / "projections.duckdb"), read_only=True) as con:
+        live = snapshot(con)
+    assert live == fresh_rebuild(api.app, tmp_path / "fresh.duckdb")
