@@ -43,8 +43,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         default="1",
         metavar="K",
         help=(
-            f"blocks of four towns (1 to {MAX_SCALE:,}), about 2,400 events each; "
-            "420 writes about a million"
+            f"blocks of four towns (1 to {MAX_SCALE:,}), about 2,380 events each; "
+            "430 writes over a million"
         ),
     )
     parser.add_argument(
