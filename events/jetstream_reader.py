@@ -49,6 +49,9 @@ PROCESS_THRESHOLD: Final = 50_000
 """Ranges shorter than this are read in-process: starting a process costs ~0.2 s."""
 TIMEOUT: Final = 30.0
 """Seconds without a byte from the server before the reader gives up."""
+URL_VARIABLE: Final = "HSL_LOG_READER_URL"
+"""How the parent hands the child the NATS URL, credentials included (user and password go
+in CONNECT), without putting them on its command line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +146,18 @@ class _ChildReader:
     def __init__(self, url: str, stream: str, subjects: str, *, start: int, stop: int, page: int):
         self.refused: str | None = None
         self.delivered_up_to = start - 1
-        arguments = [url, stream, subjects, str(start), str(stop), str(page)]
+        # The URL may carry a password: it goes in the child's environment (readable by its
+        # owner only), never in its arguments (which `ps` shows to everyone).
+        arguments = ["-", stream, subjects, str(start), str(stop), str(page)]
         self._process = subprocess.Popen(
             [sys.executable, "-m", "events.jetstream_reader", *arguments],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))},
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, sys.path)),
+                URL_VARIABLE: url,
+            },
         )
         assert self._process.stdout is not None
         self._receive = self._process.stdout
@@ -200,6 +209,8 @@ def _send(out: BinaryIO, message: tuple[str, Any]) -> None:
 def _child(argv: Sequence[str]) -> None:
     """``url stream subjects start stop page``: write pages to stdout, framed, then the end."""
     url, stream, subjects = argv[:3]
+    if url == "-":  # from the parent's _ChildReader: the URL is in the environment
+        url = os.environ.pop(URL_VARIABLE, "")
     start, stop, page = (int(a) for a in argv[3:6])
     out = sys.stdout.buffer
     gc.disable()  # short-lived lists only; a collection would walk each page
