@@ -8,6 +8,12 @@ that both write to the same stream the same way.
 The probe exists because the NATS bridge retries an unreachable server forever (it is built
 to ride out reconnects); a command a user runs should instead say in one line that nothing
 answers at that URL.
+
+On the embedded server each command connects as its NATS user (``settings.nats_user``). The
+read-only users (``projector``, ``auditor``) open the log with ``CREATE_TABLE=no``, as compose
+runs them; on a fresh data directory, where no command has written yet, the log's stream is
+first created as ``service`` (the embedded server's owner holds every password anyway), so
+that ``hsl project`` on an empty log waits for events as it always did.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from dataclasses import dataclass
 
 import nats
 import nats.errors
+import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
 from events.nats_bridge import redact_url
 from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
 from service.embedded import ServerHandle, connect_url
+from service.nats_permissions import READ_ONLY_ROLES
 from service.settings import Settings
 
 PERSISTENCE_MODULE = "events.jetstream"
@@ -35,6 +43,26 @@ class BootstrapError(RuntimeError):
     """The log cannot be reached or opened; the message says where and why, in one line."""
 
 
+class ConnectUrl(str):
+    """A NATS URL that may carry a password: the string itself (``split``, ``nats.connect``)
+    is the whole URL, for connecting; ``str()``, ``repr()`` and f-strings show it redacted.
+
+    :attr:`Opened.url` is one, so that code printing it (a report, an error message) cannot
+    show the password by mistake; print :attr:`Opened.display_url` to be explicit.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return redact_url(str.__str__(self))
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 @dataclass(frozen=True)
 class Opened:
     """An application on the JetStream log, and where that log is."""
@@ -44,8 +72,14 @@ class Opened:
 
     @property
     def url(self) -> str:
-        """The NATS URL the application writes to."""
-        return self.handle.url
+        """The NATS URL the application writes to, credentials included (for connecting);
+        shown redacted (:class:`ConnectUrl`)."""
+        return ConnectUrl(self.handle.url)
+
+    @property
+    def display_url(self) -> str:
+        """Where the log is, without a password: for printing and logs."""
+        return self.handle.display_url
 
     @property
     def stream(self) -> str:
@@ -107,9 +141,52 @@ def open_application(
     """
     handle = connect_url(settings)
     probe(handle.url)
+    overrides = dict(env_overrides or {})
+    if handle.user in READ_ONLY_ROLES:
+        overrides["CREATE_TABLE"] = "no"  # the server refuses this user's request to create
+        if not _log_exists(
+            handle.url, StreamLayout.for_application(HaoshangliangApplication.name).stream
+        ):
+            _create_log(settings, env_overrides)
     try:
-        app = HaoshangliangApplication(env=application_env(handle.url, env_overrides), clock=clock)
+        app = HaoshangliangApplication(env=application_env(handle.url, overrides), clock=clock)
     except PersistenceError as e:
-        msg = f"cannot open the log at {redact_url(handle.url)}: {e}"
+        msg = f"cannot open the log at {handle.display_url}: {e}"
         raise BootstrapError(msg) from e
     return Opened(app=app, handle=handle)
+
+
+def _log_exists(url: str, stream: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether ``stream`` exists (asked as the reader itself: stream info is a read)."""
+
+    async def ask() -> bool:
+        nc = await nats.connect(
+            [u.strip() for u in url.split(",") if u.strip()],
+            name="hsl-probe",
+            connect_timeout=timeout,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+        )
+        try:
+            await nc.jetstream(timeout=timeout).stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            return False
+        finally:
+            await nc.close()
+        return True
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), timeout=timeout * 2))
+    except (nats.errors.Error, OSError, TimeoutError) as e:
+        msg = f"cannot read the log's stream {stream!r}: {e or type(e).__name__}"
+        raise BootstrapError(msg) from e
+
+
+def _create_log(settings: Settings, env_overrides: Mapping[str, str] | None) -> None:
+    """Create the embedded server's (empty) log as ``service``, as a writer's first start does."""
+    handle = connect_url(settings, user="service")
+    try:
+        HaoshangliangApplication(env=application_env(handle.url, env_overrides)).close()
+    except PersistenceError as e:
+        msg = f"cannot create the log at {handle.display_url}: {e}"
+        raise BootstrapError(msg) from e

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import nats
@@ -26,7 +26,6 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
-from events.nats_bridge import redact_url
 from events.stream_layout import StreamLayout
 from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
@@ -36,7 +35,7 @@ from service.embedded import EmbeddedServerError, ServerHandle, connect_url, sto
 from service.feed import FeedError, public_stream, run_feed
 from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
-from service.settings import Settings, SettingsError
+from service.settings import NatsUser, Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +66,8 @@ class Command:
     help: str
     handler: Handler
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    nats_user: NatsUser | None = None
+    """The NATS user it connects to the embedded server as; None: :func:`nats_user_of`."""
 
 
 GROUPS: dict[str, str] = {
@@ -76,16 +77,39 @@ GROUPS: dict[str, str] = {
 
 COMMANDS: list[Command] = []
 
+NATS_USERS: dict[tuple[str, ...], NatsUser] = {
+    ("project",): "projector",
+    ("projections", "rebuild"): "projector",
+    ("replay",): "auditor",
+    ("audit", "verify"): "auditor",
+    ("subscribe",): "subscriber",
+}
+"""The NATS user of the commands registered elsewhere that only read (docs/operations.md).
+
+Every other command is ``service``: it writes the log, checkpoints or the feed (``serve``,
+``demo``, ``feed``, ``audit checkpoint|export``), lists every stream (``log status``), or
+does not connect at all. Only the embedded server uses this: with ``NATS_URL`` set, the URL's
+credentials decide.
+"""
+
+
+def nats_user_of(cmd: Command) -> NatsUser:
+    """The NATS user ``cmd`` connects as: its own, else :data:`NATS_USERS`, else service."""
+    return cmd.nats_user or NATS_USERS.get(cmd.path, "service")
+
 
 def command(
     *path: str,
     help: str,
     arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    nats_user: NatsUser | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated function as ``hsl <path…>``."""
+    """Register the decorated function as ``hsl <path…>`` (connecting as ``nats_user``)."""
 
     def register(handler: Handler) -> Handler:
-        COMMANDS.append(Command(path=path, help=help, handler=handler, arguments=arguments))
+        COMMANDS.append(
+            Command(path=path, help=help, handler=handler, arguments=arguments, nats_user=nats_user)
+        )
         return handler
 
     return register
@@ -116,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if cmd.arguments is not None:
             cmd.arguments(sub)
-        sub.set_defaults(handler=cmd.handler)
+        sub.set_defaults(handler=cmd.handler, nats_user=nats_user_of(cmd))
     return parser
 
 
@@ -128,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         return _fail(str(e))
     configure_logging(settings.log_level)
+    settings = replace(settings, nats_user=args.nats_user)
     handler: Handler = args.handler
     try:
         return handler(args, settings)
@@ -164,12 +189,16 @@ class LogStatus:
     """The answer of ``hsl log status``: which server, how we got it, and its streams."""
 
     url: str
+    """Without a password: the embedded server's address, or ``NATS_URL`` redacted."""
     origin: str
     pid: int | None
     started_at: str | None
     data_dir: str | None
     server_version: str
     streams: list[StreamStatus] = field(default_factory=list)
+    user: str | None = None
+    """The embedded server's NATS user this command connected as (None: external, or a
+    server without users)."""
 
 
 async def _connect(handle: ServerHandle, servers: list[str], timeout: float = 5.0) -> NatsClient:
@@ -194,13 +223,13 @@ async def _connect(handle: ServerHandle, servers: list[str], timeout: float = 5.
         )
     except (nats.errors.Error, OSError, TimeoutError) as e:
         cause = last_error[-1] if last_error else e
-        msg = f"cannot connect to NATS at {redact_url(handle.url)}: {cause or type(cause).__name__}"
+        msg = f"cannot connect to NATS at {handle.display_url}: {cause or type(cause).__name__}"
         raise CommandError(msg) from e
     version = nc.connected_server_version
     try:
         check_server_version(
             (version.major, version.minor, version.patch),
-            f"the NATS server at {redact_url(handle.url)}",
+            f"the NATS server at {handle.display_url}",
         )
     except BaseException:
         await nc.close()
@@ -235,21 +264,22 @@ async def query_status(handle: ServerHandle, settings: Settings) -> LogStatus:
                 for info in page
             ]
     except nats.errors.NoRespondersError as e:
-        msg = f"JetStream is not enabled on the NATS server at {redact_url(handle.url)}"
+        msg = f"JetStream is not enabled on the NATS server at {handle.display_url}"
         raise CommandError(msg) from e
     except (nats.errors.Error, OSError, TimeoutError) as e:
-        msg = f"cannot list JetStream streams at {redact_url(handle.url)}: {e or type(e).__name__}"
+        msg = f"cannot list JetStream streams at {handle.display_url}: {e or type(e).__name__}"
         raise CommandError(msg) from e
     finally:
         await nc.close()
     return LogStatus(
-        url=redact_url(handle.url),
+        url=handle.display_url,
         origin=handle.origin,
         pid=handle.pid,
         started_at=handle.started_at,
         data_dir=str(settings.data_dir) if handle.embedded else None,
         server_version=_version_text(nc),
         streams=sorted(streams, key=lambda s: s.name),
+        user=handle.user,
     )
 
 
@@ -257,7 +287,9 @@ def _describe(handle: ServerHandle) -> str:
     if handle.origin == "external":
         return "external, from NATS_URL"
     how = "started now" if handle.origin == "started" else "reused"
-    return f"embedded, {how}, pid {handle.pid}"
+    if handle.user is None:
+        return f"embedded, {how}, pid {handle.pid}; without users: `hsl log stop` to restart it"
+    return f"embedded, {how}, pid {handle.pid}, as user {handle.user}"
 
 
 # --- hsl log status --------------------------------------------------------------------------
@@ -426,7 +458,7 @@ async def _serve(
             nc = await _connect(handle, settings.nats_servers or [handle.url])
             version = _version_text(nc)
             print(
-                f"NATS     {redact_url(handle.url)} ({_describe(handle)}; nats-server {version})",
+                f"NATS     {handle.display_url} ({_describe(handle)}; nats-server {version})",
                 flush=True,
             )
             print(f"data dir {settings.data_dir}", flush=True)

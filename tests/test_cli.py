@@ -186,7 +186,10 @@ class TestServe:
                 assert json.loads(answer.read()) == {"status": "ok"}
             state = json.loads((data_dir / "nats" / STATE_FILE).read_text())
             key = VerifierKey.parse(lines[2].split()[-1])
-            url = lines[0].split()[1]
+            assert "as user service" in lines[0]
+            # What serve prints has no password; a client takes it from the data dir.
+            url = connect_url(Settings.from_env({"HSL_DATA_DIR": str(data_dir)})).url
+            assert url.startswith("nats://service:") and url not in lines[0]
             app = HaoshangliangApplication(env=application_env(url))
             try:
                 app.establish_room(

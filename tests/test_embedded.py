@@ -60,13 +60,18 @@ def status_json(data_dir: Path) -> dict[str, Any]:
 
 
 async def publish(url: str, stream: str, count: int) -> None:
-    """Create ``stream`` (if needed) and append ``count`` messages to it."""
+    """Create ``stream`` (if needed) and append ``count`` messages to it.
+
+    Its subjects are ``hsl.public.<stream>.…``: the embedded server's ``service`` user, which
+    ``url`` names there, may publish only the service's own subjects (a test stream, so no
+    public stream is created beside it).
+    """
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+        await js.add_stream(name=stream, subjects=[f"hsl.public.{stream.lower()}.>"])
         for i in range(count):
-            await js.publish(f"{stream.lower()}.event", f"event {i}".encode())
+            await js.publish(f"hsl.public.{stream.lower()}.event", f"event {i}".encode())
     finally:
         await nc.close()
 
@@ -148,10 +153,11 @@ class TestStart:
         handle = connect_url(settings)
 
         assert handle.origin == "started"
-        assert handle.url.startswith("nats://127.0.0.1:")
+        assert handle.url.startswith("nats://service:")
+        assert handle.display_url.startswith("nats://127.0.0.1:")
         state = json.loads((settings.nats_dir / STATE_FILE).read_text())
         assert state["pid"] == handle.pid
-        assert state["url"] == handle.url
+        assert state["url"] == handle.display_url == handle.server_url
         assert state["started_at"] == handle.started_at
         assert (settings.nats_dir / "jetstream").is_dir()
         asyncio.run(publish(handle.url, "SMOKE", 2))
@@ -180,7 +186,7 @@ class TestStart:
         assert reused["origin"] == "reused"
         assert here.origin == "reused"
         assert {reused["pid"], here.pid} == {started["pid"]}
-        assert {reused["url"], here.url} == {started["url"]}
+        assert {reused["url"], here.display_url} == {started["url"]}
 
     def test_stale_state_with_dead_pid_is_replaced(self, settings: Settings) -> None:
         """A state file whose pid is gone does not block a fresh start; it is rewritten."""
