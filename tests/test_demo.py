@@ -8,6 +8,7 @@ its stream holds.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import nats
 import pytest
 
 from service.bootstrap import open_application
@@ -281,6 +283,31 @@ def test_every_event_decodes_with_the_published_schemas(demo: DemoRun) -> None:
         assert jsonschema_lite.errors(event, union) == [], (topic, state)
         assert [e.message for e in full[topic].iter_errors(event)] == [], (topic, state)
         assert full_union.is_valid(event), (topic, state)
+
+
+async def _raw_messages(url: str, stream: str) -> list[tuple[int, bytes]]:
+    """(sequence, data) of every message in the stream, read with nats-py alone."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        found = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg(stream, seq)
+            found.append((seq, msg.data or b""))
+        return found
+    finally:
+        await nc.close()
+
+
+def test_the_stream_itself_holds_the_plain_json(demo: DemoRun, server_a: NatsServerProcess) -> None:
+    """Read from the server with nats-py, not our recorder: each message's data is the event's
+    JSON as published, in the log's order, and valid by the union schema."""
+    raw = asyncio.run(_raw_messages(server_a.url, demo.summary.stream))
+    assert [data for _, data in raw] == [state for *_, state in demo.rows]
+    union = jsonschema_rs.validator_for(schema("any-event.json"), validate_formats=True)
+    for seq, data in raw:
+        assert union.is_valid(json.loads(data)), seq
 
 
 # --- (d) hsl demo as a user runs it ----------------------------------------------------------
