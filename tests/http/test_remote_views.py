@@ -48,10 +48,10 @@ STREAM = "hsl"
 TIMEOUT = 2.0
 
 
-def start_project(data_dir: Path, nats_url: str) -> subprocess.Popen[str]:
+def start_project(data_dir: Path, nats_url: str, **more: str) -> subprocess.Popen[str]:
     """`hsl project` in its own process; returns once it answers view reads."""
     env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
-    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url}
+    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url, **more}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "project"],
         cwd=REPO_ROOT,
