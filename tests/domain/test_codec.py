@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from uuid import uuid4
 
 import msgspec
+import msgspec.inspect as mi
 import pytest
 
 from events.codec import (
     ALL_EVENTS,
     CURRENT_VERSIONS,
     EVENT_TYPES,
+    UPCASTERS,
     decode,
     encode,
     tag_of,
@@ -77,6 +80,118 @@ V1_TOPIC_PROPOSED = {
     "description": "",
     "source": "出题",
 }
+
+
+REQUIRED: dict[tuple[str, int], tuple[str, ...]] = {
+    ("room.established", 1): ("name", "level", "region"),
+    ("room.convener_assigned", 1): ("convener", "position"),
+    ("room.liaison_assigned", 1): ("liaison",),
+    ("room.member_linked", 1): ("member", "member_level"),
+    ("room.annual_plan_filed", 1): ("year", "planned_consultations"),
+    ("topic.proposed", 2): ("room_id", "room_level", "title", "source"),
+    ("topic.approval_escalated", 1): ("upper_org",),
+    ("topic.approved", 1): ("approving_org",),
+    ("topic.rejected", 1): ("rejecting_org", "reason"),
+    ("topic.filed", 1): ("filed_with",),
+    ("topic.withdrawn", 1): ("reason",),
+    ("consultation.research_group_formed", 1): (
+        "topic_id",
+        "room_id",
+        "room_level",
+        "members",
+        "lead_id",
+    ),
+    ("consultation.research_finding_recorded", 1): ("method", "summary"),
+    ("consultation.participants_confirmed", 1): (
+        "participants",
+        "resident_count",
+        "participant_count",
+        "quota_met",
+    ),
+    ("consultation.scheduled", 1): ("form", "venue", "scheduled_for", "host_id"),
+    ("consultation.held", 1): ("room_id", "room_level", "form", "venue", "attendee_ids"),
+    ("consultation.opinion_recorded", 1): ("speaker_id", "speaker_role", "stance", "text"),
+    ("consultation.motion_put", 1): ("motion_id", "text"),
+    ("consultation.vote_cast", 1): ("motion_id", "voter_id", "choice"),
+    ("consultation.motion_resolved", 1): ("motion_id", "tally", "result"),
+    ("consultation.consensus_reached", 1): ("summary",),
+    ("consultation.dissent_recorded", 1): ("dissent_id", "person_ids", "position"),
+    ("outcome.drafted", 1): ("consultation_id", "topic_id", "room_id", "kind", "title", "text"),
+    ("outcome.reported", 1): ("recipients",),
+    ("outcome.adopted", 1): ("adopted_as", "decided_by", "needs_implementation"),
+    ("outcome.not_adopted", 1): ("decided_by", "reason"),
+    ("outcome.publicity_published", 1): ("channel", "starts_on", "ends_on"),
+    ("outcome.objection_received", 1): ("objector_id", "text"),
+    ("outcome.implementation_assigned", 1): ("unit", "deadline"),
+    ("outcome.progress_reported", 1): ("percent",),
+    ("outcome.implementation_completed", 1): ("summary",),
+    ("outcome.implementation_verified", 1): ("effective",),
+    ("outcome.implementation_stalled", 1): ("cause",),
+    ("outcome.reconsultation_opened", 1): ("new_topic_id",),
+    ("outcome.feedback_delivered", 1): ("channel", "summary"),
+    ("outcome.dissent_explained", 1): ("dissent_id", "explanation"),
+    ("outcome.escalated", 1): ("category", "to_level", "summary"),
+    ("outcome.closed", 1): (),
+}
+"""Required fields of each (tag, schema_version) beyond actor/occurred_at/recorded_at.
+Stored events keep their layout forever: a new field comes with a default, or with a new
+schema_version and an upcaster (then add a row here; never edit an existing one)."""
+
+REQUIRED_IN_PARTS: dict[str, tuple[str, ...]] = {
+    "Actor": ("id", "role"),
+    "Person": ("id", "name"),
+    "Region": ("county", "town"),
+    "Participant": ("id", "name", "role"),
+    "Tally": ("votes_for", "votes_against", "abstentions", "present"),
+}
+"""Required fields of the Structs nested in events; the same rule holds for them."""
+
+
+def _structs_within(t: mi.Type) -> Iterator[mi.StructType]:
+    if isinstance(t, mi.Metadata):
+        yield from _structs_within(t.type)
+    elif isinstance(t, mi.StructType):
+        yield t
+        for field in t.fields:
+            yield from _structs_within(field.type)
+    elif isinstance(t, mi.ListType):
+        yield from _structs_within(t.item_type)
+    elif isinstance(t, mi.UnionType):
+        for member in t.types:
+            yield from _structs_within(member)
+
+
+class TestEvolution:
+    def test_no_required_field_is_added_or_dropped_within_a_version(self) -> None:
+        """New fields only with defaults (docs/events.md, "Schema evolution")."""
+        common = {"actor", "occurred_at", "recorded_at"}
+        found = {}
+        for cls in ALL_EVENTS:
+            info = mi.type_info(cls)
+            assert isinstance(info, mi.StructType)
+            required = [f.name for f in info.fields if f.required]
+            assert set(required) >= common, tag_of(cls)
+            key = (tag_of(cls), CURRENT_VERSIONS[tag_of(cls)])
+            found[key] = tuple(name for name in required if name not in common)
+        assert found == {key: REQUIRED[key] for key in found}, (
+            "a required field changed without a new schema_version and upcaster"
+        )
+
+    def test_nested_structs_keep_their_required_fields(self) -> None:
+        """Region, Participant and the rest are stored inside events: same rule."""
+        nested = {
+            s.cls.__name__: tuple(f.name for f in s.fields if f.required)
+            for cls in ALL_EVENTS
+            for s in _structs_within(mi.type_info(cls))
+            if s.cls not in ALL_EVENTS
+        }
+        assert nested == REQUIRED_IN_PARTS
+
+    def test_every_older_version_has_its_upcaster(self) -> None:
+        """Each version below the current one of a tag is reachable by an upcaster."""
+        for tag, version in CURRENT_VERSIONS.items():
+            for old in range(1, version):
+                assert (tag, old) in UPCASTERS, (tag, old)
 
 
 @pytest.fixture(scope="module")
