@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema_rs
 import nats
@@ -355,6 +356,56 @@ def test_hsl_demo_prints_what_the_stream_holds(
     assert again.returncode == 1
     assert again.stderr.startswith(f"hsl: error: seed {SEED} is already in the log")
     assert read_log(nats_url, tmp_path) == rows  # nothing written
+
+
+def hsl_embedded(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``hsl`` as a user first runs it: no NATS_URL, so the data dir's embedded server."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
+    env.update(HSL_DATA_DIR=str(data_dir))
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+EMBEDDED = re.compile(r"^NATS      (?P<url>\S+) \(embedded, started now, pid (?P<pid>\d+); ")
+
+
+def test_hsl_demo_fills_the_embedded_log_and_log_stop_ends_it(tmp_path: Path) -> None:
+    """From a scratch data dir: the demo starts the embedded server, writes, reports the
+    counts; ``hsl log status`` sees them in the stream; ``hsl log stop`` stops the server."""
+    data_dir = tmp_path / "data"
+    result = hsl_embedded("demo", "--seed", "7", data_dir=data_dir)
+    try:
+        assert result.returncode == 0, result.stderr
+        match = next(m for line in result.stdout.splitlines() if (m := EMBEDDED.match(line)))
+        total = next(
+            int(m["count"].replace(",", ""))
+            for line in result.stdout.splitlines()
+            if (m := COUNT_LINE.match(line)) and m["name"] == "total"
+        )
+        assert total > 2000
+        status = hsl_embedded("log", "status", data_dir=data_dir)
+        assert status.returncode == 0, status.stderr
+        assert f"embedded, reused, pid {match['pid']}" in status.stdout
+        row = next(
+            line.split() for line in status.stdout.splitlines() if line.strip().startswith("hsl ")
+        )
+        assert int(row[1]) == total
+    finally:
+        stop = hsl_embedded("log", "stop", data_dir=data_dir)
+    assert stop.returncode == 0, stop.stderr
+    assert stop.stdout.startswith(f"stopped the embedded nats-server (pid {match['pid']}, ")
+    where = urlsplit(match["url"])
+    assert where.hostname is not None
+    assert where.port is not None
+    with socket.socket() as sock:
+        assert sock.connect_ex((where.hostname, where.port)) != 0  # nobody listens there now
 
 
 def closed_port_url() -> str:
