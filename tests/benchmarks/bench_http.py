@@ -1,26 +1,28 @@
 """Benchmark: commands per second over HTTP, 8 concurrent clients, beside the recorder's rate.
 
-Run with ``python -m tests.benchmarks.bench_http [--commands N] [--py-spy FILE]``. One
-bundled nats-server on a temporary store; in the same run it measures
+Run with ``python -m tests.benchmarks.bench_http [--commands N] [--api-processes K]
+[--py-spy FILE]``. One bundled nats-server on a temporary store; in the same run it measures
 
 (a) the raw recorder: 8 threads inserting one-event saves (``insert_events``),
 (b) the application: 8 threads calling ``file_annual_plan`` directly (load the room, save;
     with the API's aggregate cache, ``service.http.server.APP_ENV``),
-(c) the API: 8 clients posting ``POST /rooms/{id}/plans`` to uvicorn on loopback (token,
-    policy, the same command), keep-alive connections,
+(c) the API: 8 clients posting ``POST /rooms/{id}/plans`` (token, policy, the same command)
+    over keep-alive connections,
 
 and prints each rate and the ratios (c)/(a) (target >= 0.5x) and (c)/(b); then (d)/(e) the
 same for ``establish_room``, which loads nothing, so (e)/(d) is the HTTP layer's own cost.
 Each writer has its own room, so no write conflicts.
 
-The clients run in a **separate process** (raw asyncio streams, one keep-alive connection
-per client, requests built before the clock starts), so they do not share the server's GIL;
-they still share the machine's cores with the server and nats-server, so for every phase the
-CPU time each process spent per command is printed too (the API process from
-``time.process_time``, nats-server and the client process from their own accounting).
-``--py-spy FILE`` records the API process during (c) (the thread holding the GIL, as
-collapsed stacks in FILE) and prints where that time goes, layer by layer, per request.
-Not a test: it prints figures and asserts nothing about time.
+The API runs as ``hsl serve`` runs it, in its own process (its own application on the log,
+uvicorn on the main thread's loop, JSON log lines at ``--log-level``, default info, to a
+file); ``--api-processes K`` starts K of them on one port (``SO_REUSEPORT``), which is what a
+``--workers`` option would give. The clients run in a third process (raw asyncio streams, one
+keep-alive connection each, requests built before the clock starts), so nobody shares the
+API's GIL; all share the machine's cores, so every phase prints the CPU time each process
+spent per call (API, nats-server, clients). ``--py-spy FILE`` records the (first) API process
+during (c), the thread holding the GIL as collapsed stacks in FILE, and prints where that
+time goes, layer by layer, per request. Not a test: it prints figures and asserts nothing
+about time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,7 +53,7 @@ from service.application import HaoshangliangApplication
 from service.auth.users import Grant, Scope, UserStore
 from service.bootstrap import application_env
 from service.http.app import Services, create_app
-from service.http.server import APP_ENV, _Server, bind
+from service.http.server import APP_ENV, _Server
 from service.logging import configure_logging
 from service.nats_server import NatsServerProcess
 
@@ -110,6 +113,72 @@ def client_main() -> None:
     print(json.dumps({"cpu": time.process_time() - cpu}), flush=True)
 
 
+# --- an API process ------------------------------------------------------------------------------
+
+
+def serve_main(url: str, users_path: str, port: int, log_level: str, log_path: str) -> None:
+    """``--serve``: the API as ``hsl serve`` runs it (its own application with the aggregate
+    cache, uvicorn on the main thread's loop), on ``port`` shared with the other API processes
+    (``SO_REUSEPORT``: the kernel spreads connections); says ready, ends when stdin closes."""
+    with open(log_path, "a") as log_file:
+        configure_logging(log_level, stream=log_file)
+        app = HaoshangliangApplication(env=application_env(url, APP_ENV))
+        services = Services(
+            app=app, users=UserStore(Path(users_path)), views_path=Path(users_path).parent
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(2048)
+        sock.setblocking(False)
+        http = _Server(uvicorn.Config(create_app(services), log_config=None, access_log=False))
+
+        def stop_on_eof() -> None:
+            sys.stdin.read()
+            http.should_exit = True
+
+        async def serve() -> None:
+            task = asyncio.create_task(http.serve(sockets=[sock]))
+            while not http.started:
+                await asyncio.sleep(0.01)
+            print("ready", flush=True)
+            await task
+
+        threading.Thread(target=stop_on_eof, daemon=True).start()
+        try:
+            asyncio.run(serve())
+        finally:
+            app.close()
+
+
+def _start_apis(
+    count: int, url: str, users: Path, log_level: str
+) -> tuple[int, list[subprocess.Popen[str]]]:
+    """``count`` API processes on one free port; returns the port and the processes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "tests.benchmarks.bench_http", "--serve", url, str(users)]
+    command += [str(port), log_level, str(users.parent / "api.log")]
+    children = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError("an API process did not start")
+    return port, children
+
+
+def _stop_apis(children: list[subprocess.Popen[str]]) -> None:
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.close()
+    for child in children:
+        child.wait(timeout=30)
+
+
 # --- measuring -----------------------------------------------------------------------------------
 
 
@@ -127,17 +196,24 @@ def _ticks(pid: int) -> float:
 
 
 class Meter:
-    """CPU of this process and of nats-server across one phase."""
+    """CPU of the API (this process, or the API processes) and of nats-server, per phase."""
 
     def __init__(self, nats_pid: int) -> None:
         self.nats_pid = nats_pid
 
-    def measure(self, calls: int, run: Callable[[], float | None]) -> Rate:
-        cpu, nats, started = time.process_time(), _ticks(self.nats_pid), time.perf_counter()
+    def measure(
+        self, calls: int, run: Callable[[], float | None], api_pids: list[int] | None = None
+    ) -> Rate:
+        def api_cpu() -> float:
+            if api_pids is None:
+                return time.process_time()
+            return sum(_ticks(pid) for pid in api_pids)
+
+        cpu, nats, started = api_cpu(), _ticks(self.nats_pid), time.perf_counter()
         client_cpu = run()
         elapsed = time.perf_counter() - started
         cpu_ms = {
-            "api": (time.process_time() - cpu) * 1000 / calls,
+            "api": (api_cpu() - cpu) * 1000 / calls,
             "nats-server": (_ticks(self.nats_pid) - nats) * 1000 / calls,
         }
         if client_cpu is not None:
@@ -211,17 +287,17 @@ def _rooms(app: HaoshangliangApplication) -> list[uuid.UUID]:
     ]
 
 
-def _py_spy(target: str) -> subprocess.Popen[bytes]:
+def _py_spy(target: str, pid: int) -> subprocess.Popen[bytes]:
     options = ["--format", "raw", "--gil", "--threads", "--rate", str(SPY_RATE), "--nonblocking"]
     return subprocess.Popen(
-        ["py-spy", "record", "--pid", str(os.getpid()), *options, "-o", target],
+        ["py-spy", "record", "--pid", str(pid), *options, "-o", target],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def run(n: int, spy: str | None, log_level: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "api.log", "w") as log_file:
+def run(n: int, spy: str | None, log_level: str, api_processes: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "direct.log", "w") as log_file:
         base = Path(tmp)
         # As ``hsl serve`` logs under a service manager: JSON lines at HSL_LOG_LEVEL (info).
         configure_logging(log_level, stream=log_file)
@@ -261,16 +337,9 @@ def run(n: int, spy: str | None, log_level: str) -> None:
 
             users = UserStore(base / "users.json")
             _, token = users.add(CLERK.id, "bench", [Grant(role="clerk", scope=Scope())])
-            api = create_app(Services(app=app, users=users, views_path=base / "views.duckdb"))
-            sock = bind("127.0.0.1", 0)
-            host, port = sock.getsockname()[:2]
-            http = _Server(uvicorn.Config(api, log_config=None, access_log=False))
-            loop_thread = threading.Thread(
-                target=lambda: asyncio.run(http.serve(sockets=[sock])), daemon=True
-            )
-            loop_thread.start()
-            while not http.started:
-                time.sleep(0.01)
+            host = "127.0.0.1"
+            port, apis = _start_apis(api_processes, url, users.path, log_level)
+            api_pids = [child.pid for child in apis]
             per = n // WRITERS
             now = datetime.now(UTC).isoformat()
             plans = [
@@ -290,24 +359,26 @@ def run(n: int, spy: str | None, log_level: str) -> None:
             calls = per * WRITERS
             a = meter.measure(calls, _parallel(n, raw))
             b = meter.measure(calls, _parallel(n, direct))
-            _, go = _over_http(host, port, token, plans)
-            profiler = _py_spy(spy) if spy else None
-            if profiler is not None:
-                time.sleep(1.0)
-            c = meter.measure(calls, go)
-            if profiler is not None:
-                profiler.send_signal(2)
-                profiler.wait(timeout=30)
-            d = meter.measure(calls, _parallel(n, create_direct))
-            _, go = _over_http(host, port, token, new_rooms)
-            e = meter.measure(calls, go)
-            http.should_exit = True
-            loop_thread.join(timeout=10)
+            try:
+                _, go = _over_http(host, port, token, plans)
+                profiler = _py_spy(spy, api_pids[0]) if spy else None
+                if profiler is not None:
+                    time.sleep(1.0)
+                c = meter.measure(calls, go, api_pids)
+                if profiler is not None:
+                    profiler.send_signal(2)
+                    profiler.wait(timeout=30)
+                d = meter.measure(calls, _parallel(n, create_direct))
+                _, go = _over_http(host, port, token, new_rooms)
+                e = meter.measure(calls, go, api_pids)
+            finally:
+                _stop_apis(apis)
         finally:
             app.close()
             server.stop()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{calls} calls per phase, {os.cpu_count()} CPUs, load average before exit {load}")
+    print(f"API: {api_processes} process(es), each its own application on the log")
     rows = [
         (f"(a) recorder, {WRITERS} threads, one-event saves ", a, "events/s"),
         (f"(b) application, {WRITERS} threads, file_annual_plan", b, "commands/s"),
@@ -390,12 +461,23 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default="info", help="the API's log level (hsl serve's default: info)"
     )
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K API processes sharing the port (what a --workers option would give)",
+    )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main()
+    elif args.serve:
+        url, users, port, level, log_path = args.serve
+        serve_main(url, users, int(port), level, log_path)
     else:
-        run(args.commands, args.py_spy, args.log_level)
+        run(args.commands, args.py_spy, args.log_level, args.api_processes)
 
 
 if __name__ == "__main__":
