@@ -18,8 +18,14 @@ import pytest
 import yaml
 
 from events.jetstream import JetStreamFactory
+from projections.query_service import query_subject, reply_subjects
 from service.cli import build_parser
-from service.nats_permissions import PASSWORD_VARIABLES, USER_NAMES
+from service.nats_permissions import (
+    EVENT_STREAM,
+    PASSWORD_VARIABLES,
+    USER_NAMES,
+    role_permissions,
+)
 from service.nats_server import MIN_SERVER_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +204,28 @@ class TestHslServices:
         for name, service in _services().items():
             if _is_hsl(service) and service["command"][0] == "project":
                 assert service["environment"]["CREATE_TABLE"] == "no", name
+
+    def test_an_api_without_its_projector_has_one_that_answers_its_view_reads(self) -> None:
+        """DuckDB lets no other process open the views file while the projector holds it: an
+        API run with ``--no-projector`` reads through its stack's ``hsl project`` over NATS,
+        so that one must answer (no ``--no-queries``) and the users must allow it."""
+        services = _services()
+        for name, api in services.items():
+            if not _is_hsl(api) or api["command"][0] != "serve":
+                continue
+            assert "--no-projector" in api["command"], name
+            projectors = [
+                s
+                for s in services.values()
+                if _is_hsl(s) and s["command"][0] == "project" and _stack(s) == _stack(api)
+            ]
+            assert len(projectors) == 1, name
+            assert "--no-queries" not in projectors[0]["command"], name
+        subject = query_subject(EVENT_STREAM)
+        assert subject in role_permissions("service").publish_allow
+        assert subject in role_permissions("projector").subscribe_allow
+        assert reply_subjects(EVENT_STREAM) in role_permissions("projector").publish_allow
+        assert reply_subjects(EVENT_STREAM) in role_permissions("service").subscribe_allow
 
     def test_every_hsl_service_keeps_its_data_in_a_volume(self) -> None:
         for name, service in _services().items():
