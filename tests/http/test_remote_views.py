@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import msgspec
 import nats
 import pytest
@@ -37,6 +38,7 @@ from projections.query_service import (
     reply_prefix,
 )
 from projections.rebuild import snapshot
+from service.auth.users import Grant, Scope, UserStore
 from service.http import views
 from service.http.app import Services, create_app
 from tests.http.conftest import Api
@@ -268,3 +270,49 @@ def test_a_bad_request_gets_a_named_error_and_changes_nothing(
     with duckdb.connect(str(data_dir / "projections.duckdb"), read_only=True) as con:
         live = snapshot(con)
     assert live == fresh_rebuild(api.app, tmp_path / "fresh.duckdb")
+
+
+def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """compose's `api` and `projector` as two processes on one data directory: the API's view
+    reads and /readyz answer from the projector that holds the file."""
+    data_dir = tmp_path / "data"
+    _, token = UserStore.in_data_dir(data_dir).add(
+        "office-1", "办公室", [Grant(role="office", scope=Scope())]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
+    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url}
+    command = ["serve", "--no-feed", "--no-projector", "--no-checkpointer", "--port", "0"]
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", *command],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        url = ""
+        for _ in range(10):
+            line = serve.stdout.readline()
+            if line.startswith("HTTP "):
+                url = line.split()[1]
+                break
+        assert url, serve.stderr.read() if serve.stderr else ""
+        auth = {"Authorization": f"Bearer {token}"}
+        before = httpx.get(f"{url}/rooms", headers=auth, timeout=30)
+        assert before.status_code == 503
+        assert "no projector answers on hsl-views.hsl.query" in before.json()["detail_en"]
+        project = start_project(data_dir, nats_url)
+        try:
+            rooms = httpx.get(f"{url}/rooms", headers=auth, timeout=30)
+            ready = httpx.get(f"{url}/readyz", timeout=30)
+        finally:
+            stop(project)
+        assert rooms.status_code == 200, rooms.text
+        assert rooms.json() == []
+        assert ready.status_code == 200, ready.text
+    finally:
+        stop(serve)
