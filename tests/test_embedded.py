@@ -10,24 +10,37 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nats
+import nats.aio.client
+import nats.errors
 import pytest
 
+from events import jetstream_reader
+from events.common import Actor
+from events.room import Region
 from service import nats_server
+from service.bootstrap import open_application
 from service.embedded import (
     STATE_FILE,
+    USERS_FILE,
     EmbeddedServerError,
     ServerState,
     _pid_alive,
+    _server_info,
     connect_url,
+    embedded_users,
     find_embedded,
     stop_embedded,
 )
+from service.nats_permissions import EVENT_STREAM, ROLES, SUBSCRIBER_INBOX_PREFIX
 from service.settings import Settings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -370,3 +383,394 @@ class TestErrors:
         with pytest.raises(EmbeddedServerError, match=r"needs >= 99\.0\.0"):
             connect_url(settings)
         assert not (settings.nats_dir / STATE_FILE).exists()
+
+
+# --- users and permissions on the embedded server ----------------------------------------------
+
+DENIED_WAIT = 0.3
+"""Seconds a refused request waits for the reply that never comes."""
+
+
+def _users(settings: Settings) -> dict[str, str]:
+    users = embedded_users(settings)
+    assert users is not None
+    return {str(role): password for role, password in users.passwords.items()}
+
+
+def _write_one_event(settings: Settings) -> int:
+    """As ``service``, through the application; returns the log's event count."""
+    opened = open_application(replace(settings, nats_user="service"))
+    try:
+        opened.app.establish_room(
+            actor=Actor(id="clerk-1", role="clerk"),
+            occurred_at=datetime(2025, 3, 1, 9, tzinfo=UTC),
+            name="柳溪镇协商议事室",
+            level="town",
+            region=Region(county="清河县", town="柳溪镇"),
+        )
+        return opened.app.recorder.max_notification_id() or 0
+    finally:
+        opened.close()
+
+
+class _Session:
+    """A connection that remembers the errors (permissions violations) the server sends."""
+
+    def __init__(self) -> None:
+        self.errors: list[Exception] = []
+
+    async def connect(self, url: str, **options: Any) -> nats.aio.client.Client:
+        async def remember(error: Exception) -> None:
+            self.errors.append(error)
+
+        return await nats.connect(url, error_cb=remember, **options)
+
+    async def refused(self, what: str, subject: str) -> None:
+        for _ in range(100):
+            if any(
+                "permissions violation" in str(e).lower()
+                and what in str(e).lower()
+                and subject.lower() in str(e).lower()
+                for e in self.errors
+            ):
+                return
+            await asyncio.sleep(0.02)
+        pytest.fail(f"no permissions violation for {what} {subject!r}: {self.errors}")
+
+
+class TestUsers:
+    def test_an_unauthenticated_connection_is_refused(self, settings: Settings) -> None:
+        handle = connect_url(settings)
+        assert handle.user == "service"
+        assert handle.server_url is not None
+
+        async def attempt() -> None:
+            await nats.connect(handle.server_url or "", allow_reconnect=False, connect_timeout=2)
+
+        with pytest.raises(nats.errors.Error, match=r"[Aa]uthorization"):
+            asyncio.run(attempt())
+        wrong = handle.url.replace(_users(settings)["service"], "hsl" + "0" * 40)
+        with pytest.raises(nats.errors.Error, match=r"[Aa]uthorization"):
+            asyncio.run(nats.connect(wrong, allow_reconnect=False, connect_timeout=2))
+
+    def test_each_role_has_its_own_password_kept_for_the_owner_only(
+        self, settings: Settings
+    ) -> None:
+        connect_url(settings)
+        users_file = settings.nats_dir / USERS_FILE
+        assert users_file.stat().st_mode & 0o777 == 0o600
+        assert (settings.nats_dir / "auth.conf").stat().st_mode & 0o777 == 0o600
+        passwords = _users(settings)
+        assert set(passwords) == {"service", "projector", "auditor", "subscriber"}
+        assert len(set(passwords.values())) == 4
+        urls = {role: connect_url(settings, user=role).url for role in ROLES}
+        for role, url in urls.items():
+            assert url.startswith(f"nats://{role}:{passwords[role]}@127.0.0.1:")
+
+    def test_the_passwords_stay_across_restarts(self, settings: Settings) -> None:
+        first = connect_url(settings)
+        before = _users(settings)
+        stop_embedded(settings)
+        second = connect_url(settings)
+        assert second.origin == "started"
+        assert _users(settings) == before
+        assert second.pid != first.pid
+
+    def test_passwords_are_not_in_the_state_the_server_log_or_any_output(
+        self, settings: Settings
+    ) -> None:
+        started = status_json(settings.data_dir)  # another process starts it
+        _write_one_event(settings)
+        plain = hsl("log", "status", data_dir=settings.data_dir)
+        assert plain.returncode == 0, plain.stderr
+        state = (settings.nats_dir / STATE_FILE).read_text()
+        assert started["url"] == json.loads(state)["url"]
+        assert started["user"] == "service"
+        assert "as user service" in plain.stdout
+        shown = (
+            state
+            + (settings.nats_dir / "nats-server.log").read_text()
+            + json.dumps(started)
+            + plain.stdout
+            + plain.stderr
+        )
+        for password in _users(settings).values():
+            assert password not in shown
+        assert "@" not in started["url"]
+
+    def test_a_subscriber_cannot_read_the_log_nor_publish(self, settings: Settings) -> None:
+        count = _write_one_event(settings)
+        url = connect_url(settings, user="subscriber").url
+
+        async def scenario() -> None:
+            session = _Session()
+            nc = await session.connect(url, inbox_prefix=SUBSCRIBER_INBOX_PREFIX)
+            try:
+                for subject in (
+                    f"$JS.API.DIRECT.GET.{EVENT_STREAM}",
+                    f"$JS.API.STREAM.INFO.{EVENT_STREAM}",
+                ):
+                    with pytest.raises(nats.errors.TimeoutError):
+                        await nc.request(subject, b'{"seq":1}', timeout=DENIED_WAIT)
+                    await session.refused("publish", subject)
+                with pytest.raises(nats.errors.TimeoutError):
+                    await nc.jetstream().publish(
+                        "hsl.hsl.events.forged", b"{}", timeout=DENIED_WAIT
+                    )
+                await session.refused("publish", "hsl.hsl.events.forged")
+                await nc.publish("hsl.public.outcome.adopted.room-1", b"{}")
+                await session.refused("publish", "hsl.public.outcome.adopted.room-1")
+                await nc.subscribe("hsl.hsl.>")
+                await session.refused("subscription", "hsl.hsl.>")
+            finally:
+                await nc.close()
+
+        asyncio.run(scenario())
+        assert asyncio.run(stream_state(connect_url(settings).url, EVENT_STREAM))[0] == count
+
+    def test_the_projector_reads_the_log_but_cannot_publish_to_it(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        count = _write_one_event(settings)
+        projector = replace(settings, nats_user="projector")
+        opened = open_application(projector)  # CREATE_TABLE=no: it may not create the stream
+        try:
+            assert opened.handle.user == "projector"
+            assert opened.app.recorder.max_notification_id() == count
+        finally:
+            opened.close()
+        url = connect_url(projector).url
+
+        async def scenario() -> None:
+            session = _Session()
+            nc = await session.connect(url)
+            try:
+                with pytest.raises(nats.errors.TimeoutError):
+                    await nc.jetstream().publish(
+                        "hsl.hsl.events.forged", b"{}", timeout=DENIED_WAIT
+                    )
+                await session.refused("publish", "hsl.hsl.events.forged")
+                await nc.publish(f"$JS.API.STREAM.DELETE.{EVENT_STREAM}", b"")
+                await session.refused("publish", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}")
+            finally:
+                await nc.close()
+
+        asyncio.run(scenario())
+        assert asyncio.run(stream_state(connect_url(settings).url, EVENT_STREAM))[0] == count
+
+    def test_a_reader_on_a_fresh_data_dir_finds_an_empty_log(self, settings: Settings) -> None:
+        """`hsl project` before any write: the log is created (as service) and read as projector."""
+        opened = open_application(replace(settings, nats_user="projector"))
+        try:
+            assert opened.app.recorder.max_notification_id() in (0, None)
+        finally:
+            opened.close()
+        assert asyncio.run(stream_state(connect_url(settings).url, EVENT_STREAM)) == (0, 0)
+
+    def test_the_rebuilds_raw_reader_connects_as_the_projector(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """events/jetstream_reader: user and password in CONNECT, never on the command line."""
+        count = _write_one_event(settings)
+        _write_one_event(settings)
+        count += 1
+        opened = open_application(replace(settings, nats_user="projector"))
+        try:
+            recorder = opened.app.recorder
+            source = jetstream_reader._raw_source(recorder)
+            assert source is not None
+            password = _users(settings)["projector"]
+            assert password in source[0]
+            reader = jetstream_reader._ChildReader(*source, start=1, stop=count, page=10)
+            try:
+                command_line = reader._process.args
+                assert isinstance(command_line, list)
+                assert not any(password in str(arg) for arg in command_line)
+                page = reader.next_page()
+                assert reader.refused is None
+                assert page is not None
+                assert page.ids == list(range(1, count + 1))
+            finally:
+                reader.close()
+
+            def no_fallback(*args: Any, **kwargs: Any) -> Any:
+                raise AssertionError("the raw reader fell back to reading in-process")
+
+            monkeypatch.setattr(recorder, "select_notifications", no_fallback)
+            pages = list(jetstream_reader.read_pages(recorder, 1, count, process_threshold=1))
+            assert [i for p in pages for i in p.ids] == list(range(1, count + 1))
+        finally:
+            opened.close()
+
+
+class TestADataDirFromBeforeUsers:
+    def test_keeps_working_and_gets_users_at_its_next_start(self, settings: Settings) -> None:
+        """A server an older hsl started (no users) is reused as it is; stopped, it restarts
+        with the users, and the log it stored is still there."""
+        nats_dir = settings.nats_dir
+        nats_dir.mkdir(parents=True)
+        old = nats_server.NatsServerProcess(
+            store_dir=nats_dir, log_file=nats_dir / "nats-server.log"
+        )
+        url = old.start()
+        try:
+            info = _server_info(url)
+            assert info is not None
+            assert not info.get("auth_required")
+            assert old.pid is not None
+            state = ServerState(
+                pid=old.pid,
+                url=url,
+                started_at="2025-01-01T00:00:00+00:00",
+                server_id=str(info["server_id"]),
+            )
+            (nats_dir / STATE_FILE).write_text(state.to_json())
+
+            handle = connect_url(settings)
+            assert (handle.origin, handle.url, handle.user) == ("reused", url, None)
+            assert "without users" in hsl("log", "status", data_dir=settings.data_dir).stdout
+            count = _write_one_event(settings)  # the commands work as before
+            projector = replace(settings, nats_user="projector")
+            opened = open_application(projector)
+            try:
+                assert opened.app.recorder.max_notification_id() == count
+            finally:
+                opened.close()
+            assert not (nats_dir / USERS_FILE).exists()
+
+            assert stop_embedded(settings) is not None
+        finally:
+            old.stop()
+        restarted = connect_url(projector)
+        assert (restarted.origin, restarted.user) == ("started", "projector")
+        opened = open_application(projector)
+        try:
+            assert opened.app.recorder.max_notification_id() == count
+        finally:
+            opened.close()
+
+        async def unauthenticated() -> None:
+            await nats.connect(restarted.server_url or "", allow_reconnect=False, connect_timeout=2)
+
+        with pytest.raises(nats.errors.Error, match=r"[Aa]uthorization"):
+            asyncio.run(unauthenticated())
+
+    def test_a_damaged_users_file_is_named(self, settings: Settings) -> None:
+        settings.nats_dir.mkdir(parents=True)
+        (settings.nats_dir / USERS_FILE).write_text('{"users": {"service": "short"}}')
+        with pytest.raises(EmbeddedServerError, match=r"users\.json.*'service'"):
+            connect_url(settings)
+        assert not (settings.nats_dir / STATE_FILE).exists()
+
+
+class TestEveryCommandOnTheEmbeddedDefault:
+    """Each `hsl` command that talks to NATS, on the embedded default with users, in turn:
+    it works, connects as its own user, and prints no password."""
+
+    @pytest.fixture
+    def run(
+        self,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> Iterator[Any]:
+        import logging  # noqa: PLC0415
+
+        import structlog  # noqa: PLC0415
+
+        from service.cli import main  # noqa: PLC0415
+        from service.nats_permissions import NatsUsers  # noqa: PLC0415
+
+        monkeypatch.delenv("NATS_URL", raising=False)
+        monkeypatch.delenv("HSL_LOG_LEVEL", raising=False)
+        monkeypatch.setenv("HSL_DATA_DIR", str(settings.data_dir))
+        roles: list[str] = []
+        url_of = NatsUsers.url
+
+        def spy(users: NatsUsers, role: Any, servers: str) -> str:
+            roles.append(role)
+            return url_of(users, role, servers)
+
+        monkeypatch.setattr(NatsUsers, "url", spy)
+
+        def run(*args: str) -> tuple[set[str], str]:
+            roles.clear()
+            code = main(list(args))
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            return set(roles), out.out + out.err
+
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            yield run
+        finally:
+            root.handlers, root.level = handlers, level
+            structlog.reset_defaults()
+
+    def test_each_command_works_as_its_user(self, run: Any, settings: Settings) -> None:
+        shown = []
+        roles, out = run("demo")
+        assert roles == {"service"}
+        assert "nats://service:***@127.0.0.1:" in out
+        shown.append(out)
+        for args, user in (
+            (("projections", "rebuild"), "projector"),
+            (("replay", "--as-of", "2024-06-01"), "auditor"),
+            (("audit", "checkpoint", "--once"), "service"),
+            (("audit", "export", "-o", str(settings.data_dir / "bundle")), "service"),
+            (("feed", "--once"), "service"),
+            (("subscribe", "hsl.public.outcome.>", "--count", "2"), "subscriber"),
+            (("log", "status"), "service"),
+        ):
+            roles, out = run(*args)
+            assert roles == {user}, args
+            shown.append(out)
+        key = run("audit", "key")[1].strip().splitlines()[-1]
+        roles, out = run("audit", "verify", "--live", "--key", key)
+        assert roles == {"auditor"}
+        assert out.startswith("OK ")
+        shown.append(out)
+        roles, out = run("query", "SELECT count(*) AS n FROM outcomes")
+        assert roles == set()  # DuckDB only
+        passwords = _users(settings).values()
+        for text in shown:
+            assert not any(password in text for password in passwords)
+
+    def test_hsl_project_follows_the_log_as_the_projector(self, settings: Settings) -> None:
+        """In a process of its own, as a user runs it, on a fresh data dir (nothing written)."""
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env["HSL_DATA_DIR"] = str(settings.data_dir)
+        env["HSL_LOG_LEVEL"] = "debug"  # "views updated" after each batch
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "project"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watchdog = threading.Timer(60, proc.kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            assert proc.stdout.readline().startswith("projecting into ")
+            _write_one_event(settings)
+            logged: list[str] = []
+            while not any('"views updated"' in line and '"sequence": 1' in line for line in logged):
+                line = proc.stderr.readline()
+                assert line, "".join(logged)
+                logged.append(line)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            err = "".join(logged) + err
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert "stopped at event 1" in out
+        for password in _users(settings).values():
+            assert password not in out + err
