@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import duckdb
 import msgspec
@@ -113,6 +113,15 @@ class Replace(msgspec.Struct, frozen=True):
 
 
 Change = Insert | Update | Replace
+
+
+class ColumnsSpec(Protocol):
+    """An update that sets columns of one row (``projections.appliers.Updater``)."""
+
+    table: str
+    readers: list[tuple[str, Callable[[Any], Any]]]
+    constants: dict[str, Any]
+    counters: dict[str, int]
 
 
 class MissingRowError(LookupError):
@@ -331,6 +340,26 @@ class Fold:
                 self.rows[table][str(row[KEYS[table]])] = row
         else:
             self._replace(change)
+
+    def set_columns(self, spec: ColumnsSpec, key: str, seq: int, event: Any) -> None:
+        """What :meth:`apply` does with ``Update(spec.table, key, sets, spec.counters,
+        event.backdated)``, ``sets`` being the ``spec.readers``' values of ``event`` and the
+        ``spec.constants``: the rebuild's way for the events that set one row's columns."""
+        table = spec.table
+        try:
+            target = self.rows[table][key]
+        except KeyError:
+            msg = f"event {seq} updates {table} row {key}, which does not exist"
+            raise MissingRowError(msg) from None
+        for column, read in spec.readers:
+            target[column] = read(event)
+        if spec.constants:
+            target.update(spec.constants)
+        for column, amount in spec.counters.items():
+            target[column] += amount
+        target["seq"] = seq
+        if event.backdated and "backdated_entry" in target:
+            target["backdated_entry"] = True
 
     def _look_up(self, table: str, row: dict[str, Any]) -> None:
         """Remember what a ``DERIVED`` column will read from ``row``; fill ``row``'s own."""

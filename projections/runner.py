@@ -25,7 +25,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
 from events.jetstream_reader import PAGE, PROCESS_THRESHOLD, Page, read_pages
-from projections.appliers import APPLIERS, TABLE_APPLIERS, member_act
+from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError
 from projections.schema import TABLES, create_schema, tracking_position
 
@@ -184,11 +184,19 @@ class Projector:
             events = [event_of(seq, tag, state) for seq, tag, state in zip(
                 ids, tags, chunk.states, strict=True)]  # fmt: skip
         apply, hook, appliers = fold.apply, self._after_change, TABLE_APPLIERS
+        updaters, set_columns = UPDATERS, fold.set_columns
         for seq, oid, tag, event in zip(ids, oids, tags, events, strict=True):
-            for change in appliers[tag](oid, event):
-                apply(change, seq)
+            updater = updaters.get(tag)
+            if updater is not None:  # one row's columns: no Update made
+                key = oid if updater.key is None else updater.key(event)
+                set_columns(updater, key, seq, event)
                 if hook is not None:
                     hook(seq)
+            else:
+                for change in appliers[tag](oid, event):
+                    apply(change, seq)
+                    if hook is not None:
+                        hook(seq)
             if event.actor.role == "cppcc_member":
                 act = member_act(tag, oid, event)
                 assert act is not None
