@@ -53,6 +53,8 @@ from service.nats_permissions import (
     main,
     redact,
     render_accounts,
+    render_authorization,
+    render_user,
     server_args,
     with_credentials,
 )
@@ -248,6 +250,33 @@ class TestRendering:
         path = Path(args[1])
         assert path.stat().st_mode & 0o777 == 0o600
         assert f'password: "{users.passwords["auditor"]}"' in path.read_text()
+
+    def test_the_embedded_servers_users_are_composes_in_the_global_account(
+        self, users: NatsUsers, tmp_path: Path
+    ) -> None:
+        """The embedded server (service/embedded.py) declares the same users with the same
+        permissions, in the global account where a store from before its users keeps its
+        streams; nats-server accepts the file."""
+        args = server_args(users, tmp_path, global_account=True)
+        path = Path(args[1])
+        assert path.stat().st_mode & 0o777 == 0o600
+        embedded = path.read_text()
+        assert "authorization {" in embedded
+        assert "accounts" not in embedded
+        passwords = dict(users.passwords)
+        assert embedded == render_authorization(passwords)
+        compose = render_accounts(passwords)
+        for role in ROLES:
+            assert render_user(role, passwords[role]) in embedded
+            assert render_user(role, passwords[role]) in compose
+        result = subprocess.run(
+            [str(find_server_binary()), "-t", "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
     def test_the_stream_names_are_the_services(self) -> None:
         streams = Streams()
