@@ -158,6 +158,38 @@ class TestFold:
         assert folded == con.execute(sql).fetchall()
         assert [r[1] for r in folded] == ["e", "f", "x", "x", "x"]
 
+    def test_attendee_roles_come_from_the_latest_list_across_flushes(self) -> None:
+        """``attendees.role``: the fold's lookup gives what the live path's join gives."""
+        changes: list[tuple[int, Any]] = []
+        at = datetime(2024, 1, 1)
+        lists = [[("a", "official"), ("b", "expert")], [("a", "cppcc_member"), ("c", "notable")]]
+        for seq, people in enumerate(lists, start=1):
+            changes.append((seq, Replace("participants", "consultation_id", "c1")))
+            for person, role in people:
+                row = {"consultation_id": "c1", "person_id": person, "name": person,
+                       "role": role, "confirmed_at": at}  # fmt: skip
+                changes.append((seq, Insert("participants", row)))
+        for person in ("a", "c", "z"):  # z: not on the list (the domain refuses it)
+            row = {"consultation_id": "c1", "person_id": person, "held_at": at}
+            changes.append((3, Insert("attendees", row)))
+        sql = "SELECT person_id, role, seq FROM attendees ORDER BY person_id"
+
+        con, columns, types = _schema()
+        fold = Fold(con, columns, types, flush_rows=1)
+        for seq, change in changes:
+            fold.apply(change, seq)
+            fold.flush_if_full()
+        fold.finish()
+        folded = con.execute(sql).fetchall()
+
+        con, columns, _ = _schema()
+        for seq, change in changes:
+            batch = Batch(con, columns)
+            batch.apply(change, seq)
+            batch.write()
+        assert folded == con.execute(sql).fetchall()
+        assert folded == [("a", "cppcc_member", 3), ("c", "notable", 3), ("z", None, 3)]
+
     def test_an_update_of_a_missing_row_is_refused(self) -> None:
         con, columns, types = _schema()
         fold = Fold(con, columns, types)

@@ -54,6 +54,13 @@ class TestLifecycleRows:
             "SELECT votes_cast, votes_for, votes_against, abstentions, present, result FROM motions"
         ).fetchall()
         assert motion == [(3, 2, 1, 0, 9, "defeated")]
+        # Each attendee carries their role on the confirmed participant list.
+        attendees = con.execute(
+            "SELECT a.role, p.role FROM attendees a LEFT JOIN participants p "
+            "USING (consultation_id, person_id)"
+        ).fetchall()
+        assert len(attendees) == 9
+        assert all(mine is not None and mine == theirs for mine, theirs in attendees)
 
     def test_closed_loop_status(self, tmp_path: Path) -> None:
         """The adopted outcome went the whole loop; the declined one closed after feedback."""
