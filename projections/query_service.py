@@ -475,7 +475,7 @@ class QueryService:
         self._loop = _LoopThread("hsl-views-service")
         try:
             self._loop.run(self._start(), timeout=CONNECT_TIMEOUT * 3)
-        except BaseException as e:
+        except Exception as e:
             self.stop()
             if isinstance(e, QueryServiceError):
                 raise
@@ -567,7 +567,6 @@ async def send_reply(nc: Client, reply: str, data: bytes) -> None:
     for index, piece in enumerate(pieces):
         headers = {CHUNK: str(index), CHUNKS: str(len(pieces))}
         await nc.publish(reply, piece, headers=headers)
-    await nc.flush()
 
 
 # --- the API's side -------------------------------------------------------------------------
