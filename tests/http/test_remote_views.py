@@ -39,8 +39,10 @@ from projections.query_service import (
 )
 from projections.rebuild import snapshot
 from service.auth.users import Grant, Scope, UserStore
+from service.embedded import stop_embedded
 from service.http import views
 from service.http.app import Services, create_app
+from service.settings import Settings
 from tests.http.conftest import Api
 from tests.http.test_lifecycle import run_lifecycle
 from tests.projections.helpers import fresh_rebuild
@@ -50,10 +52,13 @@ STREAM = "hsl"
 TIMEOUT = 2.0
 
 
-def start_project(data_dir: Path, nats_url: str, **more: str) -> subprocess.Popen[str]:
-    """`hsl project` in its own process; returns once it answers view reads."""
+def start_project(data_dir: Path, nats_url: str | None, **more: str) -> subprocess.Popen[str]:
+    """`hsl project` in its own process (on the embedded server of ``data_dir`` when
+    ``nats_url`` is None); returns once it answers view reads."""
     env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
-    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url, **more}
+    env |= {"HSL_DATA_DIR": str(data_dir), **more}
+    if nats_url is not None:
+        env["NATS_URL"] = nats_url
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "project"],
         cwd=REPO_ROOT,
@@ -272,17 +277,25 @@ def test_a_bad_request_gets_a_named_error_and_changes_nothing(
     assert live == fresh_rebuild(api.app, tmp_path / "fresh.duckdb")
 
 
+@pytest.mark.parametrize("where", ["NATS_URL", "embedded"])
 def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
-    nats_url: str, tmp_path: Path
+    where: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """compose's `api` and `projector` as two processes on one data directory: the API's view
-    reads and /readyz answer from the projector that holds the file."""
+    reads and /readyz answer from the projector that holds the file. On a server of its own
+    without users (``NATS_URL``), and on the embedded server, where `hsl serve` connects as
+    ``service`` and `hsl project` as ``projector`` with their permissions."""
+    nats_url: str | None = None
+    if where == "NATS_URL":
+        nats_url = request.getfixturevalue("nats_url")
     data_dir = tmp_path / "data"
     _, token = UserStore.in_data_dir(data_dir).add(
         "office-1", "办公室", [Grant(role="office", scope=Scope())]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
-    env |= {"HSL_DATA_DIR": str(data_dir), "NATS_URL": nats_url}
+    env["HSL_DATA_DIR"] = str(data_dir)
+    if nats_url is not None:
+        env["NATS_URL"] = nats_url
     command = ["serve", "--no-feed", "--no-projector", "--no-checkpointer", "--port", "0"]
     serve = subprocess.Popen(
         [sys.executable, "-m", "service.cli", *command],
@@ -316,3 +329,4 @@ def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
         assert ready.status_code == 200, ready.text
     finally:
         stop(serve)
+        stop_embedded(Settings.from_env({"HSL_DATA_DIR": str(data_dir)}))
