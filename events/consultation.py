@@ -71,11 +71,13 @@ class ResearchGroupFormed(
     """A research group (专题调研组) was formed on an approved topic; opens the activity."""
 
     seed: ClassVar[str] = "§四.2, §二.1"
-    topic_id: UUID
-    room_id: UUID
-    room_level: RoomLevel
-    members: Annotated[list[Person], Meta(min_length=1)]
-    lead_id: PersonId
+    topic_id: Annotated[UUID, Meta(description="the approved topic consulted on")]
+    room_id: Annotated[UUID, Meta(description="the topic's room")]
+    room_level: Annotated[RoomLevel, Meta(description="the room's level, copied")]
+    members: Annotated[
+        list[Person], Meta(min_length=1, description="the research group (专题调研组)")
+    ]
+    lead_id: Annotated[PersonId, Meta(description="the member who leads the group")]
 
 
 class ResearchFindingRecorded(
@@ -84,8 +86,8 @@ class ResearchFindingRecorded(
     """What the research group found, and how (site visit, survey, interview …)."""
 
     seed: ClassVar[str] = "§四.2"
-    method: ResearchMethod
-    summary: Text
+    method: Annotated[ResearchMethod, Meta(description="how the group found it out")]
+    summary: Annotated[Text, Meta(description="what it found")]
 
 
 class ParticipantsConfirmed(
@@ -99,11 +101,19 @@ class ParticipantsConfirmed(
     """
 
     seed: ClassVar[str] = "§四.4"
-    participants: Annotated[list[Participant], Meta(min_length=1)]
-    resident_count: Annotated[int, Meta(ge=0)]
-    participant_count: Annotated[int, Meta(ge=1)]
-    quota_met: bool
-    quota_justification: OptionalText = ""
+    participants: Annotated[
+        list[Participant], Meta(min_length=1, description="who takes part, each with a role")
+    ]
+    resident_count: Annotated[
+        int, Meta(ge=0, description="participants with role resident_rep (群众代表)")
+    ]
+    participant_count: Annotated[int, Meta(ge=1, description="all participants")]
+    quota_met: Annotated[
+        bool, Meta(description="resident_count ≥ 2/3 of participant_count (rule 3)")
+    ]
+    quota_justification: Annotated[
+        OptionalText, Meta(description="why the two-thirds is not met; required when it is not")
+    ] = ""
 
 
 class ConsultationScheduled(
@@ -112,11 +122,16 @@ class ConsultationScheduled(
     """The activity was scheduled: form, venue, time and who hosts it."""
 
     seed: ClassVar[str] = "§四.5, §五.4"
-    form: ConsultationForm
-    venue: Venue
-    venue_detail: Annotated[str, Meta(max_length=500)] = ""
-    scheduled_for: UtcDatetime
-    host_id: PersonId
+    form: Annotated[ConsultationForm, Meta(description="书面 written, 会议 meeting, 网络 online")]
+    venue: Annotated[
+        Venue,
+        Meta(description="the room, square 广场, courtyard 庭院, field 地头, door_to_door 上门"),
+    ]
+    venue_detail: Annotated[
+        str, Meta(max_length=500, description="the place in words, e.g. 村文化广场")
+    ] = ""
+    scheduled_for: Annotated[UtcDatetime, Meta(description="when the activity is to be held")]
+    host_id: Annotated[PersonId, Meta(description="who presides (the convener or a delegate)")]
 
 
 class ConsultationHeld(ConsultationEvent, frozen=True, kw_only=True, tag="consultation.held"):
@@ -127,12 +142,14 @@ class ConsultationHeld(ConsultationEvent, frozen=True, kw_only=True, tag="consul
     """
 
     seed: ClassVar[str] = "§四.2, §四.5, §四.1"
-    room_id: UUID
-    room_level: RoomLevel
-    form: ConsultationForm
-    venue: Venue
-    venue_detail: Annotated[str, Meta(max_length=500)] = ""
-    attendee_ids: Annotated[list[PersonId], Meta(min_length=1)]
+    room_id: Annotated[UUID, Meta(description="the room that held it")]
+    room_level: Annotated[RoomLevel, Meta(description="the room's level, copied")]
+    form: Annotated[ConsultationForm, Meta(description="the form it took")]
+    venue: Annotated[Venue, Meta(description="where it took place")]
+    venue_detail: Annotated[str, Meta(max_length=500, description="the place in words")] = ""
+    attendee_ids: Annotated[
+        list[PersonId], Meta(min_length=1, description="confirmed participants who attended")
+    ]
 
 
 class OpinionRecorded(
@@ -141,27 +158,27 @@ class OpinionRecorded(
     """An opinion voiced during the activity."""
 
     seed: ClassVar[str] = "§四.2"
-    speaker_id: PersonId
-    speaker_role: Role
-    stance: Stance
-    text: Text
+    speaker_id: Annotated[PersonId, Meta(description="who spoke")]
+    speaker_role: Annotated[Role, Meta(description="in which capacity")]
+    stance: Annotated[Stance, Meta(description="for, against, neutral, or a suggestion")]
+    text: Annotated[Text, Meta(description="what was said, as recorded")]
 
 
 class MotionPut(ConsultationEvent, frozen=True, kw_only=True, tag="consultation.motion_put"):
     """A motion was put to the participants (village rooms: 四议两公开)."""
 
     seed: ClassVar[str] = "§四.5"
-    motion_id: UUID
-    text: Text
+    motion_id: Annotated[UUID, Meta(description="the motion's id; votes name it")]
+    text: Annotated[Text, Meta(description="what is put to the vote")]
 
 
 class VoteCast(ConsultationEvent, frozen=True, kw_only=True, tag="consultation.vote_cast"):
     """A participant voted on a motion."""
 
     seed: ClassVar[str] = "§四.5"
-    motion_id: UUID
-    voter_id: PersonId
-    choice: VoteChoice
+    motion_id: Annotated[UUID, Meta(description="the motion voted on")]
+    voter_id: Annotated[PersonId, Meta(description="an attendee; one vote each")]
+    choice: Annotated[VoteChoice, Meta(description="for, against or abstain")]
 
 
 class MotionResolved(
@@ -170,9 +187,11 @@ class MotionResolved(
     """Voting on a motion closed; carried when more than half of those present voted for."""
 
     seed: ClassVar[str] = "§四.5"
-    motion_id: UUID
-    tally: Tally
-    result: MotionResult
+    motion_id: Annotated[UUID, Meta(description="the motion resolved")]
+    tally: Annotated[Tally, Meta(description="the votes counted, and how many were present")]
+    result: Annotated[
+        MotionResult, Meta(description="carried when more than half of those present voted for")
+    ]
 
 
 class ConsensusReached(
@@ -181,7 +200,7 @@ class ConsensusReached(
     """The participants reached consensus (协商一致) on what should be done."""
 
     seed: ClassVar[str] = "§四.6"
-    summary: Text
+    summary: Annotated[Text, Meta(description="what was agreed")]
 
 
 class DissentRecorded(
@@ -190,9 +209,9 @@ class DissentRecorded(
     """Residents disagreed; rule 7 requires each dissent to be explained to them."""
 
     seed: ClassVar[str] = "§四.6"
-    dissent_id: UUID
-    person_ids: Annotated[list[PersonId], Meta(min_length=1)]
-    position: Text
+    dissent_id: Annotated[UUID, Meta(description="the dissent's id; an explanation names it")]
+    person_ids: Annotated[list[PersonId], Meta(min_length=1, description="who disagreed")]
+    position: Annotated[Text, Meta(description="what they hold instead")]
 
 
 ConsultationEventType = (

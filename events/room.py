@@ -44,9 +44,12 @@ class RoomEstablished(RoomEvent, frozen=True, kw_only=True, tag="room.establishe
     """A consultation room was set up at a town, village, community or enterprise."""
 
     seed: ClassVar[str] = "§四.1"
-    name: Name
-    level: RoomLevel
-    region: Region
+    name: Annotated[Name, Meta(description="the room's name, e.g. 柳溪镇协商议事室")]
+    level: Annotated[
+        RoomLevel,
+        Meta(description="town (镇/街道/园区), village, community (社区居委会) or enterprise"),
+    ]
+    region: Annotated[Region, Meta(description="where it sits: county, town, locality")]
     parent_room_id: Annotated[
         UUID | None, Meta(description="the town room a lower-level room belongs to")
     ] = None
@@ -56,23 +59,31 @@ class ConvenerAssigned(RoomEvent, frozen=True, kw_only=True, tag="room.convener_
     """The person who convenes the room's consultations was named."""
 
     seed: ClassVar[str] = "§五.4"
-    convener: Person
-    position: ConvenerPosition
+    convener: Annotated[Person, Meta(description="who convenes the room's consultations")]
+    position: Annotated[
+        ConvenerPosition,
+        Meta(
+            description="the convener's post (§五.4): town deputy secretary or united-front "
+            "member, the party head of a village/community/enterprise, or a delegated leader"
+        ),
+    ]
 
 
 class LiaisonAssigned(RoomEvent, frozen=True, kw_only=True, tag="room.liaison_assigned"):
     """The CPPCC work liaison (政协工作联络员) for the room's town was named."""
 
     seed: ClassVar[str] = "§五.4"
-    liaison: Person
+    liaison: Annotated[Person, Meta(description="the town's CPPCC work liaison (政协工作联络员)")]
 
 
 class MemberLinked(RoomEvent, frozen=True, kw_only=True, tag="room.member_linked"):
     """A CPPCC member was linked (挂钩) to the room; rule 8 needs a county-level one."""
 
     seed: ClassVar[str] = "§五.3"
-    member: Person
-    member_level: MemberLevel
+    member: Annotated[Person, Meta(description="the CPPCC member linked (挂钩) to the room")]
+    member_level: Annotated[
+        MemberLevel, Meta(description="the member's CPPCC; only county counts for rule 8")
+    ]
     members_group: Annotated[
         str, Meta(max_length=200, description="the town members' group (履职小组) name")
     ] = ""
@@ -82,9 +93,12 @@ class AnnualPlanFiled(RoomEvent, frozen=True, kw_only=True, tag="room.annual_pla
     """The room's annual consultation plan was filed; rule 9 compares it with activity."""
 
     seed: ClassVar[str] = "§五.5, §四.1"
-    year: Annotated[int, Meta(ge=2000, le=2100)]
-    planned_consultations: Annotated[int, Meta(ge=0, le=1000)]
-    summary: OptionalText = ""
+    year: Annotated[int, Meta(ge=2000, le=2100, description="the calendar year planned")]
+    planned_consultations: Annotated[
+        int,
+        Meta(ge=0, le=1000, description="activities planned; a town room holds at least two"),
+    ]
+    summary: Annotated[OptionalText, Meta(description="what the plan covers")] = ""
 
 
 RoomEventType = (

@@ -39,13 +39,19 @@ class TopicProposed(TopicEvent, frozen=True, kw_only=True, tag="topic.proposed")
 
     seed: ClassVar[str] = "§四.3"
     schema_version: Annotated[int, Meta(ge=1)] = 2
-    room_id: UUID
+    room_id: Annotated[UUID, Meta(description="the room the topic is put to")]
     room_level: Annotated[
         RoomLevel, Meta(description="copied from the room; decides where it is filed (§四.3)")
     ]
-    title: Name
-    description: OptionalText = ""
-    source: TopicSource
+    title: Annotated[Name, Meta(description="the topic as the room will consult on it")]
+    description: Annotated[OptionalText, Meta(description="the matter in more detail")] = ""
+    source: Annotated[
+        TopicSource,
+        Meta(
+            description="党委政府点题 (party_government), 委员荐题 (member), 群众出题 "
+            "(residents) or 向社会公开征集 (public_call)"
+        ),
+    ]
     reconsultation_of: Annotated[
         UUID | None,
         Meta(description="the outcome whose stalled implementation is consulted again (§四.6)"),
@@ -56,42 +62,47 @@ class TopicApprovalEscalated(TopicEvent, frozen=True, kw_only=True, tag="topic.a
     """A village/community/enterprise topic was sent to the upper party organisation."""
 
     seed: ClassVar[str] = "§四.3"
-    upper_org: Name
-    reason: OptionalText = ""
+    upper_org: Annotated[Name, Meta(description="the upper-level party organisation asked")]
+    reason: Annotated[OptionalText, Meta(description="why it goes up (必要时)")] = ""
 
 
 class TopicApproved(TopicEvent, frozen=True, kw_only=True, tag="topic.approved"):
     """The party organisation approved (审定/审批) the topic; rule 1 needs this first."""
 
     seed: ClassVar[str] = "§二.1, §四.3"
-    approving_org: Name
+    approving_org: Annotated[Name, Meta(description="the party organisation that approved")]
     by_upper_level: Annotated[
         bool, Meta(description="approved by the upper-level party organisation")
     ] = False
-    note: OptionalText = ""
+    note: Annotated[OptionalText, Meta(description="conditions or remarks of the approval")] = ""
 
 
 class TopicRejected(TopicEvent, frozen=True, kw_only=True, tag="topic.rejected"):
     """The party organisation declined the topic, with its reason."""
 
     seed: ClassVar[str] = "§二.1, §四.3"
-    rejecting_org: Name
-    reason: Text
+    rejecting_org: Annotated[Name, Meta(description="the party organisation that declined")]
+    reason: Annotated[Text, Meta(description="why the topic was declined")]
 
 
 class TopicFiled(TopicEvent, frozen=True, kw_only=True, tag="topic.filed"):
     """The approved topic was filed (备案) with the body rule 2 names for its level."""
 
     seed: ClassVar[str] = "§四.3"
-    filed_with: FilingBody
-    filing_ref: Annotated[str, Meta(max_length=200)] = ""
+    filed_with: Annotated[
+        FilingBody,
+        Meta(description="county_cppcc for town topics, town_members_group for the others"),
+    ]
+    filing_ref: Annotated[
+        str, Meta(max_length=200, description="the filing's reference number, if any")
+    ] = ""
 
 
 class TopicWithdrawn(TopicEvent, frozen=True, kw_only=True, tag="topic.withdrawn"):
     """The topic was withdrawn before it was consulted on."""
 
     seed: ClassVar[str] = "§四.3"
-    reason: Text
+    reason: Annotated[Text, Meta(description="why the topic was withdrawn")]
 
 
 TopicEventType = (
