@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from events.catalogue import UNION_SCHEMA_FILE, check_docs, json_schemas
+from events.catalogue import UNION_SCHEMA_FILE, check_docs, json_schemas, render_catalogue
 from events.codec import EVENT_TYPES
 from tests.domain import jsonschema_lite
 from tests.domain.jsonschema_lite import FORMATS, KEYWORDS
@@ -37,6 +37,12 @@ class TestCommittedDocs:
     def test_schemas_and_catalogue_are_current(self) -> None:
         """docs/schemas/*.json and docs/events.md equal what the Structs generate now."""
         assert check_docs(SCHEMAS, ROOT / "docs" / "events.md") == []
+
+    def test_every_field_of_the_catalogue_says_what_it_means(self) -> None:
+        """Each field row of docs/events.md has its meaning (a Meta description)."""
+        rows = [line for line in render_catalogue().splitlines() if line.startswith("| `")]
+        assert len(rows) > 100
+        assert [row for row in rows if row.endswith("|  |")] == []
 
     def test_one_schema_per_event_plus_the_union(self) -> None:
         """Every tag has its schema file; no stale file for a removed event lingers."""
