@@ -110,6 +110,18 @@ def dead_pid() -> int:
     return int(proc.stdout)
 
 
+def _await_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Wait until ``pid`` is stopped (state T): kill() returns before a busy process stops,
+    and a server that still runs for a moment would answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        if state in {"T", "t"}:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"process {pid} did not stop")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     """Settings on a fresh data dir; whatever server the test starts is stopped afterwards."""
@@ -234,6 +246,7 @@ class TestStart:
         assert handle.pid is not None
         os.kill(handle.pid, signal.SIGSTOP)
         try:
+            _await_stopped(handle.pid)
             with pytest.raises(EmbeddedServerError, match="does not answer"):
                 connect_url(settings)
         finally:
