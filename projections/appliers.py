@@ -31,10 +31,19 @@ Value = Callable[[Any], Any]
 """Reads one column's value from the event."""
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
+
+
 def utc(moment: datetime) -> datetime:
-    """A naive UTC timestamp, the form every view column holds."""
-    if moment.tzinfo is UTC:  # as msgspec decodes our stored "…Z" times: no conversion
-        return moment.replace(tzinfo=None)
+    """A naive UTC timestamp, the form every view column holds.
+
+    For an aware time (every event's), the naive epoch plus its distance from the epoch: exact
+    to the microsecond, and a tenth of what ``replace(tzinfo=None)`` costs (a rebuild makes a
+    million of these).
+    """
+    if moment.tzinfo is not None:
+        return _NAIVE_EPOCH + (moment - _EPOCH)
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
