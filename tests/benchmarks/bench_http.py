@@ -10,7 +10,8 @@ Run with ``python -m tests.benchmarks.bench_http [--commands N] [--api-processes
     over keep-alive connections,
 
 and prints each rate and the ratios (c)/(a) (target >= 0.5x) and (c)/(b); then (d)/(e) the
-same for ``establish_room``, which loads nothing, so (e)/(d) is the HTTP layer's own cost.
+same for ``establish_room``, which loads nothing, so (e)/(d) is the HTTP layer's own cost;
+and (f) ``GET /healthz`` (no token, no log, no thread): the HTTP stack's floor.
 Each writer has its own room, so no write conflicts.
 
 The API runs as ``hsl serve`` runs it, in its own process (its own application on the log,
@@ -66,7 +67,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # --- the client process ------------------------------------------------------------------------
 
 
-def _request(host: str, port: int, token: str, path: str, body: dict[str, object]) -> bytes:
+def _request(host: str, port: int, token: str, path: str, body: dict[str, object] | None) -> bytes:
+    """A POST of ``body`` to ``path``, or a GET of ``path`` when there is no body."""
+    if body is None:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     data = json.dumps(body, ensure_ascii=False).encode()
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -236,7 +240,7 @@ def _parallel(count: int, work: Callable[[int, int], None]) -> Callable[[], None
 
 
 def _over_http(
-    host: str, port: int, token: str, writers: list[list[tuple[str, dict[str, object]]]]
+    host: str, port: int, token: str, writers: list[list[tuple[str, dict[str, object] | None]]]
 ) -> tuple[subprocess.Popen[str], Callable[[], float]]:
     """Start the client process (connected, waiting); the callable lets it go."""
     child = subprocess.Popen(
@@ -342,7 +346,7 @@ def run(n: int, spy: str | None, log_level: str, api_processes: int) -> None:
             api_pids = [child.pid for child in apis]
             per = n // WRITERS
             now = datetime.now(UTC).isoformat()
-            plans = [
+            plans: list[list[tuple[str, dict[str, object] | None]]] = [
                 [
                     (
                         f"/rooms/{rooms[w]}/plans",
@@ -352,7 +356,7 @@ def run(n: int, spy: str | None, log_level: str, api_processes: int) -> None:
                 ]
                 for w in range(WRITERS)
             ]
-            new_rooms = [
+            new_rooms: list[list[tuple[str, dict[str, object] | None]]] = [
                 [("/rooms", {"occurred_at": now, **_room(i)}) for i in range(per)]
                 for _ in range(WRITERS)
             ]
@@ -371,6 +375,10 @@ def run(n: int, spy: str | None, log_level: str, api_processes: int) -> None:
                 d = meter.measure(calls, _parallel(n, create_direct))
                 _, go = _over_http(host, port, token, new_rooms)
                 e = meter.measure(calls, go, api_pids)
+                health: list[list[tuple[str, dict[str, object] | None]]]
+                health = [[("/healthz", None)] * per for _ in range(WRITERS)]
+                _, go = _over_http(host, port, token, health)
+                f = meter.measure(calls, go, api_pids)
             finally:
                 _stop_apis(apis)
         finally:
@@ -385,6 +393,7 @@ def run(n: int, spy: str | None, log_level: str, api_processes: int) -> None:
         (f"(c) HTTP API, {WRITERS} clients, file_annual_plan ", c, "commands/s"),
         (f"(d) application, {WRITERS} threads, establish_room ", d, "commands/s"),
         (f"(e) HTTP API, {WRITERS} clients, establish_room   ", e, "commands/s"),
+        (f"(f) HTTP API, {WRITERS} clients, GET /healthz     ", f, "requests/s"),
     ]
     for label, rate, unit in rows:
         cpu = "  ".join(f"{k} {v:.3f}" for k, v in rate.cpu_ms.items())
