@@ -25,6 +25,7 @@ the same :class:`Page` result.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import json
 import os
@@ -36,7 +37,7 @@ import subprocess
 import sys
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
@@ -161,6 +162,7 @@ class _ChildReader:
         )
         assert self._process.stdout is not None
         self._receive = self._process.stdout
+        _widen(self._receive)
 
     def _frame(self) -> bytes:
         size = self._receive.read(8)
@@ -194,6 +196,18 @@ class _ChildReader:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=5)
+
+
+PIPE_SIZE: Final = 1 << 20
+"""Bytes the pipe from the child holds (Linux; the default 64 KiB meant ~50 wake-ups a page)."""
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Ask for a pipe of ``PIPE_SIZE`` (best effort: the limit is the system's)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), set_size, PIPE_SIZE)
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -441,7 +455,8 @@ class RawConnection:
                     tokens.append(_token(fields[0][skip:].decode()))
                     versions.append(_header_int(header, _VERSION))
                     topic = _header(header, _TOPIC)
-                    topics.append(unquote(topic) if "%" in topic else topic)
+                    # Interned: pickled once per page, and the parent's lookups compare identities.
+                    topics.append(sys.intern(unquote(topic) if "%" in topic else topic))
                     states.append(buffer[body + header_size : body + total])
                     if len(ids) >= page:
                         yield ids, tokens, versions, topics, states
