@@ -440,6 +440,7 @@ def report(args: argparse.Namespace, app: Any, url: str, total: int) -> None:
     print(f"log: {total:,} events in stream {stream!r} at {url}; {os.cpu_count()} cores")
 
     before = peak_rss_mb()
+    load_before = os.getloadavg()[0]
     cpu, cpu_children = time.process_time(), _cpu(resource.RUSAGE_CHILDREN)
     position, elapsed = timed("rebuild", lambda: rebuild(recorder, app.name, views))
     cpu, cpu_children = time.process_time() - cpu, _cpu(resource.RUSAGE_CHILDREN) - cpu_children
@@ -468,7 +469,8 @@ def report(args: argparse.Namespace, app: Any, url: str, total: int) -> None:
     )
     print(
         f"  CPU: {cpu:.1f} s in this process (all threads), {cpu_children:.1f} s in the reader "
-        f"child; load average {load:.1f} on {os.cpu_count()} cores when it ended"
+        f"child; load average {load_before:.1f} when it started, {load:.1f} when it ended "
+        f"({os.cpu_count()} cores)"
     )
     print("raw stream reads:")
     for name, rate in reads.items():
