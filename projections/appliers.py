@@ -21,7 +21,7 @@ from events import room as r
 from events import topic as t
 from events.codec import tag_of
 from events.common import BaseEvent
-from projections.changes import Change, Insert, Replace, Update
+from projections.changes import Change, Insert, Replace, Rows, Update
 from projections.people import ACTOR, PEOPLE, named_people
 
 Applier = Callable[[str, Any], list[Change]]
@@ -198,19 +198,14 @@ def _research_group_formed(oid: str, e: c.ResearchGroupFormed) -> list[Change]:
 
 def _participants_confirmed(oid: str, e: c.ParticipantsConfirmed) -> list[Change]:
     at = _at(e)
-    changes: list[Change] = [Replace("participants", "consultation_id", oid)]
-    changes += [
-        Insert(
-            "participants",
-            {
-                "consultation_id": oid,
-                "person_id": p.id,
-                "name": p.name,
-                "role": p.role,
-                "confirmed_at": at,
-            },
-        )
+    rows = [
+        {"consultation_id": oid, "person_id": p.id, "name": p.name, "role": p.role,
+         "confirmed_at": at}
         for p in e.participants
+    ]  # fmt: skip
+    changes: list[Change] = [
+        Replace("participants", "consultation_id", oid),
+        Rows("participants", rows),
     ]
     sets = {
         "participant_count": e.participant_count,
@@ -267,12 +262,8 @@ def _held(oid: str, e: c.ConsultationHeld) -> list[Change]:
         "held_at": at,
         "attendee_count": len(e.attendee_ids),
     }
-    changes: list[Change] = [Update("consultations", oid, sets, {}, e.backdated)]
-    changes += [
-        Insert("attendees", {"consultation_id": oid, "person_id": p, "held_at": at})
-        for p in e.attendee_ids
-    ]
-    return changes
+    rows = [{"consultation_id": oid, "person_id": p, "held_at": at} for p in e.attendee_ids]
+    return [Update("consultations", oid, sets, {}, e.backdated), Rows("attendees", rows)]
 
 
 def _opinion_recorded(oid: str, e: c.OpinionRecorded) -> list[Change]:

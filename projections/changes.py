@@ -112,7 +112,15 @@ class Replace(msgspec.Struct, frozen=True):
     value: str
 
 
-Change = Insert | Update | Replace
+class Rows(msgspec.Struct, frozen=True):
+    """Several new rows of one appended table (a participant list, the attendees): the same
+    as one ``Insert`` per row, in order, made and folded as one change."""
+
+    table: str
+    rows: list[dict[str, Any]]
+
+
+Change = Insert | Update | Replace | Rows
 
 
 class ColumnsSpec(Protocol):
@@ -181,6 +189,9 @@ class Batch:
             target["seq"] = seq
             if "backdated_entry" in target:
                 target["backdated_entry"] = target["backdated_entry"] or change.backdated
+        elif isinstance(change, Rows):
+            for row in change.rows:
+                self.apply(Insert(change.table, row), seq)
         else:
             pending = self.appended.get(change.table, [])
             pending[:] = [r for r in pending if r[change.column] != change.value]
@@ -338,8 +349,20 @@ class Fold:
                 self._appended[table].append(row)
             else:
                 self.rows[table][str(row[KEYS[table]])] = row
+        elif isinstance(change, Rows):
+            self._rows(change, seq)
         else:
             self._replace(change)
+
+    def _rows(self, change: Rows, seq: int) -> None:
+        table, blank = change.table, self._blank[change.table]
+        if table in KEYS:
+            raise TypeError(f"Rows of the keyed table {table}: one Insert each")
+        rows = [{**blank, **row, "seq": seq} for row in change.rows]
+        if table in self._lookups or table in self._derive:
+            for row in rows:
+                self._look_up(table, row)
+        self._appended[table] += rows
 
     def set_columns(self, spec: ColumnsSpec, key: str, seq: int, event: Any) -> None:
         """What :meth:`apply` does with ``Update(spec.table, key, sets, spec.counters,
