@@ -33,7 +33,11 @@ class ConsultationCommands(CommandsBase):
         members: Sequence[Person],
         lead_id: str,
     ) -> UUID:
-        """Open the topic's consultation with its research group; rule 1 needs approval."""
+        """Open the topic's consultation with its research group; rule 1 needs approval.
+
+        §四.2: the procedure runs once per topic, 明确协商议题 → 开展协商调研 → … → 成果运用反馈,
+        so a topic that already has its consultation cannot open a second one.
+        """
         act = self._act(actor, occurred_at)
         topic = self.get_topic(topic_id)
         topic.require_approved()

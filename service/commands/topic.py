@@ -103,7 +103,11 @@ class TopicCommands(CommandsBase):
     def withdraw_topic(
         self, topic_id: UUID, *, actor: Actor, occurred_at: datetime, reason: str
     ) -> None:
-        """Withdraw a topic whose consultation has not been held."""
+        """Withdraw a topic whose consultation has not been held.
+
+        §四.2: once the activity is held (举办协商活动) its outcome must be reported and fed
+        back, so a consulted topic can no longer be withdrawn.
+        """
         act = self._act(actor, occurred_at)
         topic = self.get_topic(topic_id)
         consultation = self.consultation_of_topic(topic_id)

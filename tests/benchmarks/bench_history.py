@@ -1,7 +1,7 @@
 """Benchmark: one outcome's history (``hsl replay outcome``) from a large log, beside raw reads.
 
 Run with ``python -m tests.benchmarks.bench_history --url NATS_URL [--outcomes N]`` against a
-server holding a large demo log (``hsl demo --scale 420`` writes about a million events), e.g.
+server holding a large demo log (``hsl demo --scale 430`` writes about a million events), e.g.
 the one ``tests.benchmarks.bench_rebuild`` leaves, or with ``--scale K`` to write one first into
 a temporary store. For N outcomes drawn from the middle and the end of the log it times, in the
 same run, in this order:
