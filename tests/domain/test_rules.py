@@ -46,12 +46,16 @@ class TestRuleErrors:
             assert error.remedy_en
 
     def test_each_refusal_cites_the_seed_where_it_is_decided(self) -> None:
-        """Every ``raise`` of a rule's error in the aggregates sits in a function whose
-        docstring or comments cite the seed section (§…) it enforces."""
+        """Every ``raise`` of a rule's error in the aggregates and the application's commands
+        sits in a function whose docstring or comments cite the seed section (§…) it enforces."""
         rule_errors = {error.__name__ for error in RULE_ERRORS}
         uncited: list[str] = []
         raises = 0
-        for path in sorted((ROOT / "service" / "domain").glob("*.py")):
+        paths = [
+            *(ROOT / "service" / "domain").glob("*.py"),
+            *(ROOT / "service" / "commands").glob("*.py"),
+        ]
+        for path in sorted(paths):
             lines = path.read_text(encoding="utf-8").splitlines()
             for fn in ast.walk(ast.parse("\n".join(lines))):
                 if not isinstance(fn, ast.FunctionDef):
