@@ -189,7 +189,8 @@ class TestServe:
             assert "as user service" in lines[0]
             # What serve prints has no password; a client takes it from the data dir.
             url = connect_url(Settings.from_env({"HSL_DATA_DIR": str(data_dir)})).url
-            assert url.startswith("nats://service:") and url not in lines[0]
+            assert url.startswith("nats://service:")
+            assert url not in lines[0]
             app = HaoshangliangApplication(env=application_env(url))
             try:
                 app.establish_room(
