@@ -17,7 +17,6 @@ An unknown id is not cached either (it raises ``NotFoundError``, a 404, and may 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from typing import Final, Literal
 from uuid import UUID
@@ -92,16 +91,17 @@ class Placements:
             return len(self._known)
 
 
-_PER_APP: weakref.WeakKeyDictionary[HaoshangliangApplication, Placements] = (
-    weakref.WeakKeyDictionary()
-)
-_PER_APP_LOCK = threading.Lock()
+_ATTRIBUTE = "_hsl_placements"
+_CREATING = threading.Lock()
 
 
 def placements(app: HaoshangliangApplication) -> Placements:
-    """The placements cache of ``app`` (one per application, made on first use)."""
-    with _PER_APP_LOCK:
-        found = _PER_APP.get(app)
-        if found is None:
-            found = _PER_APP[app] = Placements(app)
-        return found
+    """The placements cache of ``app``: one per application, kept on it, made on first use."""
+    found: Placements | None = getattr(app, _ATTRIBUTE, None)
+    if found is None:
+        with _CREATING:
+            found = getattr(app, _ATTRIBUTE, None)
+            if found is None:
+                found = Placements(app)
+                setattr(app, _ATTRIBUTE, found)
+    return found
