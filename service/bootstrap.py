@@ -43,26 +43,6 @@ class BootstrapError(RuntimeError):
     """The log cannot be reached or opened; the message says where and why, in one line."""
 
 
-class ConnectUrl(str):
-    """A NATS URL that may carry a password: the string itself (``split``, ``nats.connect``)
-    is the whole URL, for connecting; ``str()``, ``repr()`` and f-strings show it redacted.
-
-    :attr:`Opened.url` is one, so that code printing it (a report, an error message) cannot
-    show the password by mistake; print :attr:`Opened.display_url` to be explicit.
-    """
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        return redact_url(str.__str__(self))
-
-    def __repr__(self) -> str:
-        return repr(str(self))
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-
 @dataclass(frozen=True)
 class Opened:
     """An application on the JetStream log, and where that log is."""
@@ -72,9 +52,9 @@ class Opened:
 
     @property
     def url(self) -> str:
-        """The NATS URL the application writes to, credentials included (for connecting);
-        shown redacted (:class:`ConnectUrl`)."""
-        return ConnectUrl(self.handle.url)
+        """The NATS URL the application writes to, credentials included: for connecting only,
+        never for printing (:attr:`display_url` is that)."""
+        return self.handle.url
 
     @property
     def display_url(self) -> str:

@@ -103,7 +103,7 @@ def run_demo(
     try:
         return write_demo(opened, county, clock, progress=progress)
     except PersistenceError as e:
-        msg = f"writing to the log at {opened.url} failed: {e}"
+        msg = f"writing to the log at {opened.display_url} failed: {e}"
         raise CommandError(msg) from e
     finally:
         opened.close()
@@ -118,8 +118,9 @@ def write_demo(
     demo = Demo(app, county, clock)
     if recorder.select_events(demo.first_id(), limit=1):
         msg = (
-            f"seed {county.seed} is already in the log at {opened.url} (stream {opened.stream}); "
-            "use another --seed, or a fresh log (another HSL_DATA_DIR or NATS server)"
+            f"seed {county.seed} is already in the log at {opened.display_url} "
+            f"(stream {opened.stream}); use another --seed, or a fresh log "
+            "(another HSL_DATA_DIR or NATS server)"
         )
         raise CommandError(msg)
     before = recorder.max_notification_id() or 0
@@ -144,7 +145,7 @@ def write_demo(
         towns=len(county.towns),
         rooms=county.room_count,
         planned_topics=len(county.plans),
-        url=opened.url,
+        url=opened.display_url,
         server=_server(opened.handle),
         stream=opened.stream,
         counts=counts,
