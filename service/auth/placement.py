@@ -12,6 +12,9 @@ What can change is not cached: an outcome's implementing unit (``unit_id``, reas
 ``assign_implementation``), which the own-assignment check of ``report_progress`` and
 ``complete_implementation`` needs; for those the outcome is loaded fresh every time.
 An unknown id is not cached either (it raises ``NotFoundError``, a 404, and may exist later).
+An aggregate created over HTTP is remembered at once: it lies in the room its command acted
+on (a topic in its room, a consultation in its topic's, an outcome in its consultation's),
+or, for a new room, in the region its body gave.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ class Placements:
             return Target(room_id=str(room_id), region=region, unit_id=outcome.unit_id)
         room_id, region = self._place(kind, ident)
         return Target(room_id=str(room_id), region=region)
+
+    def created(self, kind: Kind, ident: UUID, parent: Target) -> None:
+        """Remember an aggregate just created in ``parent``'s room (a room: ``parent`` has its
+        region and no room yet), so its first command reads nothing for the scope check."""
+        if parent.region is None or (kind != "room" and parent.room_id is None):
+            return
+        room_id = ident if kind == "room" else UUID(str(parent.room_id))
+        self._remember((kind, ident), room_id, parent.region)
 
     def _place(self, kind: Kind, ident: UUID) -> tuple[UUID, Region]:
         with self._lock:

@@ -140,6 +140,7 @@ def _run(
             result = method(*([ident] if ident is not None else []), actor=actor, **fields)
             if route.creates is not None:
                 accepted = Accepted(command=route.name, id=str(result))
+                placements(services.app).created(route.creates, result, target)
             else:
                 shown = None if result is None else str(result)
                 accepted = Accepted(command=route.name, id=str(ident), result=shown)

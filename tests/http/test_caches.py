@@ -138,6 +138,28 @@ def test_the_api_keeps_placements_of_what_it_met(api: Api, room: str) -> None:
     assert placements(api.app).cached("topic", UUID(room)) is None  # a room is not a topic
 
 
+def test_what_the_api_creates_is_placed_at_once(
+    api: Api, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region = Region(county=COUNTY, town=TOWN)
+    body = {"name": "新建议事室", "level": "town", "region": {"county": COUNTY, "town": TOWN}}
+    new_room = api.ok("clerk-1", "/rooms", body)["id"]
+    known = placements(api.app).cached("room", UUID(new_room))
+    assert known is not None
+    assert (known.room_id, known.region) == (new_room, region)
+    topic = api.ok(
+        "clerk-1",
+        f"/rooms/{new_room}/topics",
+        {"title": "村道修缮", "description": "村道破损", "source": "residents"},
+    )["id"]
+    known = placements(api.app).cached("topic", UUID(topic))
+    assert known is not None
+    assert (known.room_id, known.region) == (new_room, region)
+    loads = _counting_gets(api, monkeypatch)
+    assert _plan(api, new_room, 2042).status_code == 200
+    assert loads == [UUID(new_room)]  # the command's own load only
+
+
 def test_an_unknown_id_is_404_and_not_remembered(api: Api) -> None:
     ident = uuid4()
     response = _plan(api, str(ident), 2040)
