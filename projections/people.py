@@ -47,7 +47,7 @@ def people_readers(cls: type[BaseEvent]) -> tuple[tuple[str, Reader], ...]:
 
 
 def _reader(name: str, hint: Any) -> Reader | None:
-    if hint == PersonId:
+    if _is_person_id(hint):
         return lambda e: [getattr(e, name)]
     if typing.get_origin(hint) is typing.Annotated:  # constraints on a list, say
         hint = typing.get_args(hint)[0]
@@ -57,16 +57,30 @@ def _reader(name: str, hint: Any) -> Reader | None:
         args = typing.get_args(hint)
         if args and _is_person(args[0]):
             return lambda e: [p.id for p in getattr(e, name)]
-        if args and args[0] == PersonId:
+        if args and _is_person_id(args[0]):
             return lambda e: list(getattr(e, name))
     return None
 
 
+_PERSON_ID_META: Final[tuple[Any, ...]] = typing.get_args(PersonId)[1:]
+
+
+def _is_person_id(hint: Any) -> bool:
+    """``PersonId``, or ``PersonId`` with more said about it: ``Annotated[PersonId,
+    Meta(description=…)]``, which ``get_type_hints`` flattens into one ``Annotated``."""
+    if typing.get_origin(hint) is not typing.Annotated or typing.get_args(hint)[0] is not str:
+        return False
+    metadata = typing.get_args(hint)[1:]
+    return bool(metadata[: len(_PERSON_ID_META)] == _PERSON_ID_META)
+
+
 def _is_person(hint: Any) -> bool:
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
     if not (isinstance(hint, type) and issubclass(hint, msgspec.Struct)):
         return False
     fields = typing.get_type_hints(hint, include_extras=True)
-    return fields.get("id") == PersonId
+    return _is_person_id(fields.get("id"))
 
 
 PEOPLE: Final[dict[str, tuple[tuple[str, Reader], ...]]] = {

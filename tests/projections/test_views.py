@@ -10,6 +10,7 @@ import duckdb
 from events.codec import EVENT_TYPES
 from projections.appliers import APPLIERS
 from projections.changes import Batch, Insert, Replace
+from projections.people import PEOPLE
 from projections.runner import Projector
 from projections.schema import TABLES, create_schema
 from tests.domain.scenario import PARTY, Scenario, full_lifecycle
@@ -25,6 +26,15 @@ class TestAppliers:
     def test_every_event_type_has_an_applier(self) -> None:
         """No event of the catalogue falls through to the unknown-type stop."""
         assert set(APPLIERS) == set(EVENT_TYPES)
+
+    def test_every_field_naming_people_is_indexed(self) -> None:
+        """``person_acts`` relations: the fields docs/analytics.md lists, found from the types
+        (a field's description added to ``PersonId`` once hid the single-id fields)."""
+        relations = {relation for readers in PEOPLE.values() for relation, _ in readers}
+        assert relations == {
+            "voter_id", "speaker_id", "participants", "attendee_ids", "members", "lead_id",
+            "host_id", "person_ids", "objector_id", "unit", "convener", "liaison", "member",
+        }  # fmt: skip
 
 
 class TestLifecycleRows:
