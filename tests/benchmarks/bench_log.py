@@ -8,6 +8,14 @@ nats-server on a temporary store and measures, in the same run:
 (c) three-event atomic commits     in events/s vs the rate of (a)       (target >= 0.5x)
 (c') the same with 8 writers, for information: each atomic batch waits on the server
 
+Two more raw baselines, without targets, say where the limits of (b) and (c) lie:
+
+(b-raw) raw nats-py driven by 8 synchronous threads (one client on a loop thread, each thread
+        waiting for its own ``js.publish``): the cheapest way a synchronous, threaded caller,
+        which is what eventsourcing's recorder API is, can use the client at all;
+(c-raw) raw nats-py three-message ADR-50 atomic batches, one writer, with nothing but the
+        batch headers: what the server itself allows for (c).
+
 Not a test: it prints figures and ratios and asserts nothing about time.
 """
 
@@ -91,6 +99,59 @@ def bench_recorder_triples(recorder: JetStreamApplicationRecorder, n: int) -> fl
     return _rate(len(commits) * 3, run)
 
 
+def _raw_threaded(url: str, stream: str, n: int) -> float:
+    """(b-raw): 8 threads, each waiting on its own raw ``js.publish`` run on one loop thread."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    nc = asyncio.run_coroutine_threadsafe(nats.connect(url.split(",")), loop).result()
+    js = nc.jetstream()
+    per_writer = n // WRITERS
+    subjects = [
+        [f"hsl.{stream}.events.{uuid.uuid4()}" for _ in range(per_writer)] for _ in range(WRITERS)
+    ]
+
+    def writer(mine: list[str]) -> None:
+        for subject in mine:
+            asyncio.run_coroutine_threadsafe(js.publish(subject, PAYLOAD), loop).result()
+
+    def run() -> None:
+        threads = [threading.Thread(target=writer, args=(m,)) for m in subjects]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    try:
+        return _rate(per_writer * WRITERS, run)
+    finally:
+        asyncio.run_coroutine_threadsafe(nc.close(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join()
+        loop.close()
+
+
+async def _raw_triples(url: str, stream: str, n: int) -> float:
+    """(c-raw): raw three-message atomic batches, the commit awaited, one writer."""
+    nc = await nats.connect(url.split(","))
+    commits = n // 3
+    try:
+        started = time.perf_counter()
+        for _ in range(commits):
+            subject = f"hsl.{stream}.events.{uuid.uuid4()}"
+            batch = uuid.uuid4().hex
+            for position in (1, 2):
+                headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(position)}
+                await nc.publish(subject, PAYLOAD, headers=headers)
+            headers = {"Nats-Batch-Id": batch, "Nats-Batch-Sequence": "3", "Nats-Batch-Commit": "1"}
+            reply = await nc.request(subject, PAYLOAD, timeout=5, headers=headers)
+            if b'"error"' in reply.data:
+                raise RuntimeError(f"raw batch refused: {reply.data!r}")
+        return commits * 3 / (time.perf_counter() - started)
+    finally:
+        await nc.close()
+
+
 async def _raw_rates(url: str, stream: str, n: int) -> tuple[float, float]:
     nc = await nats.connect(url.split(","))
     js = nc.jetstream()
@@ -120,7 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     n = args.events // args.rounds
-    measured: dict[str, list[float]] = {k: [] for k in ("raw", "raw_async", "a", "b", "c", "c8")}
+    measured: dict[str, list[float]] = {
+        k: [] for k in ("raw", "raw_async", "raw_threads", "raw_triples", "a", "b", "c", "c8")
+    }
     with tempfile.TemporaryDirectory() as tmp:
         server: NatsServerProcess | NatsCluster
         if args.cluster:
@@ -145,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
                 raw_awaited, raw_pipelined = asyncio.run(_raw_rates(server.url, stream, n))
                 measured["raw"].append(raw_awaited)
                 measured["raw_async"].append(raw_pipelined)
+                measured["raw_threads"].append(_raw_threaded(server.url, stream, n))
+                measured["raw_triples"].append(asyncio.run(_raw_triples(server.url, stream, n)))
                 measured["a"].append(bench_recorder_single(recorder, n))
                 measured["b"].append(bench_recorder_concurrent(recorder, n))
                 measured["c"].append(bench_recorder_triples(recorder, n))
@@ -164,6 +229,15 @@ def main(argv: list[str] | None = None) -> None:
         ),
         ("(c) 3-event atomic commits", m["c"], "(a) in events/s", m["a"], 0.5),
         (f"(c') {WRITERS} writers, 3-event commits", m["c8"], "(a) in events/s", m["a"], 0.0),
+        (
+            "(b) against (b-raw)",
+            m["b"],
+            f"raw js.publish, {WRITERS} threads",
+            m["raw_threads"],
+            0.0,
+        ),
+        ("(c) against (c-raw)", m["c"], "raw 3-message atomic batches", m["raw_triples"], 0.0),
+        ("(c-raw) against raw awaited", m["raw_triples"], "raw awaited js.publish", m["raw"], 0.0),
     ]
     print(
         f"{args.rounds} interleaved rounds of {n} events each, median kept; "
