@@ -553,6 +553,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
     import duckdb  # noqa: PLC0415 - serve only
 
     from projections.commands import views_path  # noqa: PLC0415 - it imports this module
+    from projections.query_service import QueryService, QueryServiceError  # noqa: PLC0415
     from projections.runner import ProjectionError, Projector  # noqa: PLC0415
     from projections.schema import SchemaMismatchError  # noqa: PLC0415
     from service import bootstrap  # noqa: PLC0415
@@ -568,11 +569,19 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
             msg = f"cannot open the views {path} (is `hsl project` running?): {e}"
             raise CommandError(msg) from e
         views.share(path, con)
+        service: QueryService | None = None
         try:
-            Projector(con, opened.app.recorder, opened.app.name).follow(stop)
-        except (ProjectionError, SchemaMismatchError) as e:
+            projector = Projector(con, opened.app.recorder, opened.app.name)
+            # Other API processes (`hsl serve --no-projector` on this data directory) cannot
+            # open the file this one holds: they ask here, as they would ask `hsl project`.
+            service = QueryService(con, opened.url, opened.stream, name="hsl-serve")
+            service.start()
+            projector.follow(stop)
+        except (ProjectionError, SchemaMismatchError, QueryServiceError) as e:
             raise CommandError(f"the projector stopped: {e}") from e
         finally:
+            if service is not None:
+                service.stop()
             views.unshare(path)
             con.close()
     finally:

@@ -192,9 +192,15 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
                 "$JS.ACK.>",
                 "$JS.FC.>",
                 query_subject(s.events),  # the API asks the projector for view reads
+                # and `hsl serve`'s own projector answers them for other API processes
+                reply_subjects(s.events),
             ),
             publish_deny=NEVER_REMOVE,
-            subscribe_allow=(f"{DEFAULT_INBOX}.>", reply_subjects(s.events)),
+            subscribe_allow=(
+                f"{DEFAULT_INBOX}.>",
+                reply_subjects(s.events),
+                query_subject(s.events),
+            ),
         )
     if role == "projector":
         return Permissions(

@@ -330,3 +330,59 @@ def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
     finally:
         stop(serve)
         stop_embedded(Settings.from_env({"HSL_DATA_DIR": str(data_dir)}))
+
+
+def _serve_api(data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """`hsl serve` on the embedded server of ``data_dir``; returns it and its API's URL."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
+    env["HSL_DATA_DIR"] = str(data_dir)
+    command = ["serve", "--no-feed", "--no-checkpointer", "--port", "0", *options]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", *command],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for _ in range(20):
+        line = process.stdout.readline()
+        if line.startswith("HTTP "):
+            return process, line.split()[1]
+    stop(process)
+    raise AssertionError(process.stderr.read() if process.stderr else "no HTTP line")
+
+
+def test_a_second_api_reads_through_hsl_serves_own_projector(tmp_path: Path) -> None:
+    """`hsl serve` with its projector holds the views file; a second `hsl serve --no-projector`
+    on the same data directory (another API process, both as the NATS user ``service``) asks
+    that projector and answers the same rooms and analytics."""
+    data_dir = tmp_path / "data"
+    _, token = UserStore.in_data_dir(data_dir).add(
+        "office-1", "办公室", [Grant(role="office", scope=Scope())]
+    )
+    auth = {"Authorization": f"Bearer {token}"}
+    first, first_url = _serve_api(data_dir, "--demo")
+    try:
+        second, second_url = _serve_api(data_dir, "--no-projector")
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                own = httpx.get(f"{first_url}/rooms", headers=auth, timeout=30)
+                asked = httpx.get(f"{second_url}/rooms", headers=auth, timeout=30)
+                if own.status_code == asked.status_code == 200 and own.json():
+                    funnel = "/analytics/closed_loop_funnel_by_county"
+                    own_f = httpx.get(f"{first_url}{funnel}", headers=auth, timeout=30)
+                    asked_f = httpx.get(f"{second_url}{funnel}", headers=auth, timeout=30)
+                    if own.json() == asked.json() and own_f.json() == asked_f.json():
+                        break
+                assert time.monotonic() < deadline, (own.text[:200], asked.text[:200])
+                time.sleep(0.5)
+            assert asked_f.status_code == 200
+            assert asked_f.json()
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+        stop_embedded(Settings.from_env({"HSL_DATA_DIR": str(data_dir)}))
