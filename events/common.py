@@ -12,8 +12,8 @@ raises the class's ``schema_version`` default and adds an upcaster in
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import Meta
@@ -23,6 +23,18 @@ UtcDatetime = Annotated[
     Meta(tz=True, description="ISO 8601 timestamp with offset; stored in UTC ('Z')."),
 ]
 """A timezone-aware timestamp; naive datetimes are refused on decode and on command."""
+
+CHINA_STANDARD_TIME: Final = timezone(timedelta(hours=8), "CST")
+"""UTC+8, with no daylight saving since 1991. Times are stored in UTC, but the seed's years
+(§四.1 每年…不少于两次, §五.3 年终考评) and days (a deadline) are China's: 1 January 01:00
+in China is still 31 December in UTC. The views count in it too (``china_year``,
+``china_today`` in ``projections.closed_loop``)."""
+
+
+def china_year(moment: datetime) -> int:
+    """The calendar year in China of an aware ``moment``."""
+    return moment.astimezone(CHINA_STANDARD_TIME).year
+
 
 PersonId = Annotated[
     str,

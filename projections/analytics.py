@@ -8,7 +8,9 @@ describes every column, the events behind it and the seed section it checks.
 Traceability: every row carries the ids of the aggregates it counts and the ``seq``
 (notification ids) of the rows behind it, so a number leads back to the events that earned it.
 
-Times are the events' ``occurred_at`` in UTC; a "year" is the calendar year of that time.
+Times are the events' ``occurred_at``, stored in UTC; a "year" is the calendar year in China
+(``china_year``, UTC+8) and "today" is China's date (``china_today``), both defined in
+``projections.closed_loop``.
 """
 
 from __future__ import annotations
@@ -60,13 +62,13 @@ GROUP BY county;
 CREATE OR REPLACE VIEW room_year_consultations AS
 WITH last_year AS (
     SELECT greatest(
-        (SELECT max(year(held_at)) FROM consultations),
+        (SELECT max(china_year(held_at)) FROM consultations),
         (SELECT max(year) FROM room_plans),
-        (SELECT max(year(established_at)) FROM rooms)
+        (SELECT max(china_year(established_at)) FROM rooms)
     ) AS year
 ),
 room_years AS (
-    SELECT r.room_id, unnest(range(year(r.established_at), l.year + 1)) AS year
+    SELECT r.room_id, unnest(range(china_year(r.established_at), l.year + 1)) AS year
     FROM rooms r, last_year l
     UNION
     SELECT room_id, year FROM room_plans
@@ -74,7 +76,7 @@ room_years AS (
 held AS (
     SELECT
         c.room_id,
-        year(c.held_at) AS year,
+        china_year(c.held_at) AS year,
         count(*) AS held,
         list(c.consultation_id ORDER BY a.seq) AS consultation_ids,
         list(a.seq ORDER BY a.seq) AS seqs
@@ -83,7 +85,7 @@ held AS (
         SELECT consultation_id, min(seq) AS seq FROM attendees GROUP BY consultation_id
     ) a ON a.consultation_id = c.consultation_id
     WHERE c.held_at IS NOT NULL
-    GROUP BY c.room_id, year(c.held_at)
+    GROUP BY c.room_id, china_year(c.held_at)
 ),
 plans AS (
     SELECT room_id, year, arg_max(planned_consultations, seq) AS planned, max(seq) AS seq
@@ -138,7 +140,7 @@ SELECT
     r.town,
     c.status,
     c.held_at,
-    year(coalesce(c.held_at, c.participants_confirmed_at)) AS year,
+    china_year(coalesce(c.held_at, c.participants_confirmed_at)) AS year,
     q.participants,
     q.resident_reps,
     q.cppcc_members,
@@ -257,7 +259,7 @@ JOIN outcomes o ON o.outcome_id = s.outcome_id
 WHERE s.overdue;
 
 CREATE OR REPLACE VIEW overdue_implementations AS
-SELECT * FROM overdue_implementations_as_of(current_date);
+SELECT * FROM overdue_implementations_as_of(china_today());
 
 CREATE OR REPLACE MACRO stalled_implementations_as_of(as_of) AS TABLE
 SELECT
@@ -284,7 +286,7 @@ JOIN outcomes o ON o.outcome_id = s.outcome_id
 WHERE s.stalled AND CAST(o.stalled_at AS DATE) <= CAST(as_of AS DATE);
 
 CREATE OR REPLACE VIEW stalled_implementations AS
-SELECT * FROM stalled_implementations_as_of(current_date);
+SELECT * FROM stalled_implementations_as_of(china_today());
 
 -- 6. Where topics come from (§四.3: 党委政府点题、委员荐题、群众出题、向社会公开征集),
 -- per calendar year of the proposal.
@@ -292,7 +294,7 @@ CREATE OR REPLACE VIEW topic_sources_by_town AS
 SELECT
     r.county,
     r.town,
-    year(t.proposed_at) AS year,
+    china_year(t.proposed_at) AS year,
     t.source,
     count(*) AS topics,
     count(*) FILTER (WHERE t.approved_at IS NOT NULL) AS approved,
@@ -303,7 +305,7 @@ SELECT
     list(t.seq ORDER BY t.seq) AS seqs
 FROM topics t
 LEFT JOIN rooms r ON r.room_id = t.room_id
-GROUP BY r.county, r.town, year(t.proposed_at), t.source;
+GROUP BY r.county, r.town, china_year(t.proposed_at), t.source;
 
 CREATE OR REPLACE VIEW topic_sources_by_county AS
 SELECT
@@ -366,20 +368,20 @@ WITH cppcc AS MATERIALIZED (
 ),
 acts AS (
     SELECT p.person_id AS member_id,
-           year(coalesce(c.held_at, p.confirmed_at)) AS year,
+           china_year(coalesce(c.held_at, p.confirmed_at)) AS year,
            'confirmed' AS kind, p.consultation_id AS ref_id, p.seq
     FROM cppcc p JOIN consultations c ON c.consultation_id = p.consultation_id
     UNION ALL
-    SELECT person_id, year(held_at), 'attended', consultation_id, seq
+    SELECT person_id, china_year(held_at), 'attended', consultation_id, seq
     FROM attendees WHERE role = 'cppcc_member'
     UNION ALL
-    SELECT speaker_id, year(recorded_at), 'opinion', consultation_id, seq
+    SELECT speaker_id, china_year(recorded_at), 'opinion', consultation_id, seq
     FROM opinions WHERE speaker_role = 'cppcc_member'
     UNION ALL
-    SELECT member_id, year(occurred_at), event_type, aggregate_id, seq FROM member_acts
+    SELECT member_id, china_year(occurred_at), event_type, aggregate_id, seq FROM member_acts
 ),
 links AS (
-    SELECT member_id, room_id, year(linked_at) AS year, member_name, member_level, seq
+    SELECT member_id, room_id, china_year(linked_at) AS year, member_name, member_level, seq
     FROM room_members
 ),
 members AS (
@@ -390,7 +392,7 @@ members AS (
 years AS (
     SELECT year FROM acts
     UNION SELECT year FROM links
-    UNION SELECT year(held_at) FROM consultations WHERE held_at IS NOT NULL
+    UNION SELECT china_year(held_at) FROM consultations WHERE held_at IS NOT NULL
 ),
 linked_names AS (
     SELECT member_id, arg_min(member_name, seq) AS name, arg_min(member_level, seq) AS level

@@ -6,7 +6,12 @@ query time, so they are right on the day a supervisor asks rather than on the da
 last event arrived.
 
 ``outcome_status_as_of(DATE)`` is a table macro for any reference date (an auditor's "as
-it stood on 30 June"); ``outcome_status`` is that macro at ``current_date``.
+it stood on 30 June"); ``outcome_status`` is that macro at ``china_today()``.
+
+Times in the tables are naive UTC, but the seed's years and days are China's
+(``events.common.CHINA_STANDARD_TIME``, UTC+8, no daylight saving): ``china_year(ts)`` and
+``china_today()`` count in it, and never in the DuckDB session's time zone (``current_date``
+follows the machine's), so every client and every server gives the same answer.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ STAGES: Final[tuple[str, ...]] = (
 """The ``stage`` values of an outcome, in the order of the procedure."""
 
 CLOSED_LOOP_SQL: Final[str] = """
+-- China Standard Time (UTC+8): the year (§四.1 每年, §五.3 年终) of a naive UTC timestamp,
+-- and today's date in China (a deadline day ends at 24:00 there).
+CREATE OR REPLACE MACRO china_year(ts) AS year(ts + INTERVAL 8 HOUR);
+CREATE OR REPLACE MACRO china_today() AS
+    CAST(make_timestamp(epoch_us(get_current_timestamp()) + 28800000000) AS DATE);
+
 CREATE OR REPLACE MACRO outcome_status_as_of(as_of) AS TABLE
 SELECT
     o.outcome_id,
@@ -92,6 +103,6 @@ LEFT JOIN (
 ) x ON x.outcome_id = o.outcome_id;
 
 CREATE OR REPLACE VIEW outcome_status AS
-SELECT * FROM outcome_status_as_of(current_date);
+SELECT * FROM outcome_status_as_of(china_today());
 """
 """The macro and the view; ``create_schema`` runs this after the tables."""

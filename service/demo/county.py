@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from events.common import ParticipantRole, Person, RoomLevel
+from events.common import CHINA_STANDARD_TIME, ParticipantRole, Person, RoomLevel
 from events.consultation import ConsultationForm, Venue
 from events.outcome import AdoptedAs, EscalationCategory, EscalationLevel, OutcomeKind
 from events.room import ConvenerPosition, MemberLevel, Region
 from events.topic import TopicSource
 
-CST: Final = timezone(timedelta(hours=8), "CST")
+CST: Final = CHINA_STANDARD_TIME
 """China Standard Time: what the clerks' occurred_at carry."""
 START: Final = datetime(2024, 1, 2, 9, 0, tzinfo=CST)
 """The demo's first act (rooms are set up in the first weeks of January 2024)."""

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
-from events.common import RoomLevel
+from events.common import RoomLevel, china_year
 from events.room import Region
 from events.topic import FilingBody
 
@@ -68,9 +68,10 @@ def town_rooms_below_minimum(
     """Rule 9: town rooms that held fewer than two activities in ``year``.
 
     ``room_levels`` maps every room to its level; ``held`` yields
-    ``(room_id, occurred_at)`` of each ``consultation.held`` event.
+    ``(room_id, occurred_at)`` of each ``consultation.held`` event. The year is China's
+    (§四.1 每年): an activity on 1 January at 01:00 in China counts for the new year.
     """
-    counts = Counter(room for room, when in held if when.year == year)
+    counts = Counter(room for room, when in held if china_year(when) == year)
     return sorted(
         (
             room

@@ -41,16 +41,13 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from uuid import UUID
 
 from events import outcome as o
-from events.common import BaseEvent
+from events.common import CHINA_STANDARD_TIME, BaseEvent
 from service.feed.integration import OutcomeStatusChanged, Status
-
-CHINA_STANDARD_TIME: Final = timezone(timedelta(hours=8), "CST")
-"""Deadlines are calendar days in China: a deadline ends at 24:00 UTC+8."""
 
 OVERDUE_SOURCE: Final = "clock.deadline_passed"
 """The ``source_type`` of an ``overdue`` change: the clock, not an event, caused it."""
@@ -61,7 +58,8 @@ _REPEATABLE: Final[frozenset[str]] = frozenset({"escalated"})
 
 
 def deadline_passes_at(deadline: date) -> datetime:
-    """The moment (UTC) a deadline day is over: the next day's 00:00 in China."""
+    """The moment (UTC) a deadline day is over: the next day's 00:00 in China (deadlines
+    are calendar days in China)."""
     return datetime.combine(deadline + timedelta(days=1), time(0), CHINA_STANDARD_TIME).astimezone(
         UTC
     )

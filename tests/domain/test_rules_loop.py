@@ -6,7 +6,7 @@ the tests show the log holds what a projection needs to check it.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from events.codec import decode
@@ -209,6 +209,16 @@ class TestRule9Analytics:
         levels, held = self._facts(s)
         assert town_rooms_below_minimum(levels, held, 2024) == []
         assert town_rooms_below_minimum(levels, held, 2025) == [room]
+
+    def test_the_year_is_chinas(self) -> None:
+        """§四.1 每年: 1 January 01:00 in China (31 December 17:00 UTC) is the new year."""
+        room = UUID(int=1)
+        new_years_night = datetime(2025, 12, 31, 17, 0, tzinfo=UTC)
+        held = [(room, new_years_night), (room, new_years_night + timedelta(days=30))]
+        assert town_rooms_below_minimum({room: "town"}, held, 2026) == []
+        assert town_rooms_below_minimum({room: "town"}, held, 2025) == [room]
+        held = [(room, new_years_night - timedelta(hours=2))] * 2  # 23:00 on 31 December in China
+        assert town_rooms_below_minimum({room: "town"}, held, 2025) == []
 
     def test_coverage_of_towns_is_computable(self, s: Scenario) -> None:
         """Towns without a room are found from room.established regions."""

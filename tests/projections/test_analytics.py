@@ -23,6 +23,7 @@ import duckdb
 import pytest
 import structlog
 
+from events.common import CHINA_STANDARD_TIME
 from events.room import Region
 from projections.analytics import ANALYTICS_HEADERS, VIEWS
 from projections.rebuild import rebuild
@@ -52,6 +53,11 @@ class Event:
     def at(self) -> datetime:
         """occurred_at as naive UTC, the form the views hold."""
         return utc(self.body["occurred_at"])
+
+    @property
+    def year(self) -> int:
+        """The calendar year in China (UTC+8) of occurred_at: the seed's years are China's."""
+        return (self.at + timedelta(hours=8)).year
 
     @property
     def actor(self) -> dict[str, str]:
@@ -119,20 +125,20 @@ def tally(events: list[Event]) -> Log:  # noqa: PLR0912 - one branch per event t
                     "name": b["name"],
                     "county": b["region"]["county"],
                     "town": b["region"]["town"],
-                    "year": e.at.year,
+                    "year": e.year,
                 }
             case "room.annual_plan_filed":
                 log.plans[(e.aggregate, b["year"])] = (b["planned_consultations"], e.seq)
             case "room.member_linked":
                 member = b["member"]
                 log.links.append(
-                    (member["id"], e.aggregate, e.at.year, member["name"], b["member_level"], e.seq)
+                    (member["id"], e.aggregate, e.year, member["name"], b["member_level"], e.seq)
                 )
             case "topic.proposed":
                 log.topics[e.aggregate] = {
                     "room": b["room_id"],
                     "source": b["source"],
-                    "year": e.at.year,
+                    "year": e.year,
                     "reconsultation": b.get("reconsultation_of") is not None,
                     "outcomes": set(),
                 }
@@ -316,7 +322,7 @@ def test_consultations_per_room_per_year(demo: Built) -> None:
     held: dict[tuple[str, int], list[Event]] = defaultdict(list)
     for c in log.consultations.values():
         if "held" in c:
-            held[(c["room"], c["held"].at.year)].append(c["held"])
+            held[(c["room"], c["held"].year)].append(c["held"])
     last = max(
         [y for _, y in held] + [y for _, y in log.plans] + [r["year"] for r in log.rooms.values()]
     )
@@ -460,8 +466,8 @@ def test_overdue_and_stalled(demo: Built, as_of: date) -> None:
         assert row["seq"] == log.last_seq[row["outcome_id"]]
 
 
-def test_overdue_and_stalled_today_are_the_macros_at_current_date(demo: Built) -> None:
-    today = date.today()
+def test_overdue_and_stalled_today_are_the_macros_at_today_in_china(demo: Built) -> None:
+    today = datetime.now(CHINA_STANDARD_TIME).date()
     overdue = {
         i
         for i, o in demo.log.outcomes.items()
@@ -552,22 +558,22 @@ def member_expectations(log: Log) -> dict[tuple[str, int], dict[str, Any]]:
     for cid, c in log.consultations.items():
         members = [p["id"] for p in c.get("participants", []) if p["role"] == "cppcc_member"]
         for m in members:
-            year = c["held"].at.year if "held" in c else c["confirmed"].at.year
+            year = c["held"].year if "held" in c else c["confirmed"].year
             acts.append((m, year, "confirmed", cid, c["confirmed"].seq))
             if "held" in c and m in c["attendees"]:
-                acts.append((m, c["held"].at.year, "attended", cid, c["held"].seq))
+                acts.append((m, c["held"].year, "attended", cid, c["held"].seq))
     for e in log.opinions:
         if e.body["speaker_role"] == "cppcc_member":
-            acts.append((e.body["speaker_id"], e.at.year, "opinion", e.aggregate, e.seq))
+            acts.append((e.body["speaker_id"], e.year, "opinion", e.aggregate, e.seq))
     for e in log.member_acts:
-        acts.append((e.actor["id"], e.at.year, e.type, e.aggregate, e.seq))
+        acts.append((e.actor["id"], e.year, e.type, e.aggregate, e.seq))
     first: dict[str, int] = {}
     for member, _, year, *_ in log.links:
         first[member] = min(first.get(member, year), year)
     for member, year, *_ in acts:
         first[member] = min(first.get(member, year), year)
     years = {a[1] for a in acts} | {link[2] for link in log.links}
-    years |= {c["held"].at.year for c in log.consultations.values() if "held" in c}
+    years |= {c["held"].year for c in log.consultations.values() if "held" in c}
     expected: dict[tuple[str, int], dict[str, Any]] = {}
     for member, start in first.items():
         for year in sorted(y for y in years if y >= start):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from events.codec import EVENT_TYPES
+from events.common import CHINA_STANDARD_TIME
 from projections.appliers import APPLIERS
 from projections.changes import Batch, Insert, Replace
 from projections.people import PEOPLE
 from projections.runner import Projector
 from projections.schema import TABLES, create_schema
-from tests.domain.scenario import PARTY, Scenario, full_lifecycle
+from tests.domain.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 
 
 def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:
@@ -172,3 +173,35 @@ class TestBackdated:
         con = project(s, tmp_path / "v.duckdb")
         row = con.execute("SELECT stage, backdated_entry, adopted_at FROM outcome_status")
         assert row.fetchall() == [("adopted", True, happened.replace(tzinfo=None))]
+
+
+class TestChinaTime:
+    """The seed's years and days are China's (UTC+8): the views count in it, whatever the
+    DuckDB session's time zone."""
+
+    def test_an_activity_on_new_years_night_counts_for_the_new_year(self, tmp_path: Path) -> None:
+        s = Scenario(clock=FakeClock(datetime(2025, 12, 31, 8, 0, tzinfo=UTC)))
+        room = s.town_room()
+        s.held(s.approved_topic(room))
+        con = project(s, tmp_path / "v.duckdb")
+        row = con.execute("SELECT held_at FROM consultations").fetchone()
+        assert row is not None
+        held_at: datetime = row[0]
+        # 31 December in UTC, already 1 January 2026 in China
+        assert (held_at.year, held_at.month, held_at.day) == (2025, 12, 31)
+        assert held_at.hour >= 16
+        held = con.execute(
+            "SELECT year, consultations_held FROM room_year_consultations WHERE room_id = ? "
+            "ORDER BY year",
+            [str(room)],
+        ).fetchall()
+        assert held == [(2025, 0), (2026, 1)]
+
+    def test_today_is_chinas_whatever_the_session_time_zone(self, tmp_path: Path) -> None:
+        con = project(Scenario(), tmp_path / "v.duckdb")
+        china = datetime.now(CHINA_STANDARD_TIME).date()
+        for zone in ("UTC", "America/Los_Angeles", "Pacific/Kiritimati"):
+            con.execute(f"SET TimeZone = '{zone}'")
+            row = con.execute("SELECT china_today()").fetchone()
+            assert row is not None
+            assert row[0] == china, zone
