@@ -65,9 +65,11 @@ class ConsultationCommands(CommandsBase):
         method: ResearchMethod,
         summary: str,
     ) -> None:
-        """Record a research finding (site visit, survey, interview …)."""
+        """Record a research finding (site visit, survey, interview …); rule 1 (§二.1, §四.3):
+        only while the topic stands approved, not once it is withdrawn."""
         act = self._act(actor, occurred_at)
         consultation = self.get_consultation(consultation_id)
+        self.get_topic(consultation.topic_id).require_approved()
         consultation.record_finding(act, method=method, summary=summary)
         self.save(consultation)
 
@@ -80,9 +82,13 @@ class ConsultationCommands(CommandsBase):
         participants: Sequence[Participant],
         quota_justification: str = "",
     ) -> None:
-        """Confirm participants; under two-thirds residents needs a justification (rule 3)."""
+        """Confirm participants; under two-thirds residents needs a justification (rule 3).
+
+        Rule 1 (§二.1, §四.3): only while the topic stands approved.
+        """
         act = self._act(actor, occurred_at)
         consultation = self.get_consultation(consultation_id)
+        self.get_topic(consultation.topic_id).require_approved()
         consultation.confirm_participants(
             act, participants=participants, quota_justification=quota_justification
         )
@@ -100,9 +106,11 @@ class ConsultationCommands(CommandsBase):
         host_id: str,
         venue_detail: str = "",
     ) -> None:
-        """Schedule the activity: form, venue, time, host (§四.5)."""
+        """Schedule the activity: form, venue, time, host (§四.5); rule 1 (§二.1, §四.3): only
+        while the topic stands approved."""
         act = self._act(actor, occurred_at)
         consultation = self.get_consultation(consultation_id)
+        self.get_topic(consultation.topic_id).require_approved()
         consultation.schedule(
             act,
             form=form,

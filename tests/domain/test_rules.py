@@ -6,7 +6,7 @@ Rules 5–9 are in ``test_rules_loop.py``.
 from __future__ import annotations
 
 import ast
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from events.codec import decode
@@ -113,6 +113,33 @@ class TestRule1PartyApproval:
                 form="meeting",
                 venue="room",
                 attendee_ids=["resident-0"],
+            )
+
+    def test_preparing_a_withdrawn_topic_is_refused(self, s: Scenario) -> None:
+        """Research, participants and scheduling stop too once the topic is withdrawn."""
+        topic = s.approved_topic()
+        consultation = s.research(topic)
+        s.app.withdraw_topic(topic, actor=CLERK, occurred_at=s.at(), reason="已解决")
+        with refused(s.app, PartyApprovalRequired):
+            s.app.record_research_finding(
+                consultation, actor=CONVENER, occurred_at=s.at(), method="survey", summary="问卷"
+            )
+        with refused(s.app, PartyApprovalRequired):
+            s.app.confirm_participants(
+                consultation,
+                actor=CONVENER,
+                occurred_at=s.at(),
+                participants=participants(residents=6, others=3),
+            )
+        with refused(s.app, PartyApprovalRequired):
+            s.app.schedule_consultation(
+                consultation,
+                actor=CONVENER,
+                occurred_at=s.at(),
+                form="meeting",
+                venue="room",
+                scheduled_for=s.clock.now + timedelta(days=3),
+                host_id="convener-1",
             )
 
     def test_approval_by_someone_else_is_refused(self, s: Scenario) -> None:
