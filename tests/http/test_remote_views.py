@@ -52,21 +52,29 @@ STREAM = "hsl"
 TIMEOUT = 2.0
 
 
-def start_project(data_dir: Path, nats_url: str | None, **more: str) -> subprocess.Popen[str]:
-    """`hsl project` in its own process (on the embedded server of ``data_dir`` when
-    ``nats_url`` is None); returns once it answers view reads."""
+def hsl_process(
+    data_dir: Path, nats_url: str | None, *args: str, **more: str
+) -> subprocess.Popen[str]:
+    """``hsl ARGS`` in its own process on ``data_dir`` (its embedded server when ``nats_url``
+    is None), output piped as text."""
     env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
     env |= {"HSL_DATA_DIR": str(data_dir), **more}
     if nats_url is not None:
         env["NATS_URL"] = nats_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "project"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", *args],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def start_project(data_dir: Path, nats_url: str | None, **more: str) -> subprocess.Popen[str]:
+    """`hsl project` in its own process (on the embedded server of ``data_dir`` when
+    ``nats_url`` is None); returns once it answers view reads."""
+    process = hsl_process(data_dir, nats_url, "project", **more)
     assert process.stdout is not None
     lines = [process.stdout.readline() for _ in range(2)]
     if not lines[1].startswith(f"answering view reads on {query_subject(STREAM)}"):
@@ -292,19 +300,8 @@ def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
     _, token = UserStore.in_data_dir(data_dir).add(
         "office-1", "办公室", [Grant(role="office", scope=Scope())]
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
-    env["HSL_DATA_DIR"] = str(data_dir)
-    if nats_url is not None:
-        env["NATS_URL"] = nats_url
     command = ["serve", "--no-feed", "--no-projector", "--no-checkpointer", "--port", "0"]
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", *command],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serve = hsl_process(data_dir, nats_url, *command)
     try:
         assert serve.stdout is not None
         url = ""
@@ -334,17 +331,8 @@ def test_compose_as_processes_hsl_serve_no_projector_reads_through_hsl_project(
 
 def _serve_api(data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
     """`hsl serve` on the embedded server of ``data_dir``; returns it and its API's URL."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HSL_LOG_LEVEL", "NATS_URL")}
-    env["HSL_DATA_DIR"] = str(data_dir)
     command = ["serve", "--no-feed", "--no-checkpointer", "--port", "0", *options]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", *command],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = hsl_process(data_dir, None, *command)
     assert process.stdout is not None
     for _ in range(20):
         line = process.stdout.readline()
