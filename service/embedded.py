@@ -236,16 +236,23 @@ def _load_or_create_users(nats_dir: Path) -> NatsUsers:
     return users
 
 
-def _read_users(nats_dir: Path) -> NatsUsers | None:
-    """``users.json``, checked; None if there is none. Never logs a password."""
-    path = nats_dir / USERS_FILE
+def _read_if_present(path: Path) -> str | None:
+    """The text of ``path``, or None if there is no such file; other failures named."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except OSError as e:
         msg = f"cannot read {path}: {e.strerror or e}"
         raise EmbeddedServerError(msg) from e
+
+
+def _read_users(nats_dir: Path) -> NatsUsers | None:
+    """``users.json``, checked; None if there is none. Never logs a password."""
+    path = nats_dir / USERS_FILE
+    text = _read_if_present(path)
+    if text is None:
+        return None
     try:
         data = json.loads(text)
         passwords = data["users"]
@@ -331,13 +338,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _read_state(nats_dir: Path) -> ServerState | None:
     path = nats_dir / STATE_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = _read_if_present(path)
+    if text is None:
         return None
-    except OSError as e:
-        msg = f"cannot read {path}: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
     try:
         return ServerState.from_json(text)
     except (ValueError, KeyError, TypeError):
