@@ -50,6 +50,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
 from events.jetstream_reader import RawConnection
+from events.nats_bridge import redact_url
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import TABLES
@@ -437,7 +438,8 @@ def report(args: argparse.Namespace, app: Any, url: str, total: int) -> None:
     assert isinstance(recorder, JetStreamApplicationRecorder)
     stream, subjects = recorder.layout.stream, recorder.layout.events_filter
     views = args.data_dir / "bench-rebuild.duckdb"
-    print(f"log: {total:,} events in stream {stream!r} at {url}; {os.cpu_count()} cores")
+    shown = redact_url(url)  # it carries the service user's password on the embedded server
+    print(f"log: {total:,} events in stream {stream!r} at {shown}; {os.cpu_count()} cores")
 
     before = peak_rss_mb()
     load_before = os.getloadavg()[0]
