@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import msgspec
 import nats
@@ -37,7 +37,7 @@ from events.room import Region
 from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
 from service import cli
 from service.bootstrap import BootstrapError, open_application
-from service.feed.integration import OutcomeStatusChanged, subject_of
+from service.feed.integration import OutcomeStatusChanged, Status, subject_of
 from service.feed.stream import ensure_public_stream
 from service.feed.subscriber import subscribe as feed_subscribe
 from service.nats_permissions import (
@@ -89,6 +89,23 @@ def server(users: NatsUsers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield url
     finally:
         process.stop()
+
+
+def _status_change(
+    room: UUID, previous: Status, status: Status, at: datetime
+) -> OutcomeStatusChanged:
+    """One outcome's change of status in ``room``, as the feed publishes it."""
+    return OutcomeStatusChanged(
+        outcome_id=uuid4(),
+        room_id=room,
+        topic_id=uuid4(),
+        status=status,
+        previous_status=previous,
+        source_sequence=1,
+        source_type=f"outcome.{status}",
+        occurred_at=at,
+        recorded_at=at,
+    )
 
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
@@ -519,17 +536,7 @@ class TestSubscriber:
         the other roles' and the subscriber may not listen there.
         """
         room = uuid4()
-        event = OutcomeStatusChanged(
-            outcome_id=uuid4(),
-            room_id=room,
-            topic_id=uuid4(),
-            status="adopted",
-            previous_status="reported",
-            source_sequence=1,
-            source_type="outcome.adopted",
-            occurred_at=datetime(2025, 3, 2, 9, tzinfo=UTC),
-            recorded_at=datetime(2025, 3, 2, 9, tzinfo=UTC),
-        )
+        event = _status_change(room, "reported", "adopted", datetime(2025, 3, 2, 9, tzinfo=UTC))
 
         async def scenario() -> list[str]:
             writer = await nats.connect(users.url("service", server).split(","))
@@ -676,17 +683,7 @@ class TestHslSubscribe:
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         room = uuid4()
-        event = OutcomeStatusChanged(
-            outcome_id=uuid4(),
-            room_id=room,
-            topic_id=uuid4(),
-            status="closed",
-            previous_status="fed_back",
-            source_sequence=1,
-            source_type="outcome.closed",
-            occurred_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
-            recorded_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
-        )
+        event = _status_change(room, "fed_back", "closed", datetime(2025, 3, 3, 9, tzinfo=UTC))
 
         async def publish() -> None:
             writer = await nats.connect(users.url("service", server).split(","))
