@@ -5,17 +5,18 @@ per-subscription queue cost ~20 µs a message: ~47,000 events/s at best, a third
 rebuild needs (docs/performance.md). For a long range this module instead:
 
 - reads in a **child process**, so that reading and folding overlap on two cores;
-- speaks just enough of the NATS protocol on a plain socket to send batched *direct get*
-  requests (``{"seq", "batch", "next_by_subj"}``, the same request the recorder sends) and cut
-  the ``HMSG`` replies out of the receive buffer: a few ``bytes.find`` per message, no objects;
+- speaks just enough of the NATS protocol on a plain socket to read through an ephemeral push
+  consumer (no acks, flow control, in memory) and cut the ``HMSG`` deliveries out of the
+  receive buffer: a few ``bytes.find`` per message, no objects;
 - hands the parent columns (ids, aggregate ids, versions, topics, payloads) one page at a time
-  through a pipe, pickled as five lists; the pipe's buffer is the back-pressure, so at most a
-  page or two is in flight.
+  through a pipe, pickled as five lists; a thread of the parent takes them off the pipe a few
+  pages ahead of the fold, and the bounded queue between them is the back-pressure.
 
-Guarantees are the recorder's: the server answers a batched direct get with the stored
-messages on the events subjects in stream order, ended by a ``204`` status carrying how many
-more match. The reader checks that ids strictly increase and asks again from the last id + 1
-until nothing more matches or ``stop`` is reached, so no event is skipped.
+Guarantees are the recorder's: the server delivers the stored messages on the events subjects
+in stream order, each with its stream and delivery sequence. A delivery sequence that skips
+(a message lost on the way) recreates the consumer after the last message taken, as nats-py's
+ordered consumer does, so no event is skipped and none is taken twice; the consumer's pending
+count when created says when the range is complete.
 
 A short range (or a recorder that is not ours, or a server the raw reader cannot talk to:
 nkeys/JWT credentials) is read through ``select_notifications`` in this process instead, with
@@ -30,11 +31,13 @@ import gc
 import json
 import os
 import pickle
+import queue
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Final
@@ -163,6 +166,36 @@ class _ChildReader:
         assert self._process.stdout is not None
         self._receive = self._process.stdout
         _widen(self._receive)
+        # A thread takes the pages off the pipe as the child writes them. Without it the child
+        # blocks whenever the pipe is full (a page is ~4 MB, the pipe 1 MiB) and the parent,
+        # reading a page, waited on a wake-up of the child per MiB: ~1.4 s of a 1M-event
+        # rebuild on two busy cores.
+        self._arrived: queue.Queue[tuple[str, Any] | BaseException] = queue.Queue(PREFETCH)
+        self._closing = threading.Event()
+        self._prefetch = threading.Thread(
+            target=self._take_frames, name="hsl-log-pages", daemon=True
+        )
+        self._prefetch.start()
+
+    def _take_frames(self) -> None:
+        """Unpickle frames into the queue until the child's last, a failure, or ``close``."""
+        try:
+            while not self._closing.is_set():
+                message: tuple[str, Any] = pickle.loads(self._frame())
+                if not self._hand_over(message) or message[0] != "page":
+                    return
+        except BaseException as e:  # handed to next_page
+            self._hand_over(e)
+
+    def _hand_over(self, item: tuple[str, Any] | BaseException) -> bool:
+        """Queue ``item`` once there is room; False if ``close`` came first."""
+        while not self._closing.is_set():
+            try:
+                self._arrived.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
 
     def _frame(self) -> bytes:
         size = self._receive.read(8)
@@ -174,7 +207,10 @@ class _ChildReader:
 
     def next_page(self) -> Page | None:
         """The next page, or None at the end (``refused`` says if it never started)."""
-        kind, body = pickle.loads(self._frame())
+        message = self._arrived.get()
+        if isinstance(message, BaseException):
+            raise message
+        kind, body = message
         if kind == "page":
             result = Page(*body)
             self.delivered_up_to = result.ids[-1]
@@ -187,8 +223,12 @@ class _ChildReader:
         raise OperationalError(f"reading the log failed: {body}")
 
     def close(self) -> None:
+        self._closing.set()
         if self._process.poll() is None:
             self._process.terminate()
+        # The pages thread sees ``_closing`` between frames, or the pipe's end once the child
+        # is gone.
+        self._prefetch.join(timeout=5)
         with contextlib.suppress(OSError):
             self._receive.close()
         try:
@@ -197,6 +237,9 @@ class _ChildReader:
             self._process.kill()
             self._process.wait(timeout=5)
 
+
+PREFETCH: Final = 3
+"""Pages the parent holds ahead of the fold (each ~4 MB for 10,000 events)."""
 
 PIPE_SIZE: Final = 1 << 20
 """Bytes the pipe from the child holds (Linux; the default 64 KiB meant ~50 wake-ups a page)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from eventsourcing.persistence import OperationalError
 
 import events.jetstream_reader as reader
 from events.jetstream_reader import Page, read_pages
@@ -43,6 +44,11 @@ def flat(pages: Iterator[Page]) -> list[tuple[Any, ...]]:
     ]
 
 
+def _read_to_the_end(child: reader._ChildReader) -> None:
+    while child.next_page() is not None:  # pages it wrote before, if any
+        pass
+
+
 def expected(s: Scenario, start: int, stop: int) -> list[tuple[Any, ...]]:
     got = s.app.recorder.select_notifications(start=start, limit=10_000, stop=stop)
     return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in got]
@@ -67,6 +73,39 @@ class TestReaderProcess:
         assert end is not None
         pages = read_pages(scenario.app.recorder, 1, end, page=5, process_threshold=0)
         assert flat(pages) == expected(scenario, 1, end)
+
+    def test_closing_after_one_page_stops_the_child_and_its_pages_thread(
+        self, scenario: Scenario
+    ) -> None:
+        """The parent's thread takes pages ahead of the fold; closing early ends both sides
+        (the thread may be waiting on a full queue of pages nobody will take)."""
+        source = reader._raw_source(scenario.app.recorder)
+        assert source is not None
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        child = reader._ChildReader(*source, start=1, stop=end, page=1)
+        try:
+            first = child.next_page()
+            assert first is not None
+            assert first.ids == [1]
+        finally:
+            child.close()
+        assert child._process.poll() is not None
+        assert not child._prefetch.is_alive()
+
+    def test_a_child_that_dies_is_an_error_not_an_end(self, scenario: Scenario) -> None:
+        """A child gone before its last page: the fold is told, never handed a short log."""
+        source = reader._raw_source(scenario.app.recorder)
+        assert source is not None
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        child = reader._ChildReader(*source, start=1, stop=end, page=5)
+        try:
+            child._process.kill()
+            with pytest.raises(OperationalError, match="ended without finishing"):
+                _read_to_the_end(child)
+        finally:
+            child.close()
 
 
 class TestFoldAll:
