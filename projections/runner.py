@@ -345,7 +345,7 @@ _VERSIONED: Final[dict[type, int]] = {
 def decode_page(chunk: Page) -> list[Any] | None:
     """A page's events decoded by one call, or None if any needs :func:`event_of`.
 
-    The payloads are joined into one JSON array (msgspec validates each element against the
+    The page holds its payloads as one JSON array (msgspec validates each element against the
     union of the events, as ``decode`` does). None (the caller then goes event by event, which
     raises at the first event that cannot be applied, naming it) when a topic is unknown,
     anything fails to decode, an event is not of its topic's type, or one was stored at an
@@ -354,7 +354,7 @@ def decode_page(chunk: Page) -> list[Any] | None:
     if not APPLIERS.keys() >= set(chunk.topics):
         return None
     try:
-        events: list[Any] = _PAGE_DECODER.decode(b"[" + b",".join(chunk.states) + b"]")
+        events: list[Any] = _PAGE_DECODER.decode(chunk.payloads)
     except msgspec.MsgspecError:
         return None
     if list(map(type, events)) != list(map(_EXPECTED, chunk.topics)):
