@@ -32,6 +32,7 @@ import json
 import os
 import pickle
 import queue
+import re
 import signal
 import socket
 import ssl
@@ -41,6 +42,7 @@ import threading
 from array import array
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import IO, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
@@ -329,7 +331,7 @@ _VERSION: Final = b"\r\nHsl-Originator-Version: "
 
 
 class RawConnection:
-    """A bare NATS client connection: CONNECT, one inbox, direct-get requests, PING/PONG."""
+    """A bare NATS client connection: CONNECT, a push consumer's deliveries, PING/PONG."""
 
     def __init__(self, sock: socket.socket | ssl.SSLSocket) -> None:
         self._sock = sock
@@ -473,9 +475,43 @@ class RawConnection:
         versions: list[int] = []
         topics: list[str] = []
         states: list[bytes] = []
+        delivered = _delivery_pattern(prefix).match
+        intern = sys.intern
         try:
             while expected is None or taken < expected:
                 buffer, pos = self._buffer, self._pos
+                # The common case, an event delivered whole in the buffer, by one match; any
+                # other (a status, an API answer, a reply subject with a domain, headers in
+                # another order, a message still arriving) goes the general way below.
+                message = delivered(buffer, pos)
+                if message is not None and message[2] == sid_deliver:
+                    token_, _, seq_, delivery_, header_size, total, topic_, version = (
+                        message.groups()
+                    )
+                    start = message.end(6) + 2  # the headers
+                    end = start + int(total)
+                    if end + 2 <= len(buffer):
+                        self._pos = end + 2
+                        seq, delivery = int(seq_), int(delivery_)
+                        if delivery != last_delivery + 1:
+                            return  # a gap: the caller recreates the consumer after the last id
+                        last_delivery = delivery
+                        taken += 1
+                        if seq > stop:
+                            break
+                        ids.append(seq)
+                        token = token_.decode()
+                        tokens.append(token if token[:2] != "s-" else _token(token))
+                        versions.append(int(version))
+                        topic = topic_.decode()
+                        topics.append(intern(unquote(topic) if "%" in topic else topic))
+                        states.append(buffer[start + int(header_size) : end])
+                        if len(ids) >= page:
+                            yield ids, tokens, versions, topics, states
+                            ids, tokens, versions, topics, states = [], [], [], [], []
+                        if seq == stop:
+                            break
+                        continue
                 end_of_line = buffer.find(b"\r\n", pos)
                 if end_of_line < 0:
                     self._fill()
@@ -565,6 +601,19 @@ class RawConnection:
                 )
             with contextlib.suppress(OSError):
                 self._send(done)
+
+
+@cache
+def _delivery_pattern(prefix: str) -> re.Pattern[bytes]:
+    """An event delivered by the consumer: ``HMSG`` line (subject, sid, a nine-token
+    ``$JS.ACK`` reply with the stream and delivery sequences, sizes) and our first headers."""
+    return re.compile(
+        rb"HMSG " + re.escape(prefix.encode()) + rb"([^ ]+) (\d+) "
+        rb"\$JS\.ACK\.[^. ]+\.[^. ]+\.\d+\.(\d+)\.(\d+)\.\d+\.\d+ "
+        rb"(\d+) (\d+)\r\n"  # header size, total size; the sixth group ends the line
+        rb"NATS/1\.0\r\nHsl-Topic: ([^\r]*)\r\n"
+        rb"Hsl-Originator-Version: (\d+)\r\n"
+    )
 
 
 def _header(header: bytes, name: bytes) -> str:
