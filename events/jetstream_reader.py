@@ -40,8 +40,8 @@ import subprocess
 import sys
 import threading
 from array import array
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from typing import IO, Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
@@ -52,6 +52,10 @@ from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
 """Events per direct-get batch and per page handed to the parent."""
+CHILD: Final = "events.jetstream_reader"
+"""The reader child's module (``python -m``); ``read_pages(child=…)`` may name one wrapping
+:func:`run_child` with a page hook."""
+
 PROCESS_THRESHOLD: Final = 50_000
 """Ranges shorter than this are read in-process: starting a process costs ~0.2 s."""
 TIMEOUT: Final = 30.0
@@ -79,6 +83,9 @@ class Page:
     """``[`` + the stored payloads joined by ``,`` + ``]``."""
     sizes: Sequence[int]
     """Each payload's length in bytes."""
+    annex: bytes | None = None
+    """What the reader child's page hook made of the page, if it has one (the rebuild's
+    ``projections.people_reader`` computes the people index there, beside the reading)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,17 +132,19 @@ def read_pages(
     *,
     page: int = PAGE,
     process_threshold: int = PROCESS_THRESHOLD,
+    child: str = CHILD,
 ) -> Generator[Page, None, None]:
     """The notifications ``start`` … ``stop`` (inclusive), in order, as pages.
 
     Ranges of ``process_threshold`` ids or more on a JetStream recorder are read by a child
-    process over a raw connection; anything else through ``select_notifications``.
+    process (``python -m`` the ``child`` module) over a raw connection; anything else through
+    ``select_notifications``.
     """
     if stop < start:
         return
     source = _raw_source(recorder) if stop - start + 1 >= process_threshold else None
     if source is not None:
-        reader = _ChildReader(*source, start=start, stop=stop, page=page)
+        reader = _ChildReader(*source, start=start, stop=stop, page=page, module=child)
         try:
             first = reader.next_page()
             if first is not None:
@@ -174,14 +183,24 @@ class _ChildReader:
     ``__main__``, which a script without a main guard does not survive.
     """
 
-    def __init__(self, url: str, stream: str, subjects: str, *, start: int, stop: int, page: int):
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        subjects: str,
+        *,
+        start: int,
+        stop: int,
+        page: int,
+        module: str = CHILD,
+    ) -> None:
         self.refused: str | None = None
         self.delivered_up_to = start - 1
         # The URL may carry a password: it goes in the child's environment (readable by its
         # owner only), never in its arguments (which `ps` shows to everyone).
         arguments = ["-", stream, subjects, str(start), str(stop), str(page)]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "events.jetstream_reader", *arguments],
+            [sys.executable, "-m", module, *arguments],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             env={
@@ -290,8 +309,18 @@ def _send(out: BinaryIO, message: tuple[str, Any]) -> None:
     out.flush()
 
 
-def _child(argv: Sequence[str]) -> None:
-    """``url stream subjects start stop page``: write pages to stdout, framed, then the end."""
+def run_child(argv: Sequence[str], annex: Callable[[Page], bytes | None] | None = None) -> None:
+    """The reader child's program: ``url stream subjects start stop page``.
+
+    Writes the pages to stdout, framed, then the end. ``annex`` (a module wrapping this one,
+    run by ``read_pages(child=…)``) adds what it makes of each page, in this process.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when reading stops
+    _child(argv, annex)
+
+
+def _child(argv: Sequence[str], annex: Callable[[Page], bytes | None] | None) -> None:
     url, stream, subjects = argv[:3]
     if url == "-":  # from the parent's _ChildReader: the URL is in the environment
         url = os.environ.pop(URL_VARIABLE, "")
@@ -309,6 +338,8 @@ def _child(argv: Sequence[str]) -> None:
             for columns in pages:
                 # Plain values: this module is ``__main__`` here, its classes unknown to the parent.
                 page_of = Page.of_columns(*columns)
+                if annex is not None:
+                    page_of = replace(page_of, annex=annex(page_of))
                 _send(out, ("page", tuple(getattr(page_of, f.name) for f in fields(Page))))
             _send(out, ("end", None))
         finally:
@@ -640,6 +671,4 @@ def _token(token: str) -> str:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when reading stops
-    _child(sys.argv[1:])
+    run_child(sys.argv[1:])

@@ -1,17 +1,6 @@
-"""The read side: DuckDB views rebuilt from the log (docs/analytics.md)."""
+"""The read side: DuckDB views rebuilt from the log (docs/analytics.md).
 
-from projections.rebuild import ViewsBusyError, rebuild, snapshot
-from projections.runner import ProjectionError, Projector, UnknownEventError
-from projections.schema import TABLES, create_schema, tracking_position
-
-__all__ = [
-    "TABLES",
-    "ProjectionError",
-    "Projector",
-    "UnknownEventError",
-    "ViewsBusyError",
-    "create_schema",
-    "rebuild",
-    "snapshot",
-    "tracking_position",
-]
+Import from the modules (``projections.runner``, ``projections.rebuild`` …): the package
+itself imports nothing, so that the rebuild's reader child (``python -m
+projections.people_reader``) loads only what it uses.
+"""

@@ -18,7 +18,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
-from projections.people import ACTOR, PEOPLE, named_people
+from projections.people import ACTOR, NamedColumns
 
 KEYS: Final[dict[str, str]] = {
     "rooms": "room_id",
@@ -313,7 +313,9 @@ class Fold:
         self._unkeyed = tuple(t for t in columns if t not in KEYS)
         self._appended: dict[str, list[dict[str, Any]]] = {t: [] for t in self._unkeyed}
         self._events = _EventColumns()
-        self._named = _NamedColumns()
+        self._named = NamedColumns()
+        self._person_acts: list[pa.Table] = []
+        self._person_act_count = 0
         self._lookups: dict[str, list[tuple[str, str, str, dict[Any, dict[Any, Any]]]]] = {}
         """Per source table: (outer, inner, column, outer value → inner value → value)."""
         self._derive: dict[str, list[tuple[str, str, str, dict[Any, dict[Any, Any]]]]] = {}
@@ -435,16 +437,18 @@ class Fold:
             for (replaced, column), written in self._written.items():
                 if replaced == table:
                     written.update(map(itemgetter(column), rows))
-        self._submit(self._write, deletes, appended, self._events, self._named)
+        self._submit(self._write, deletes, appended, self._events, self._named, self._person_acts)
         self._deletes = {}
         self._appended = {t: [] for t in self._unkeyed}
         self._cuts = {}
         self._events = _EventColumns()
-        self._named = _NamedColumns()
+        self._named = NamedColumns()
+        self._person_acts = []
+        self._person_act_count = 0
 
     def pending(self) -> int:
         """Appended rows held in memory, not yet handed to the writer."""
-        people = len(self._events.ids) + len(self._named.persons)
+        people = len(self._events.ids) + len(self._named.persons) + self._person_act_count
         return sum(map(len, self._appended.values())) + people
 
     def index_people(
@@ -457,25 +461,21 @@ class Fold:
         No dict per row: the actors' rows are the page's own columns, a named person costs
         three list extensions, and the event's columns are picked by index when written.
         (``member_acts`` rows, a few per cent of the events, come through :meth:`apply`.)
+        A page read by the rebuild's reader child comes with these rows made already
+        (:meth:`add_person_acts`).
         """
-        columns, named = self._events, self._named
+        columns = self._events
         first = len(columns.ids)
         columns.ids += ids
         columns.oids += oids
         columns.tags += tags
         columns.actors += [event.actor.id for event in events]
-        persons, relations, positions = named.persons, named.relations, named.positions
-        for position, (tag, event) in enumerate(zip(tags, events, strict=True), start=first):
-            readers = PEOPLE[tag]
-            if readers:
-                for relation, found in named_people(readers, event):
-                    persons += found
-                    if len(found) == 1:
-                        relations.append(relation)
-                        positions.append(position)
-                    else:
-                        relations += [relation] * len(found)
-                        positions += [position] * len(found)
+        self._named.add(tags, events, first)
+
+    def add_person_acts(self, rows: pa.Table) -> None:
+        """``person_acts`` rows made elsewhere (``projections.people_reader``), as they are."""
+        self._person_acts.append(rows)
+        self._person_act_count += rows.num_rows
 
     def flush_if_full(self) -> None:
         """Flush once ``flush_rows`` appended rows are pending (the caller asks between pages)."""
@@ -487,7 +487,8 @@ class Fold:
         deletes: list[tuple[str, str, list[Any]]],
         appended: list[tuple[str, list[dict[str, Any]]]],
         events: _EventColumns | None = None,
-        named: _NamedColumns | None = None,
+        named: NamedColumns | None = None,
+        person_acts: list[pa.Table] | None = None,
     ) -> None:
         for table, column, values in deletes:
             self.con.execute(
@@ -497,7 +498,13 @@ class Fold:
             columns, types = self.columns[table], self.types[table]
             insert_arrow(self.con, table, columns, types, rows, derived=True)
         if events is not None and events.ids:
-            _insert_people(self.con, events, named or _NamedColumns())
+            _insert_people(self.con, events, named or NamedColumns())
+        if person_acts:
+            made = pa.concat_tables(person_acts)  # noqa: F841 - read by DuckDB
+            self.con.execute(
+                "INSERT INTO person_acts "
+                "SELECT person_id, relation, event_type, aggregate_id, seq FROM made"
+            )
 
     def _submit(self, write: Callable[..., None], *args: Any) -> None:
         self._raise_failure()
@@ -545,19 +552,8 @@ class _EventColumns:
         self.actors: list[str] = []
 
 
-class _NamedColumns:
-    """The people the events name: id, relation, and the event's position in the columns."""
-
-    __slots__ = ("persons", "positions", "relations")
-
-    def __init__(self) -> None:
-        self.persons: list[str] = []
-        self.relations: list[str] = []
-        self.positions: list[int] = []
-
-
 def _insert_people(
-    con: duckdb.DuckDBPyConnection, events: _EventColumns, named: _NamedColumns
+    con: duckdb.DuckDBPyConnection, events: _EventColumns, named: NamedColumns
 ) -> None:
     """Write ``person_acts``: the actors' rows, then the named people's (two Arrow inserts)."""
     seq = pa.array(events.ids, type=pa.int64())

@@ -9,7 +9,7 @@ stream. Found from the event Structs' own annotations, once per event type: a fi
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, Final
 
@@ -87,6 +87,76 @@ PEOPLE: Final[dict[str, tuple[tuple[str, Reader], ...]]] = {
     tag: people_readers(cls) for tag, cls in EVENT_TYPES.items()
 }
 """Per event tag, the fields naming people besides the actor: (relation, reader of the ids)."""
+
+
+class NamedColumns:
+    """The people events name, as columns: id, relation, and the naming event's position.
+
+    The rebuild's columnar form of the live path's rows (``projections.appliers._indexed``),
+    for its fold (``projections.changes.Fold.index_people``) and its reader child
+    (``projections.people_reader``, on :data:`LIGHT_EVENTS`).
+    """
+
+    __slots__ = ("persons", "positions", "relations")
+
+    def __init__(self) -> None:
+        self.persons: list[str] = []
+        self.relations: list[str] = []
+        self.positions: list[int] = []
+
+    def add(self, tags: Sequence[str], events: Sequence[Any], first: int = 0) -> None:
+        """Add the people ``events`` name; their positions count from ``first``."""
+        persons, relations, positions = self.persons, self.relations, self.positions
+        for position, (tag, event) in enumerate(zip(tags, events, strict=True), start=first):
+            readers = PEOPLE[tag]
+            if readers:
+                for relation, found in named_people(readers, event):
+                    persons += found
+                    if len(found) == 1:
+                        relations.append(relation)
+                        positions.append(position)
+                    else:
+                        relations += [relation] * len(found)
+                        positions += [position] * len(found)
+
+
+class _LightPerson(msgspec.Struct):
+    id: str
+
+
+def _light(cls: type[BaseEvent]) -> type[msgspec.Struct]:
+    """``cls`` reduced to its actor and the fields naming people, ids as plain text.
+
+    Attribute names and shapes as in ``cls``, so the same readers (:data:`PEOPLE`) read it;
+    every other field of a payload is skipped by the decoder, which is what makes it cheap.
+    """
+    hints = typing.get_type_hints(cls, include_extras=True)
+    keys = dict(zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True))
+    fields: list[tuple[str, Any, Any]] = [(ACTOR, _LightPerson, msgspec.field(name=keys[ACTOR]))]
+    for relation, _ in people_readers(cls):
+        hint = hints[relation]
+        if _is_person_id(hint):
+            shape: Any = str
+        else:
+            if typing.get_origin(hint) is typing.Annotated:
+                hint = typing.get_args(hint)[0]
+            if _is_person(hint):
+                shape = _LightPerson
+            elif _is_person(typing.get_args(hint)[0]):
+                shape = list[_LightPerson]
+            else:
+                shape = list[str]
+        fields.append((relation, shape, msgspec.field(name=keys[relation])))
+    tag = cls.__struct_config__.tag
+    tag_field = cls.__struct_config__.tag_field
+    return msgspec.defstruct(f"Light{cls.__name__}", fields, tag=tag, tag_field=tag_field)
+
+
+LIGHT_EVENTS: Final[tuple[type[msgspec.Struct], ...]] = tuple(
+    _light(cls) for cls in EVENT_TYPES.values()
+)
+"""Per event type, a Struct of its actor and the fields naming people, for a decoder that
+reads only those (``projections.people_reader``)."""
 
 
 def named_people(named: tuple[tuple[str, Reader], ...], event: Any) -> list[tuple[str, list[str]]]:

@@ -24,9 +24,10 @@ import msgspec
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
-from events.jetstream_reader import PAGE, PROCESS_THRESHOLD, Page, read_pages
+from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError
+from projections.people_reader import person_acts
 from projections.schema import TABLES, create_schema, tracking_position
 
 DEFAULT_BATCH: Final = 5000
@@ -147,7 +148,7 @@ class Projector:
         with _collector_paused():
             self.con.execute("BEGIN TRANSACTION")
             try:
-                for chunk in self._pages(1, until, page):
+                for chunk in self._pages(1, until, page, child=PEOPLE_READER):
                     self._fold_page(fold, chunk)
                     fold.flush_if_full()
                     applied += len(chunk)
@@ -180,6 +181,10 @@ class Projector:
         """
         ids, oids, tags = chunk.ids, chunk.originator_ids, chunk.topics
         events = decode_page(chunk)
+        indexed = events is not None and chunk.annex is not None
+        if indexed:  # the reader child made the page's person_acts rows
+            assert chunk.annex is not None
+            fold.add_person_acts(person_acts(chunk.annex))
         if events is None:  # something to upcast or to refuse: one by one, in order
             events = [event_of(seq, tag, state) for seq, tag, state in zip(
                 ids, tags, chunk.states, strict=True)]  # fmt: skip
@@ -201,11 +206,19 @@ class Projector:
                 act = member_act(tag, oid, event)
                 assert act is not None
                 apply(Insert("member_acts", act), seq)
-        fold.index_people(ids, oids, tags, events)
+        if not indexed:
+            fold.index_people(ids, oids, tags, events)
 
-    def _pages(self, start: int, stop: int, page: int) -> Generator[Page, None, None]:
+    def _pages(
+        self, start: int, stop: int, page: int, child: str = CHILD
+    ) -> Generator[Page, None, None]:
         return read_pages(
-            self.recorder, start, stop, page=page, process_threshold=self.process_threshold
+            self.recorder,
+            start,
+            stop,
+            page=page,
+            process_threshold=self.process_threshold,
+            child=child,
         )
 
     # --- reading the log ------------------------------------------------------------------
@@ -333,6 +346,9 @@ def event_of(seq: int, topic: str, state: bytes) -> Any:
         raise ProjectionError(msg)
     return event
 
+
+PEOPLE_READER: Final = "projections.people_reader"
+"""The rebuild's reader child: reads the log and makes each page's ``person_acts`` rows."""
 
 _PAGE_DECODER: Final = msgspec.json.Decoder(list[AnyEvent])
 _EXPECTED: Final = EVENT_TYPES.__getitem__

@@ -6,6 +6,8 @@ the child process and its raw NATS connection are what is tested.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ import events.jetstream_reader as reader
 from events.jetstream_reader import Page, read_pages
 from projections import runner
 from projections.changes import Batch, Fold, Insert, Replace, Update
+from projections.people_reader import person_acts, person_acts_of
 from projections.rebuild import rebuild, snapshot
 from projections.runner import ProjectionError, Projector
 from projections.schema import TABLES, create_schema
@@ -234,3 +237,60 @@ class TestFold:
         fold = Fold(con, columns, types)
         with pytest.raises(LookupError, match="event 7 updates rooms row r1"):
             fold.apply(Update("rooms", "r1", {"name": "x"}), 7)
+
+
+class TestPeopleReader:
+    """``projections.people_reader``: the rebuild's reader child makes ``person_acts``."""
+
+    def test_each_page_comes_with_the_live_paths_person_acts(
+        self, scenario: Scenario, tmp_path: Path
+    ) -> None:
+        con = duckdb.connect(str(tmp_path / "live.duckdb"))
+        Projector(con, scenario.app.recorder, scenario.app.name).catch_up(batch_size=3)
+        live = sorted(con.execute("SELECT * FROM person_acts").fetchall())
+        con.close()
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        made: list[tuple[Any, ...]] = []
+        pages = read_pages(
+            scenario.app.recorder, 1, end, page=4, process_threshold=0, child=runner.PEOPLE_READER
+        )
+        for page in pages:
+            assert page.annex is not None, page.ids
+            rows = person_acts(page.annex).to_pylist()
+            made += [(r["person_id"], r["relation"], r["event_type"], r["aggregate_id"], r["seq"])
+                     for r in rows]  # fmt: skip
+        assert sorted(made) == live
+
+    def test_a_page_it_cannot_decode_comes_without(self) -> None:
+        page = Page.of_columns([1], ["a"], [1], ["room.established"], [b'{"type":"nope"}'])
+        assert person_acts_of(page) is None
+
+    def test_a_page_to_upcast_is_indexed_by_the_fold_itself(
+        self, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An older payload may name people under other keys: the child's rows for its page
+        are not taken; the fold indexes the upcast events."""
+        end = scenario.app.recorder.max_notification_id()
+        assert end is not None
+        stored = scenario.app.recorder.select_notifications(start=1, limit=end)
+        first = next(n for n in stored if n.topic.endswith("topic.proposed"))
+        older = json.loads(first.state)
+        older |= {"schema_version": 1, "source": "点题"}  # v1 stored the Chinese label
+        columns = (
+            [first.id], [str(first.originator_id)], [first.originator_version], [first.topic],
+            [json.dumps(older, ensure_ascii=False).encode()],
+        )  # fmt: skip
+        page = Page.of_columns(*columns)
+        page = dataclasses.replace(page, annex=person_acts_of(page))
+        assert page.annex is not None  # the light decoder does not look at the version
+        assert runner.decode_page(page) is None  # the fold's does
+
+        def taken(self: Fold, rows: Any) -> None:
+            raise AssertionError("the child's rows were taken for a page to upcast")
+
+        monkeypatch.setattr(Fold, "add_person_acts", taken)
+        con, columns_of, types = _schema()
+        fold = Fold(con, columns_of, types)
+        Projector(con, scenario.app.recorder, scenario.app.name)._fold_page(fold, page)
+        assert fold.pending() >= 1  # the actor's row, indexed here
