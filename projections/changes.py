@@ -249,6 +249,28 @@ def arrow_table(
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
+def keyed_arrow_table(
+    columns: Sequence[str], types: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> pa.Table:
+    """:func:`arrow_table` for the fold's keyed rows, read once each.
+
+    Those rows hold exactly their table's columns, in order (each made from the blank row),
+    and are made over the whole fold, far apart in a big heap: picking a column at a time
+    read every row once per column, a cache miss each time (~0.8 s of a 1M-event rebuild's
+    tail). Transposed by one pass over the rows instead, once every row is checked to hold
+    the columns in order; otherwise picked by name as :func:`arrow_table` does.
+    """
+    names = tuple(columns)
+    if not rows or not all(tuple(row) == names for row in rows):  # ~0.5 µs a row
+        return arrow_table(columns, types, rows)
+    values = list(zip(*map(dict.values, rows), strict=True))
+    arrays = [
+        pa.array(column, type=ARROW_TYPES.get(kind))
+        for column, kind in zip(values, types, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
 def insert_arrow(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -523,7 +545,9 @@ class Fold:
         # (DuckDB inserts without the GIL): the rebuild's tail, nothing else left to overlap.
         for table, rows in self.rows.items():
             if rows:
-                whole = arrow_table(self.columns[table], self.types[table], list(rows.values()))
+                whole = keyed_arrow_table(
+                    self.columns[table], self.types[table], list(rows.values())
+                )
                 self._submit(insert_table, self.con, table, whole)
             self.rows[table] = {}
         try:

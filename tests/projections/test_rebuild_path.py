@@ -19,7 +19,7 @@ from eventsourcing.persistence import OperationalError
 
 import events.jetstream_reader as reader
 from events.jetstream_reader import Page, read_pages
-from projections import runner
+from projections import changes, runner
 from projections.changes import Batch, Fold, Insert, Replace, Update
 from projections.people_reader import person_acts, person_acts_of
 from projections.rebuild import rebuild, snapshot
@@ -294,3 +294,27 @@ class TestPeopleReader:
         fold = Fold(con, columns_of, types)
         Projector(con, scenario.app.recorder, scenario.app.name)._fold_page(fold, page)
         assert fold.pending() >= 1  # the actor's row, indexed here
+
+
+class TestKeyedArrowTable:
+    def test_transposed_rows_equal_the_column_by_column_table(self) -> None:
+        columns, types = ["k", "n", "at"], ["VARCHAR", "INTEGER", "TIMESTAMP"]
+        at = datetime(2024, 1, 1)
+        rows: list[dict[str, Any]] = [
+            {"k": "a", "n": 1, "at": at},
+            {"k": "b", "n": None, "at": None},
+        ]
+        assert changes.keyed_arrow_table(columns, types, rows) == changes.arrow_table(
+            columns, types, rows
+        )
+
+    def test_rows_of_other_columns_are_picked_by_name(self) -> None:
+        """Not in the table's order, or with a column more: values by name, never shifted."""
+        columns, types = ["k", "n"], ["VARCHAR", "INTEGER"]
+        for rows in (
+            [{"n": 1, "k": "a"}],
+            [{"k": "a", "n": 1}, {"n": 2, "k": "b"}],
+            [{"k": "a", "n": 1}, {"k": "b", "n": 2, "extra": 3}],
+        ):
+            table = changes.keyed_arrow_table(columns, types, rows)
+            assert table.to_pylist() == [{"k": r["k"], "n": r["n"]} for r in rows], rows
