@@ -500,7 +500,6 @@ class RawConnection:
         last_delivery = 0
         skip = len(prefix)
         sid_deliver, sid_api = str(deliver).encode(), str(api).encode()
-        len_version, len_topic = len(_VERSION), len(_TOPIC)
         ids: list[int] = []
         tokens: list[str] = []
         versions: list[int] = []
@@ -515,52 +514,44 @@ class RawConnection:
                 # other (a status, an API answer, a reply subject with a domain, headers in
                 # another order, a message still arriving) goes the general way below.
                 message = delivered(buffer, pos)
-                if message is not None and message[2] == sid_deliver:
-                    token_, _, seq_, delivery_, header_size, total, topic_, version = (
+                whole = False
+                if message is not None:
+                    token_, sid, seq_, delivery_, header_size, total, topic_, version_ = (
                         message.groups()
                     )
                     start = message.end(6) + 2  # the headers
                     end = start + int(total)
-                    if end + 2 <= len(buffer):
-                        self._pos = end + 2
-                        seq, delivery = int(seq_), int(delivery_)
-                        if delivery != last_delivery + 1:
-                            return  # a gap: the caller recreates the consumer after the last id
-                        last_delivery = delivery
-                        taken += 1
-                        if seq > stop:
-                            break
-                        ids.append(seq)
-                        token = token_.decode()
-                        tokens.append(token if token[:2] != "s-" else _token(token))
-                        versions.append(int(version))
-                        topic = topic_.decode()
-                        topics.append(intern(unquote(topic) if "%" in topic else topic))
-                        states.append(buffer[start + int(header_size) : end])
-                        if len(ids) >= page:
-                            yield ids, tokens, versions, topics, states
-                            ids, tokens, versions, topics, states = [], [], [], [], []
-                        if seq == stop:
-                            break
+                    whole = sid == sid_deliver and end + 2 <= len(buffer)
+                if whole:
+                    payload = buffer[start + int(header_size) : end]
+                    self._pos = end + 2
+                else:
+                    end_of_line = buffer.find(b"\r\n", pos)
+                    if end_of_line < 0:
+                        self._fill()
                         continue
-                end_of_line = buffer.find(b"\r\n", pos)
-                if end_of_line < 0:
-                    self._fill()
-                    continue
-                op = buffer[pos : pos + 4]
-                if op in {b"HMSG", b"MSG "}:
+                    op = buffer[pos : pos + 4]
+                    if op == b"PING":
+                        self._pos = end_of_line + 2
+                        self._send(b"PONG\r\n")
+                        continue
+                    if op.startswith(b"-ERR"):
+                        raise ProtocolError(buffer[pos:end_of_line].decode(errors="replace"))
+                    if op not in {b"HMSG", b"MSG "}:  # +OK, PONG, INFO
+                        self._pos = end_of_line + 2
+                        continue
                     fields = buffer[pos + 5 : end_of_line].split(b" ")
                     total = int(fields[-1])
-                    header_size = int(fields[-2]) if op == b"HMSG" else 0
+                    header_length = int(fields[-2]) if op == b"HMSG" else 0
                     body = end_of_line + 2
                     if body + total + 2 > len(buffer):
                         self._fill()
                         continue
                     self._pos = body + total + 2
-                    header = buffer[body : body + header_size]
+                    header = buffer[body : body + header_length]
                     sid = fields[1]
                     if sid == sid_api:
-                        answer = json.loads(buffer[body + header_size : body + total])
+                        answer = json.loads(buffer[body + header_length : body + total])
                         if "error" in answer:
                             raise ProtocolError(f"consumer refused: {answer['error']}")
                         consumer = answer["name"]
@@ -570,7 +561,7 @@ class RawConnection:
                         continue
                     if sid != sid_deliver:
                         continue  # a consumer given up on: its last messages
-                    if header_size and header[8:10] != b"\r\n":  # a status: 100 …
+                    if header_length and header[8:10] != b"\r\n":  # a status: 100 …
                         if len(fields) == 5:  # flow control (it has a reply subject): answer
                             self._send(b"PUB %s 0\r\n\r\n" % fields[2])
                         stalled = header.find(b"\r\nNats-Consumer-Stalled: ")
@@ -578,46 +569,28 @@ class RawConnection:
                             subject = _header(header, b"\r\nNats-Consumer-Stalled: ")
                             self._send(b"PUB %s 0\r\n\r\n" % subject.encode())
                         continue
-                    reply = fields[2].split(b".")
-                    if len(reply) == 9:
-                        seq, delivery = int(reply[5]), int(reply[6])
-                    else:
-                        seq, delivery = int(reply[7]), int(reply[8])
-                    if delivery != last_delivery + 1:
-                        return  # a gap: the caller recreates the consumer after the last id
-                    last_delivery = delivery
-                    taken += 1
-                    if seq > stop:
-                        break
-                    ids.append(seq)
-                    # Inlined (_token, _header_int, _header): this runs a million times.
-                    token = fields[0][skip:].decode()
-                    tokens.append(token if token[:2] != "s-" else _token(token))
-                    at = header.find(_VERSION)
-                    if at < 0:
-                        raise ProtocolError(f"message {seq} has no Hsl-Originator-Version")
-                    at += len_version
-                    versions.append(int(header[at : header.find(b"\r\n", at)]))
-                    at = header.find(_TOPIC)
-                    if at < 0:
-                        raise ProtocolError(f"message {seq} has no Hsl-Topic")
-                    at += len_topic
-                    topic = header[at : header.find(b"\r\n", at)].decode()
-                    # Interned: pickled once per page, and the parent's lookups compare identities.
-                    topics.append(sys.intern(unquote(topic) if "%" in topic else topic))
-                    states.append(buffer[body + header_size : body + total])
-                    if len(ids) >= page:
-                        yield ids, tokens, versions, topics, states
-                        ids, tokens, versions, topics, states = [], [], [], [], []
-                    if seq == stop:
-                        break
-                elif op == b"PING":
-                    self._pos = end_of_line + 2
-                    self._send(b"PONG\r\n")
-                elif op.startswith(b"-ERR"):
-                    raise ProtocolError(buffer[pos:end_of_line].decode(errors="replace"))
-                else:  # +OK, PONG, INFO
-                    self._pos = end_of_line + 2
+                    token_, seq_, delivery_, topic_, version_ = _delivery(fields, header, skip)
+                    payload = buffer[body + header_length : body + total]
+                seq, delivery = int(seq_), int(delivery_)
+                if delivery != last_delivery + 1:
+                    return  # a gap: the caller recreates the consumer after the last id
+                last_delivery = delivery
+                taken += 1
+                if seq > stop:
+                    break
+                ids.append(seq)
+                token = token_.decode()
+                tokens.append(token if token[:2] != "s-" else _token(token))
+                versions.append(int(version_))
+                topic = topic_.decode()
+                # Interned: pickled once per page, and the parent's lookups compare identities.
+                topics.append(intern(unquote(topic) if "%" in topic else topic))
+                states.append(payload)
+                if len(ids) >= page:
+                    yield ids, tokens, versions, topics, states
+                    ids, tokens, versions, topics, states = [], [], [], [], []
+                if seq == stop:
+                    break
             self._finished = True
             if ids:
                 yield ids, tokens, versions, topics, states
@@ -632,6 +605,23 @@ class RawConnection:
                 )
             with contextlib.suppress(OSError):
                 self._send(done)
+
+
+def _delivery(
+    fields: list[bytes], header: bytes, skip: int
+) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """An event delivery the one match did not take: subject token, stream and delivery
+    sequences, topic and version (unparsed), from its ``HMSG`` fields and headers."""
+    reply = fields[2].split(b".")
+    seq, delivery = (reply[5], reply[6]) if len(reply) == 9 else (reply[7], reply[8])
+    found = []
+    for name, label in ((_TOPIC, "Hsl-Topic"), (_VERSION, "Hsl-Originator-Version")):
+        at = header.find(name)
+        if at < 0:
+            raise ProtocolError(f"message {int(seq)} has no {label}")
+        at += len(name)
+        found.append(header[at : header.find(b"\r\n", at)])
+    return fields[0][skip:], seq, delivery, found[0], found[1]
 
 
 @cache

@@ -45,20 +45,20 @@ WIRE = b"".join(
         _api_answer(3),
         # The common layout (one match).
         _event(
-            "a1", "$JS.ACK.hsl.c1.1.1.1.1700000000.2",
+            "a1", "$JS.ACK.hsl.c1.1.11.1.1700000000.2",
             ["Hsl-Topic: room.established", "Hsl-Originator-Version: 1"], b'{"n":1}',
         ),
         # A flow-control request: answered, not taken as an event.
         _status("$JS.FC.hsl.c1.x", "NATS/1.0 100 FlowControl Request"),
         # Headers in another order.
         _event(
-            "a1", "$JS.ACK.hsl.c1.1.2.2.1700000001.1",
+            "a1", "$JS.ACK.hsl.c1.1.12.2.1700000001.1",
             ["Hsl-Originator-Version: 2", "Hsl-Topic: room.convener_assigned"], b'{"n":2}',
         ),
         # A reply subject with a domain and an account hash (eleven tokens); a string id's
         # token ("s-" and base64 of "b/c"); a percent-encoded topic.
         _event(
-            "s-Yi9j", "$JS.ACK.dom.hash.hsl.c1.1.3.3.1700000002.0",
+            "s-Yi9j", "$JS.ACK.dom.hash.hsl.c1.1.13.3.1700000002.0",
             ["Hsl-Topic: topic%2Eodd", "Hsl-Originator-Version: 1", "Nats-Msg-Id: x"], b"[3]",
         ),
     ]
@@ -77,15 +77,16 @@ def test_the_general_path_gives_what_the_one_match_path_gives() -> None:
         server = threading.Thread(target=_serve, args=(peer, WIRE, piece))
         server.start()
         try:
+            ours.settimeout(5)  # a parsing mistake fails rather than waits
             connection = RawConnection(ours)
-            pages = list(connection.consume_pages("hsl", SUBJECTS, start=1, stop=3, page=10))
+            pages = list(connection.consume_pages("hsl", SUBJECTS, start=11, stop=13, page=10))
         finally:
             server.join()
             ours.close()
             peer.close()
         assert pages == [
             (
-                [1, 2, 3],
+                [11, 12, 13],  # stream sequences (the deliveries are 1, 2, 3)
                 ["a1", "a1", "b/c"],
                 [1, 2, 1],
                 ["room.established", "room.convener_assigned", "topic.odd"],

@@ -47,6 +47,15 @@ def flat(pages: Iterator[Page]) -> list[tuple[Any, ...]]:
     ]
 
 
+def _child_reader(scenario: Scenario, page: int) -> reader._ChildReader:
+    """The reader child over the scenario's whole log, as ``read_pages`` starts it."""
+    source = reader._raw_source(scenario.app.recorder)
+    assert source is not None
+    end = scenario.app.recorder.max_notification_id()
+    assert end is not None
+    return reader._ChildReader(*source, start=1, stop=end, page=page)
+
+
 def _read_to_the_end(child: reader._ChildReader) -> None:
     while child.next_page() is not None:  # pages it wrote before, if any
         pass
@@ -82,11 +91,7 @@ class TestReaderProcess:
     ) -> None:
         """The parent's thread takes pages ahead of the fold; closing early ends both sides
         (the thread may be waiting on a full queue of pages nobody will take)."""
-        source = reader._raw_source(scenario.app.recorder)
-        assert source is not None
-        end = scenario.app.recorder.max_notification_id()
-        assert end is not None
-        child = reader._ChildReader(*source, start=1, stop=end, page=1)
+        child = _child_reader(scenario, page=1)
         try:
             first = child.next_page()
             assert first is not None
@@ -98,11 +103,7 @@ class TestReaderProcess:
 
     def test_a_child_that_dies_is_an_error_not_an_end(self, scenario: Scenario) -> None:
         """A child gone before its last page: the fold is told, never handed a short log."""
-        source = reader._raw_source(scenario.app.recorder)
-        assert source is not None
-        end = scenario.app.recorder.max_notification_id()
-        assert end is not None
-        child = reader._ChildReader(*source, start=1, stop=end, page=5)
+        child = _child_reader(scenario, page=5)
         try:
             child._process.kill()
             with pytest.raises(OperationalError, match="ended without finishing"):
