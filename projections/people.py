@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -32,34 +32,53 @@ def people_of(event: BaseEvent) -> list[tuple[str, str]]:
     return found
 
 
+Shape = Literal["id", "person", "people", "ids"]
+"""How a field names people: one ``PersonId``, one ``Person``-like Struct, a list of those
+Structs, or a list of ids."""
+
+
+@cache
+def naming_fields(cls: type[BaseEvent]) -> tuple[tuple[str, Shape], ...]:
+    """(field name, shape) for every field of ``cls`` naming people, in the Struct's order."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    found: list[tuple[str, Shape]] = []
+    for name in cls.__struct_fields__:
+        shape = None if name == ACTOR else _shape(hints[name])
+        if shape is not None:
+            found.append((name, shape))
+    return tuple(found)
+
+
 @cache
 def people_readers(cls: type[BaseEvent]) -> tuple[tuple[str, Reader], ...]:
     """(field name, reader of the ids it holds) for every field of ``cls`` naming people."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    readers: list[tuple[str, Reader]] = []
-    for name in cls.__struct_fields__:
-        if name == ACTOR:
-            continue
-        read = _reader(name, hints[name])
-        if read is not None:
-            readers.append((name, read))
-    return tuple(readers)
+    return tuple((name, _reader(name, shape)) for name, shape in naming_fields(cls))
 
 
-def _reader(name: str, hint: Any) -> Reader | None:
+def _shape(hint: Any) -> Shape | None:
     if _is_person_id(hint):
-        return lambda e: [getattr(e, name)]
+        return "id"
     if typing.get_origin(hint) is typing.Annotated:  # constraints on a list, say
         hint = typing.get_args(hint)[0]
     if _is_person(hint):
-        return lambda e: [getattr(e, name).id]
+        return "person"
     if typing.get_origin(hint) in (list, tuple):
         args = typing.get_args(hint)
         if args and _is_person(args[0]):
-            return lambda e: [p.id for p in getattr(e, name)]
+            return "people"
         if args and _is_person_id(args[0]):
-            return lambda e: list(getattr(e, name))
+            return "ids"
     return None
+
+
+def _reader(name: str, shape: Shape) -> Reader:
+    if shape == "id":
+        return lambda e: [getattr(e, name)]
+    if shape == "person":
+        return lambda e: [getattr(e, name).id]
+    if shape == "people":
+        return lambda e: [p.id for p in getattr(e, name)]
+    return lambda e: list(getattr(e, name))
 
 
 _PERSON_ID_META: Final[tuple[Any, ...]] = typing.get_args(PersonId)[1:]
@@ -124,32 +143,28 @@ class _LightPerson(msgspec.Struct):
     id: str
 
 
+_LIGHT_SHAPES: Final[dict[Shape, Any]] = {
+    "id": str,
+    "person": _LightPerson,
+    "people": list[_LightPerson],
+    "ids": list[str],
+}
+
+
 def _light(cls: type[BaseEvent]) -> type[msgspec.Struct]:
     """``cls`` reduced to its actor and the fields naming people, ids as plain text.
 
     Attribute names and shapes as in ``cls``, so the same readers (:data:`PEOPLE`) read it;
     every other field of a payload is skipped by the decoder, which is what makes it cheap.
     """
-    hints = typing.get_type_hints(cls, include_extras=True)
     keys = dict(zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True))
     fields: list[tuple[str, Any, Any]] = [(ACTOR, _LightPerson, msgspec.field(name=keys[ACTOR]))]
-    for relation, _ in people_readers(cls):
-        hint = hints[relation]
-        if _is_person_id(hint):
-            shape: Any = str
-        else:
-            if typing.get_origin(hint) is typing.Annotated:
-                hint = typing.get_args(hint)[0]
-            if _is_person(hint):
-                shape = _LightPerson
-            elif _is_person(typing.get_args(hint)[0]):
-                shape = list[_LightPerson]
-            else:
-                shape = list[str]
-        fields.append((relation, shape, msgspec.field(name=keys[relation])))
-    tag = cls.__struct_config__.tag
-    tag_field = cls.__struct_config__.tag_field
-    return msgspec.defstruct(f"Light{cls.__name__}", fields, tag=tag, tag_field=tag_field)
+    for name, shape in naming_fields(cls):
+        fields.append((name, _LIGHT_SHAPES[shape], msgspec.field(name=keys[name])))
+    config = cls.__struct_config__
+    return msgspec.defstruct(
+        f"Light{cls.__name__}", fields, tag=config.tag, tag_field=config.tag_field
+    )
 
 
 LIGHT_EVENTS: Final[tuple[type[msgspec.Struct], ...]] = tuple(

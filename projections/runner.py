@@ -177,14 +177,15 @@ class Projector:
         """Fold one page: its events decoded (all at once when they can be), then applied.
 
         The tables' changes go through ``fold.apply`` event by event, in order; the people
-        index (``person_acts``) is added as columns for the whole page.
+        index (``person_acts``) is added as columns for the whole page, or as the rebuild's
+        reader child made it (``projections.people_reader``).
         """
         ids, oids, tags = chunk.ids, chunk.originator_ids, chunk.topics
         events = decode_page(chunk)
-        indexed = events is not None and chunk.annex is not None
-        if indexed:  # the reader child made the page's person_acts rows
-            assert chunk.annex is not None
-            fold.add_person_acts(person_acts(chunk.annex))
+        # The reader child's person_acts rows, taken only if every payload is current.
+        annex = chunk.annex if events is not None else None
+        if annex is not None:
+            fold.add_person_acts(person_acts(annex))
         if events is None:  # something to upcast or to refuse: one by one, in order
             events = [event_of(seq, tag, state) for seq, tag, state in zip(
                 ids, tags, chunk.states, strict=True)]  # fmt: skip
@@ -206,7 +207,7 @@ class Projector:
                 act = member_act(tag, oid, event)
                 assert act is not None
                 apply(Insert("member_acts", act), seq)
-        if not indexed:
+        if annex is None:
             fold.index_people(ids, oids, tags, events)
 
     def _pages(
