@@ -565,10 +565,9 @@ class RawConnection:
                     if header_length and header[8:10] != b"\r\n":  # a status: 100 …
                         if len(fields) == 5:  # flow control (it has a reply subject): answer
                             self._send(b"PUB %s 0\r\n\r\n" % fields[2])
-                        stalled = header.find(b"\r\nNats-Consumer-Stalled: ")
-                        if stalled >= 0:
-                            subject = _header(header, b"\r\nNats-Consumer-Stalled: ")
-                            self._send(b"PUB %s 0\r\n\r\n" % subject.encode())
+                        stalled = _header(header, b"\r\nNats-Consumer-Stalled: ")
+                        if stalled is not None:
+                            self._send(b"PUB %s 0\r\n\r\n" % stalled)
                         continue
                     token_, seq_, delivery_, topic_, version_ = _delivery(fields, header, skip)
                     payload = buffer[body + header_length : body + total]
@@ -616,12 +615,11 @@ def _delivery(
     reply = fields[2].split(b".")
     seq, delivery = (reply[5], reply[6]) if len(reply) == 9 else (reply[7], reply[8])
     found = []
-    for name, label in ((_TOPIC, "Hsl-Topic"), (_VERSION, "Hsl-Originator-Version")):
-        at = header.find(name)
-        if at < 0:
-            raise ProtocolError(f"message {int(seq)} has no {label}")
-        at += len(name)
-        found.append(header[at : header.find(b"\r\n", at)])
+    for name in (_TOPIC, _VERSION):
+        value = _header(header, name)
+        if value is None:
+            raise ProtocolError(f"message {int(seq)} has no {name.strip().rstrip(b':').decode()}")
+        found.append(value)
     return fields[0][skip:], seq, delivery, found[0], found[1]
 
 
@@ -638,22 +636,13 @@ def _delivery_pattern(prefix: str) -> re.Pattern[bytes]:
     )
 
 
-def _header(header: bytes, name: bytes) -> str:
+def _header(header: bytes, name: bytes) -> bytes | None:
+    """The value of the header ``name`` (``b"\\r\\nName: "``) as it came, or None."""
     at = header.find(name)
     if at < 0:
-        raise ProtocolError(f"a message without {name.strip().decode()}")
+        return None
     start = at + len(name)
-    return header[start : header.find(b"\r\n", start)].decode()
-
-
-def _header_int(header: bytes, name: bytes, missing: int | None = None) -> int:
-    at = header.find(name)
-    if at < 0:
-        if missing is None:
-            raise ProtocolError(f"a message without {name.strip().decode()}")
-        return missing
-    start = at + len(name)
-    return int(header[start : header.find(b"\r\n", start)])
+    return header[start : header.find(b"\r\n", start)]
 
 
 def _token(token: str) -> str:

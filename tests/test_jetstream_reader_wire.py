@@ -35,9 +35,8 @@ def _event(token: str, reply: str, headers: list[str], payload: bytes) -> bytes:
 
 def _status(reply: str, line: str) -> bytes:
     header = f"{line}\r\n\r\n".encode()
-    return b"HMSG _INBOX.test 2 %s %d %d\r\n%s\r\n" % (
-        reply.encode(), len(header), len(header), header,
-    )  # fmt: skip
+    subject = f"_INBOX.test 2 {reply}".strip().encode()  # a heartbeat has no reply subject
+    return b"HMSG %s %d %d\r\n%s\r\n" % (subject, len(header), len(header), header)
 
 
 WIRE = b"".join(
@@ -50,6 +49,8 @@ WIRE = b"".join(
         ),
         # A flow-control request: answered, not taken as an event.
         _status("$JS.FC.hsl.c1.x", "NATS/1.0 100 FlowControl Request"),
+        # An idle heartbeat saying the consumer stalled: answered on the subject it names.
+        _status("", "NATS/1.0 100 Idle Heartbeat\r\nNats-Consumer-Stalled: $JS.FC.hsl.c1.y"),
         # Headers in another order.
         _event(
             "a1", "$JS.ACK.hsl.c1.1.12.2.1700000001.1",
@@ -71,6 +72,18 @@ def _serve(peer: socket.socket, wire: bytes, piece: int) -> None:
         time.sleep(0.001)
 
 
+def _received(peer: socket.socket) -> bytes:
+    """What the reader has written to the server so far."""
+    peer.settimeout(0.2)
+    got = b""
+    try:
+        while chunk := peer.recv(65536):
+            got += chunk
+    except TimeoutError:
+        pass
+    return got
+
+
 def test_the_general_path_gives_what_the_one_match_path_gives() -> None:
     for piece in (len(WIRE), 7, 1):
         ours, peer = socket.socketpair()
@@ -80,10 +93,14 @@ def test_the_general_path_gives_what_the_one_match_path_gives() -> None:
             ours.settimeout(5)  # a parsing mistake fails rather than waits
             connection = RawConnection(ours)
             pages = list(connection.consume_pages("hsl", SUBJECTS, start=11, stop=13, page=10))
+            sent = _received(peer)
         finally:
             server.join()
             ours.close()
             peer.close()
+        # The flow-control request answered on its reply subject, the stall on the one named.
+        assert b"PUB $JS.FC.hsl.c1.x 0\r\n\r\n" in sent, piece
+        assert b"PUB $JS.FC.hsl.c1.y 0\r\n\r\n" in sent, piece
         assert pages == [
             (
                 [11, 12, 13],  # stream sequences (the deliveries are 1, 2, 3)
