@@ -102,9 +102,15 @@ class Page:
         )
 
     @classmethod
-    def of_columns(cls, *columns: Any) -> Page:
+    def of_columns(
+        cls,
+        ids: list[int],
+        originator_ids: list[str],
+        versions: list[int],
+        topics: list[str],
+        states: list[bytes],
+    ) -> Page:
         """From the five columns :class:`RawConnection` gives (payloads as separate bytes)."""
-        ids, originator_ids, versions, topics, states = columns
         joined = b"[" + b",".join(states) + b"]"
         return cls(ids, originator_ids, versions, topics, joined, array("I", map(len, states)))
 
