@@ -8,12 +8,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY events ./events
 COPY service ./service
 COPY projections ./projections
 COPY replay ./replay
-RUN pip install . \
+# The lock's exact versions, then the project with nothing more resolved.
+RUN pip install --no-deps -r requirements.lock \
+    && pip install --no-deps --no-build-isolation . \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin hsl \
     && mkdir /data \
     && chown hsl /data

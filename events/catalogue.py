@@ -26,16 +26,40 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
+def clean_descriptions(node: Any) -> Any:
+    """Every ``description`` dedented by Python's own rule (``inspect.cleandoc``).
+
+    msgspec copies a Struct's docstring into the schema, and how it dedents that text changed
+    between its minor releases; cleaning it here keeps the committed files the same whichever
+    msgspec the range admits.
+    """
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key == "description" and isinstance(value, str)
+            else clean_descriptions(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [clean_descriptions(item) for item in node]
+    return node
+
+
+def _schema_of(t: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = clean_descriptions(msgspec.json.schema(t))
+    return schema
+
+
 def event_schema(cls: type[BaseEvent]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of one event's stored payload."""
-    schema = msgspec.json.schema(cls)
+    schema = _schema_of(cls)
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": f"{tag_of(cls)}.json", **schema}
 
 
 def json_schemas() -> dict[str, str]:
     """File name → JSON text, one per event plus the union of all events."""
     files = {f"{tag_of(cls)}.json": _dump(event_schema(cls)) for cls in ALL_EVENTS}
-    union = msgspec.json.schema(AnyEvent)
+    union = _schema_of(AnyEvent)
     files[UNION_SCHEMA_FILE] = _dump(
         {"$schema": JSON_SCHEMA_DIALECT, "$id": UNION_SCHEMA_FILE, **union}
     )

@@ -432,6 +432,17 @@ def test_user_errors_are_one_line(args: tuple[str, ...], message: str, tmp_path:
     assert result.stderr.count("\n") == 1, result.stderr
 
 
+def test_progress_bar_draws_its_first_line_soon_after_boot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first update draws even when the monotonic clock is below the interval."""
+    monkeypatch.setattr("service.demo.report.time.monotonic", lambda: 5.0)
+    out = io.StringIO()
+    bar = ProgressBar(enabled=True, stream=out, width=10, interval=3600)
+    bar.update(START, lambda: 7)
+    assert "7 events" in out.getvalue()
+
+
 def test_progress_bar_draws_on_its_stream_only_when_enabled() -> None:
     """One self-rewriting line: date, share of the timeline, events; a newline at the end."""
     out = io.StringIO()

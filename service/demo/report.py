@@ -44,7 +44,9 @@ class ProgressBar:
         self.interval = interval
         self.start, self.end = start, end
         self.began = time.monotonic()
-        self._last_draw = 0.0
+        # None until the first draw: monotonic() may be below ``interval`` on a machine
+        # that booted moments ago, so no number is a safe "never".
+        self._last_draw: float | None = None
         self._drawn = False
 
     def update(self, now: datetime, events: Callable[[], int], *, force: bool = False) -> None:
@@ -52,7 +54,8 @@ class ProgressBar:
         if not self.enabled:
             return
         tick = time.monotonic()
-        if not force and tick - self._last_draw < self.interval:
+        last = self._last_draw
+        if not force and last is not None and tick - last < self.interval:
             return
         self._last_draw = tick
         share = (now - self.start) / (self.end - self.start)

@@ -12,7 +12,6 @@ double-quoted in JSON's escape syntax, which YAML shares), so no YAML library is
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -21,6 +20,7 @@ from typing import Any, Final
 
 import msgspec
 
+from events.catalogue import clean_descriptions
 from service.feed.integration import (
     ALL_SUBJECTS,
     SCHEMA_VERSION,
@@ -54,9 +54,7 @@ def document() -> dict[str, Any]:
     (payload,), schemas = msgspec.json.schema_components(
         [OutcomeStatusChanged], ref_template=REF_TEMPLATE
     )
-    for schema in schemas.values():  # docstrings keep their indentation before Python 3.13
-        if "description" in schema:
-            schema["description"] = inspect.cleandoc(schema["description"])
+    schemas = clean_descriptions(schemas)
     return {
         "asyncapi": "3.0.0",
         "info": {
