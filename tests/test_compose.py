@@ -135,7 +135,9 @@ class TestHslServices:
 
     def test_the_image_installs_the_package(self) -> None:
         text = DOCKERFILE.read_text()
-        assert "pip install ." in text
+        assert "COPY requirements.lock " in text
+        assert "pip install --no-deps -r requirements.lock" in text
+        assert "pip install --no-deps --no-build-isolation ." in text
         for package in ("events", "service", "projections", "replay"):
             assert f"COPY {package} " in text
 
