@@ -48,7 +48,11 @@ def caller(request: ASGIConnection[Any, Any, Any, Any], store: UserStore) -> Use
     except Throttled:
         METRICS.auth_throttled()
         raise
-    user = store.authenticate(token)
+    try:
+        user = store.authenticate(token)
+    except BaseException:
+        limiter.give_back(client)  # the store failed (500): no guess was judged
+        raise
     if user is None:
         METRICS.auth_failure("invalid")
         log.warning(
