@@ -108,7 +108,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     stop_embedded(Settings.from_env({"HSL_DATA_DIR": str(path)}))
 
 
-def test_no_secret_reaches_a_log_or_a_screen(data_dir: Path, tmp_path: Path) -> None:  # noqa: PLR0915 - one scenario after the other
+def test_no_secret_reaches_a_log_or_a_screen(data_dir: Path, tmp_path: Path) -> None:
     """Through failed logins, a 500, a killed and restarted NATS server and CLI errors, no
     password, token or key appears in anything the processes wrote."""
     store = UserStore.in_data_dir(data_dir)
