@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -11,6 +12,7 @@ from service.auth.users import digest
 from service.http.auth_limit import (
     FAILED_AUTH_BURST,
     FAILED_AUTH_REFILL_SECONDS,
+    TRACKED_CLIENTS,
     FailedAuthLimiter,
     Throttled,
 )
@@ -115,3 +117,11 @@ def _counters(api: Api) -> dict[str, float]:
     text = api.client.get("/metrics").text
     pairs = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     return {name: float(value) for name, value in pairs}
+
+
+def test_docs_state_the_limits_the_code_has() -> None:
+    """docs/api.md gives the limits' names and their values as the code has them."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert f"`FAILED_AUTH_BURST` ({FAILED_AUTH_BURST})" in text
+    assert f"`FAILED_AUTH_REFILL_SECONDS` ({FAILED_AUTH_REFILL_SECONDS:g} s" in text
+    assert f"`TRACKED_CLIENTS` ({TRACKED_CLIENTS:,})" in text
