@@ -28,9 +28,11 @@ MIN_SECRET_LENGTH: Final = 8
 
 _CREDENTIALS = re.compile(r"://([^:/@,\s'\"<>]+)(:[^@,\s'\"<>]*)?@")
 """``://user:password@`` or ``://token@`` in a URL."""
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[^\s'\",;]+")
-_TOKEN = re.compile(r"\bhsl_[A-Za-z0-9_-]{16,}")
-"""The shape of an API token (``service.auth.users.new_token``)."""
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/-]+=*")
+"""``Bearer <token>`` with RFC 6750's token characters (so ``Bearer …`` in help text stays)."""
+_TOKEN = re.compile(r"\bhsl_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+"""The shape of an API token (``service.auth.users.new_token``: 32 bytes, URL-safe base64);
+exactly that length, so names such as ``hsl_auth_failures_total`` stay."""
 
 
 def _hide_credentials(match: re.Match[str]) -> str:

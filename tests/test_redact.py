@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from events.redact import MASK, Secrets, redact_url, url_secrets
+from service.auth.users import new_token
 
 PASSWORD = "Pw" + "x7" * 10
 
@@ -41,7 +42,7 @@ class TestSecrets:
 
     def test_credential_shapes_are_masked_without_being_known(self) -> None:
         """URL credentials, ``Bearer …`` and ``hsl_`` tokens go even when never remembered."""
-        token = "hsl_" + "A1b2-_" * 7
+        token = new_token()
         text = (
             f"cannot connect to nats://service:{PASSWORD}@h:4222; "
             f"headers {{'authorization': 'Bearer abc.def'}}; token={token}"
@@ -60,3 +61,13 @@ class TestSecrets:
         known = Secrets()
         known.remember_url(f"nats://service:{PASSWORD}@h:4222")
         assert known.scrub(f"password {PASSWORD}!") == f"password {MASK}!"
+
+    def test_help_text_about_tokens_is_left_alone(self) -> None:
+        """Messages that explain the header (``Bearer …``, ``Bearer <token>``) stay readable."""
+        text = "请提供登录令牌（Authorization: Bearer …）；send 'Authorization: Bearer <token>'"
+        assert Secrets().scrub(text) == text
+
+    def test_names_that_start_like_a_token_are_left_alone(self) -> None:
+        """Only a token's exact shape is masked: metric and stream names stay."""
+        text = "hsl_auth_failures_total hsl_events_since_checkpoint hsl-public"
+        assert Secrets().scrub(text) == text

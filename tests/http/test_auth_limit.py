@@ -125,3 +125,10 @@ def test_docs_state_the_limits_the_code_has() -> None:
     assert f"`FAILED_AUTH_BURST` ({FAILED_AUTH_BURST})" in text
     assert f"`FAILED_AUTH_REFILL_SECONDS` ({FAILED_AUTH_REFILL_SECONDS:g} s" in text
     assert f"`TRACKED_CLIENTS` ({TRACKED_CLIENTS:,})" in text
+
+
+def test_the_401_help_survives_redaction(api: Api) -> None:
+    """Problem texts are scrubbed of credentials, not of the help about the header."""
+    problem = api.client.get("/rooms").json()
+    assert "（Authorization: Bearer …）" in problem["detail"]
+    assert problem["detail_en"].startswith("send 'Authorization: Bearer <token>'")
