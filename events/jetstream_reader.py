@@ -49,6 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
+from events.redact import redact_url
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -386,8 +387,8 @@ class RawConnection:
             try:
                 return cls._open_one(one)
             except (OSError, ProtocolError) as e:
-                errors.append(f"{one}: {e}")
-        raise ProtocolError("; ".join(errors) or f"no server in {url!r}")
+                errors.append(f"{redact_url(one)}: {e}")
+        raise ProtocolError("; ".join(errors) or f"no server in {redact_url(url)!r}")
 
     @classmethod
     def _open_one(cls, url: str) -> RawConnection:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Coroutine
@@ -32,6 +31,8 @@ import nats
 from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.aio.client import Client
 
+from events.redact import redact_url
+
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
@@ -39,22 +40,6 @@ FIRST_CONNECT_TIMEOUT = 10.0
 """Seconds the first connect may take, across all retries, before it is an error."""
 SLICE = 0.02
 """Seconds the background thread drives before checking whether callers want the loop."""
-
-
-_CREDENTIALS = re.compile(r"://([^:/@,\s]+)(:[^@,\s]*)?@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` (one or comma-separated) with passwords and tokens replaced by ``***``.
-
-    ``NATS_URL`` may carry credentials (``nats://user:password@host``); messages and output
-    show this form instead.
-    """
-
-    def hide(match: re.Match[str]) -> str:
-        return f"://{match.group(1)}:***@" if match.group(2) else "://***@"
-
-    return _CREDENTIALS.sub(hide, url)
 
 
 class _Call(Generic[T]):

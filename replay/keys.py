@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Final
 
+from events.redact import SECRETS
 from replay.signed_note import KeyFormatError, SignerKey
 
 KEY_DIR: Final = "audit"
@@ -50,6 +51,7 @@ def load_or_create_signer(data_dir: Path, name: str) -> SignerKey:
     except KeyFormatError as e:
         msg = f"the signing key file {path} is not a signer key: {e}"
         raise KeyFileError(msg) from None
+    SECRETS.remember(text, text.rsplit("+", 1)[-1])  # no log line or message shows it
     if signer.name != name:
         msg = f"the signing key in {path} is named {signer.name!r}, not {name!r}"
         raise KeyFileError(msg)

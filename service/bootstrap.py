@@ -27,7 +27,7 @@ import nats.errors
 import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
-from events.nats_bridge import redact_url
+from events.redact import redact_url
 from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
 from service.embedded import ServerHandle, connect_url

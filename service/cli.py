@@ -26,6 +26,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from events.redact import SECRETS, redact_text
 from events.stream_layout import StreamLayout
 from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         return _fail(str(e))
     configure_logging(settings.log_level)
+    SECRETS.remember_url(settings.nats_url)
     settings = replace(settings, nats_user=args.nats_user)
     handler: Handler = args.handler
     try:
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(message: str) -> int:
     one_line = " | ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(f"hsl: error: {one_line}", file=sys.stderr)
+    print(f"hsl: error: {redact_text(one_line)}", file=sys.stderr)
     return 1
 
 

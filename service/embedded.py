@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import structlog
 
-from events.nats_bridge import redact_url
+from events.redact import redact_url
 from service.nats_permissions import NatsUsers, NatsUsersError, server_args, write_private
 from service.nats_server import NatsServerError, NatsServerProcess, check_server_version
 from service.settings import NatsUser, Settings
@@ -195,7 +195,7 @@ def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState |
     """
     if settings.nats_url is not None:
         msg = (
-            f"NATS_URL is set ({settings.nats_url}): hsl did not start that server "
+            f"NATS_URL is set ({redact_url(settings.nats_url)}): hsl did not start that server "
             "and will not stop it"
         )
         raise EmbeddedServerError(msg)

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Final, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from events.nats_bridge import redact_url
+from events.redact import SECRETS, redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from projections.query_service import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
@@ -248,6 +248,10 @@ class NatsUsers:
     """The password of each role, read from ``HSL_NATS_<ROLE>_PASSWORD``."""
 
     passwords: Mapping[Role, str]
+
+    def __post_init__(self) -> None:
+        # Every password this process holds is known to the log redactor (events.redact).
+        SECRETS.remember(*self.passwords.values())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NatsUsers:

@@ -35,7 +35,8 @@ from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
 from service.auth.users import User, UserStore
-from service.http.bearer import caller
+from service.http.auth_limit import FailedAuthLimiter
+from service.http.bearer import LIMITER_STATE, caller
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
 from service.http.metrics import METRICS
@@ -280,7 +281,7 @@ def create_app(services: Services) -> Litestar:
             audit_export,
             *OPS_HANDLERS,
         ],
-        state=State({"services": services}),
+        state=State({"services": services, LIMITER_STATE: FailedAuthLimiter()}),
         exception_handlers={Exception: problem_response},
         middleware=[request_context],
         openapi_config=openapi_config(),

@@ -4,6 +4,9 @@
   with a 4xx, ``failed`` with a 5xx);
 - ``hsl_errors_total{type}``: problems answered, by their problem type;
 - ``hsl_http_requests_total{method,status}``: every request;
+- ``hsl_auth_failures_total{reason}``: failed authentications (``missing`` header,
+  ``invalid`` token); ``hsl_auth_throttled_total``: requests answered 429 because their
+  client address failed too often (``service.http.auth_limit``);
 - gauges filled in at scrape time by :mod:`service.http.ops` (log head, views position, lag).
 """
 
@@ -30,6 +33,8 @@ class Metrics:
         self.commands: Counter[tuple[str, str]] = Counter()
         self.errors: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.auth_failures: Counter[str] = Counter()
+        self.throttled = 0
 
     def command(self, name: str, result: str) -> None:
         with self._lock:
@@ -43,12 +48,22 @@ class Metrics:
         with self._lock:
             self.requests[(method, str(status))] += 1
 
+    def auth_failure(self, reason: str) -> None:
+        with self._lock:
+            self.auth_failures[reason] += 1
+
+    def auth_throttled(self) -> None:
+        with self._lock:
+            self.throttled += 1
+
     def render(self, gauges: dict[str, tuple[str, float | None]] | None = None) -> str:
         """The exposition text; ``gauges``: name → (help, value or None to leave out)."""
         with self._lock:
             commands = sorted(self.commands.items())
             errors = sorted(self.errors.items())
             requests = sorted(self.requests.items())
+            auth_failures = sorted(self.auth_failures.items())
+            throttled = self.throttled
         lines = [
             "# HELP hsl_commands_total Commands received over HTTP, by command and result.",
             "# TYPE hsl_commands_total counter",
@@ -69,6 +84,18 @@ class Metrics:
         lines += [
             f"hsl_http_requests_total{_labels((('method', m), ('status', s)))} {n}"
             for (m, s), n in requests
+        ]
+        lines += [
+            "# HELP hsl_auth_failures_total Failed authentications, by reason.",
+            "# TYPE hsl_auth_failures_total counter",
+        ]
+        lines += [
+            f"hsl_auth_failures_total{_labels((('reason', r),))} {n}" for r, n in auth_failures
+        ]
+        lines += [
+            "# HELP hsl_auth_throttled_total Requests refused (429) after too many failures.",
+            "# TYPE hsl_auth_throttled_total counter",
+            f"hsl_auth_throttled_total {throttled}",
         ]
         for name, (help_text, value) in (gauges or {}).items():
             if value is None:

@@ -6,6 +6,7 @@
 | ``ValidationError``, bad JSON or field   | 422    | ``urn:hsl:problem:validation``  |
 | ``NotFoundError``, unknown id or route   | 404    | ``urn:hsl:problem:not-found``   |
 | missing, unknown or revoked token        | 401    | ``urn:hsl:problem:unauthorized``|
+| too many failed tokens from this address | 429    | ``urn:hsl:problem:throttled``   |
 | role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
 | a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
 | the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
@@ -13,6 +14,7 @@
 
 ``title`` is a short Chinese heading; ``detail`` the domain's own Chinese message (what to do);
 ``detail_en`` the English beside it; ``rule``/``rule_number`` or ``field`` name what was broken.
+Problem texts pass through :func:`events.redact.redact_text`: no credential reaches a caller.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
+from events.redact import redact_text
 from replay.bundle import ExportError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
 from service.auth.policy import Forbidden
 from service.domain.errors import DomainError, NotFoundError, RuleViolation, ValidationError
+from service.http.auth_limit import Throttled
 from service.http.metrics import METRICS
 
 log = structlog.get_logger(__name__)
@@ -154,6 +158,14 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 status=401,
                 detail=exc.message,
                 detail_en=exc.message_en,
+            )
+        case Throttled():
+            return Problem(
+                type="urn:hsl:problem:throttled",
+                title="登录失败次数过多",
+                status=429,
+                detail=f"登录令牌错误次数过多，请 {exc.retry_after} 秒后再试",
+                detail_en=f"too many failed authentications; retry after {exc.retry_after} s",
             )
         case Unavailable():
             return Problem(
@@ -284,6 +296,9 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     """The exception handler for every exception the app does not answer itself."""
     problem = problem_of(exc)
     problem.instance = request.url.path
+    problem.detail = redact_text(problem.detail)
+    if problem.detail_en is not None:
+        problem.detail_en = redact_text(problem.detail_en)
     state = request.scope.setdefault("state", {})
     problem.request_id = state.setdefault("request_id", uuid.uuid4().hex)
     METRICS.error(problem.type.rsplit(":", 1)[-1])
@@ -298,6 +313,8 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     headers = {"X-Request-ID": problem.request_id}
     if problem.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="hsl"'
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(
         content=msgspec.json.encode(problem),
         status_code=problem.status,
@@ -307,7 +324,10 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problems a route may answer (``application/problem+json``)."""
+    """OpenAPI entries for the problems a route may answer (``application/problem+json``);
+    a route that authenticates (401) may also answer 429."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -323,6 +343,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     401: "No token, or an unknown or revoked one (未登录或令牌无效)",
     403: "The caller's role or scope does not allow it (无权办理)",
     404: "Unknown id (未找到)",
+    429: "Too many failed authentications from this address; see `Retry-After` (登录失败次数过多)",
     409: "A seed rule would be broken, named in `rule`; or a concurrent write",
     422: "Bad JSON or field, named in `field` (填写内容有误)",
     503: "The log or the views cannot be reached now (服务暂不可用)",

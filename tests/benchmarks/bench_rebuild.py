@@ -50,7 +50,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
 from events.jetstream_reader import RawConnection
-from events.nats_bridge import redact_url
+from events.redact import redact_url
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import TABLES
