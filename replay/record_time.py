@@ -99,15 +99,5 @@ class RecordClock:
 
 
 def _span(delta: timedelta) -> str:
-    """A duration as a reader says it: ``1 day 0 h 0 min 0 s``, ``5 min 0 s``."""
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days} days" if days != 1 else "1 day"] if days else []
-    if days or hours:
-        parts.append(f"{hours} h")
-    if days or hours or minutes:
-        parts.append(f"{minutes} min")
-    parts.append(f"{secs} s")
-    return " ".join(parts)
+    """A duration to the second, as ``timedelta`` prints it (``1 day, 0:00:00``, ``0:05:00``)."""
+    return str(timedelta(seconds=int(delta.total_seconds())))
