@@ -34,9 +34,11 @@ CLOCK_TOLERANCE: Final = timedelta(minutes=5)
 """How far ``recorded_at`` may stray from ``stored_at``, and ``stored_at`` go back.
 
 Covers a command that is slow between taking its time and being stored (a large aggregate
-read, a reconnect, a retried publish), clocks of writers and servers that differ, and a
-clock stepped by a few seconds. A forged time that stays inside it is within minutes of the
-truth; anything further is named with its sequence.
+read, a reconnect, a commit retried after a lost acknowledgement, which happens within the
+stream's duplicate window, ``events.stream_layout.DUPLICATE_WINDOW``, shorter than this),
+clocks of writers and servers that differ, and a clock stepped by a few seconds. A forged
+time that stays inside it is within minutes of the truth; anything further is named with its
+sequence.
 """
 
 TimeFaultKind = Literal["backdated", "postdated", "rewound"]

@@ -29,7 +29,7 @@ from litestar.testing import TestClient
 
 from events.common import Actor
 from events.room import Region
-from events.stream_layout import ORIGINATOR_VERSION, TOPIC, StreamLayout
+from events.stream_layout import DUPLICATE_WINDOW, ORIGINATOR_VERSION, TOPIC, StreamLayout
 from replay.record_time import CLOCK_TOLERANCE, RecordClock
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
@@ -74,6 +74,12 @@ def test_the_rule() -> None:
     assert rewound is not None
     assert rewound.kind == "rewound"
     assert "event 2's" in rewound.message  # the greatest stored_at so far, and where it is
+
+
+def test_a_commit_retried_within_the_duplicate_window_is_within_the_tolerance() -> None:
+    """A lost acknowledgement's commit is retried with the time its command took, at most a
+    duplicate window later: it must still verify."""
+    assert DUPLICATE_WINDOW < CLOCK_TOLERANCE
 
 
 # --- checkpoint, verify live, export, verify offline -----------------------------------------
