@@ -153,7 +153,7 @@ Decode a payload with the JSON Schema in `docs/schemas/<tag>.json`, or with
 | `type` | string | the tag |
 | `actor` | object `{id, role}` | who did it and in which role (see `role` values in any schema) |
 | `occurred_at` | date-time (UTC) | when it happened, as the caller said; never in the future |
-| `recorded_at` | date-time (UTC) | when our server recorded it |
+| `recorded_at` | date-time (UTC) | our clock when we took it; ≤ 5 min from the stored time |
 | `backdated` | boolean | `recorded_at - occurred_at` > 7 days: a late entry auditors should see |
 | `schema_version` | integer | the payload layout version; older layouts are upcast on read |
 

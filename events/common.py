@@ -99,7 +99,8 @@ class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Fields every event carries: the actor and the two times an auditor compares.
 
     ``occurred_at`` comes from the caller (when it happened in the world);
-    ``recorded_at`` is set by our server, in UTC, when the command is recorded;
+    ``recorded_at`` is set by our service, in UTC, by its clock when it takes the command
+    (the verifiers hold it to the log server's storage time, ``replay.record_time``);
     ``backdated`` is true when the gap between them exceeds the documented
     threshold (``service.domain.rules.BACKDATE_THRESHOLD``, 7 days), so projections
     and auditors can flag late entries without recomputing.

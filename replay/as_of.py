@@ -1,9 +1,10 @@
 """ "As of": the point in the log an auditor names, by time or by stream sequence.
 
-The log is append-only and ``recorded_at`` never decreases along the stream sequence (the
-application stamps it when it records; issue 5's bitemporal check verifies it), so "as the
-system knew it at time T" is a prefix of the log: every event up to the last one recorded at
-or before T. A bare date means the end of that day, in UTC like every time we store.
+The log is append-only and ``recorded_at`` follows the stream sequence to within the record's
+clock tolerance (``replay.record_time``: concurrent writers may store a command that began a
+moment earlier after one that began later), so "as the system knew it at time T" is a prefix
+of the log, exact to within that: every event recorded at or before T. A bare date means the
+end of that day, in UTC like every time we store.
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ what follows.
 
 Checks: every signature; no two checkpoints for one size with different roots (a fork);
 consistency between consecutive checkpoints; every event's place (no gap, no reordering, in a
-whole or range export); `recorded_at` never decreasing along the sequence (no back-dating);
+whole or range export); every event's `recorded_at` within 5 minutes of its `stored_at`, the
+server's storage time, and `stored_at` never going back by more than that (no back-dating);
 every event covered by a checkpoint; every root recomputed from the leaves, or every inclusion
 proof; the manifest's counts and hashes.
 """

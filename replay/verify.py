@@ -8,10 +8,11 @@ deleted event is reported as "event 17 missing" rather than as a root that does 
 Kinds of fault: ``malformed`` (a file or line that cannot be read), ``signature`` (a note not
 signed by the key, or its signature broken), ``fork`` (two checkpoints for one size with
 different roots), ``consistency`` (a later checkpoint does not extend an earlier one),
-``missing`` (a gap in the sequence), ``order`` (an event out of place), ``backdated``
-(``recorded_at`` goes back along the sequence), ``uncovered`` (an event no checkpoint
-covers), ``altered`` (an event's bytes are not those the checkpoints sign), ``manifest`` (the
-manifest's counts or file hashes do not match the bundle).
+``missing`` (a gap in the sequence), ``order`` (an event out of place), ``backdated``,
+``postdated`` and ``rewound`` (an event's times disagree with the server's storage time, as
+``replay.record_time`` defines), ``uncovered`` (an event no checkpoint covers), ``altered``
+(an event's bytes are not those the checkpoints sign), ``manifest`` (the manifest's counts or
+file hashes do not match the bundle).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 
@@ -46,6 +47,7 @@ from replay.bundle_format import (
 from replay.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from replay.leaf import LeafError, parse_leaf, read_leaf
 from replay.merkle import HASH_SIZE, ProofError, TreeBuilder, verify_consistency, verify_inclusion
+from replay.record_time import RecordClock, stored_time
 from replay.signed_note import NoteError, VerifierKey, open_note
 
 FaultKind = Literal[
@@ -56,6 +58,8 @@ FaultKind = Literal[
     "missing",
     "order",
     "backdated",
+    "postdated",
+    "rewound",
     "uncovered",
     "altered",
     "manifest",
@@ -258,7 +262,7 @@ def _checked_events(
     late: list[int] = []
     expected = 1 if scope == "all" else None
     previous_seq = 0
-    previous_at: datetime | None = None
+    clock = RecordClock()
     numbered = list(lines)
     for position, (number, line) in enumerate(numbered):
         try:
@@ -273,12 +277,13 @@ def _checked_events(
         if seq <= previous_seq:
             msg = f"comes after event {previous_seq} at {EVENTS} line {number}"
             raise VerificationError("order", msg, seq)
-        if previous_at is not None and event.recorded_at < previous_at:
-            msg = (
-                f"recorded_at {event.recorded_at.isoformat()} is earlier than event "
-                f"{previous_seq}'s {previous_at.isoformat()} (back-dated)"
-            )
-            raise VerificationError("backdated", msg, seq)
+        stored_at = stored_time(leaf.stored_at)
+        if stored_at is None:
+            msg = f"{EVENTS} line {number}: stored_at {leaf.stored_at!r} is not an RFC 3339 time"
+            raise VerificationError("malformed", msg, seq)
+        fault = clock.check(seq, event.recorded_at, stored_at)
+        if fault is not None:
+            raise VerificationError(fault.kind, fault.message, seq)
         if tree_size is not None and seq > tree_size:
             msg = f"not covered by any checkpoint (the last covers 1..{tree_size})"
             raise VerificationError("uncovered", msg, seq)
@@ -286,7 +291,7 @@ def _checked_events(
             late.append(seq)
         kept.append(line)
         seqs.append(seq)
-        previous_seq, previous_at = seq, event.recorded_at
+        previous_seq = seq
         expected = seq + 1
     return _Events(kept, seqs, late)
 

@@ -96,8 +96,8 @@ def run_demo(
     """
     county = build_county(seed, scale)
     clock = DemoClock()
-    try:
-        opened = open_application(settings, clock=clock, env_overrides=DEMO_ENV)
+    try:  # the application keeps its real clock: recorded_at is the time of writing
+        opened = open_application(settings, env_overrides=DEMO_ENV)
     except BootstrapError as e:
         raise CommandError(str(e)) from e
     try:
@@ -112,7 +112,7 @@ def run_demo(
 def write_demo(
     opened: Opened, county: County, clock: DemoClock, *, progress: bool | None = False
 ) -> Summary:
-    """Play ``county`` into the opened application (whose clock is ``clock``); read back."""
+    """Play ``county`` into the opened application, ``clock`` the story's present; read back."""
     app = opened.app
     recorder = app.recorder
     demo = Demo(app, county, clock)

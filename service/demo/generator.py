@@ -4,14 +4,23 @@ Each room's set-up, each topic and each outcome is a *lifecycle*: a generator th
 one command (or a few, for one meeting) and then yields how long to wait before its next
 step. A timeline keeps every pending lifecycle in a heap by the simulated time of its next
 step, so the commands of the whole county interleave as they would in a year of real work,
-and the application's clock (``recorded_at``) only moves forward. Every ``occurred_at`` is
-the clock's time or earlier (earlier only for entries recorded late on purpose).
+and the story's present (:class:`DemoClock`) only moves forward. Every ``occurred_at`` is
+that present or earlier (earlier only for entries recorded late on purpose).
+
+Two times, two clocks: ``occurred_at`` is the story's, ``recorded_at`` is the application's
+own clock, the real time of writing, as for every other writer. The demo writes its years of
+history now, so the record says so: its events verify against the server's storage time
+(``replay.record_time``) like any other, and a second seed written to the same log later
+never goes back in time. Being entered long after they occurred, its events are late entries
+(``backdated``); those late on purpose also carry an ``occurred_at`` weeks before the story's
+present.
 
 Determinism: all choices come from the plan (``county.py``) and from per-lifecycle
-``random.Random`` instances seeded by it; the clock is simulated; and the ids the domain
-would draw with ``uuid4`` (aggregates, motions, dissents) are taken from
+``random.Random`` instances seeded by it; the story's clock is simulated; and the ids the
+domain would draw with ``uuid4`` (aggregates, motions, dissents) are taken from
 :class:`DemoIds` while the demo runs (see :func:`deterministic_ids`). The same seed and
-scale therefore give the same commands, the same events and the same payloads.
+scale therefore give the same commands and the same events, alike in every field but the
+time of writing (``recorded_at``) and what follows from it (``backdated``).
 """
 
 from __future__ import annotations
@@ -98,7 +107,8 @@ PUBLICITY: Final[tuple[PublicityChannel, ...]] = (
 
 
 class DemoClock:
-    """The application's clock: the simulated present, moved only by the timeline."""
+    """The story's present, moved only by the timeline: what ``occurred_at`` is (not the
+    application's clock, which stamps ``recorded_at`` with the real time)."""
 
     def __init__(self, now: datetime = START) -> None:
         self.now = now

@@ -37,7 +37,7 @@ def popo_rate(seed: int, scale: int) -> tuple[int, float]:
     """Events and events/s of the demo on the in-memory store."""
     clock = DemoClock()
     env = {"PERSISTENCE_MODULE": "eventsourcing.popo", **DEMO_ENV}
-    app = HaoshangliangApplication(env=env, clock=clock)
+    app = HaoshangliangApplication(env=env)  # recorded_at by the real clock, as `hsl demo`
     started = time.perf_counter()
     Demo(app, build_county(seed, scale), clock).run()
     seconds = time.perf_counter() - started
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, NatsServerProcess(Path(tmp) / "nats") as server:
         settings = Settings.from_env({"NATS_URL": server.url, "HSL_DATA_DIR": tmp})
         clock = DemoClock()
-        opened = open_application(settings, clock=clock, env_overrides=DEMO_ENV)
+        opened = open_application(settings, env_overrides=DEMO_ENV)
         try:
             summary = write_demo(opened, build_county(args.seed, args.scale), clock)
             page = opened.app.recorder.select_notifications(start=1, limit=args.raw)

@@ -45,7 +45,9 @@ PEOPLE: dict[str, tuple[str, Scope]] = {
 
 
 class Clock:
-    """The server's clock, moved by the test: each act an hour after the last."""
+    """The callers' clock, moved by the test: each act (its ``occurred_at``) an hour after the
+    last. The application keeps the real clock for ``recorded_at``, as ``hsl serve`` does, so
+    the log verifies against the server's storage times (``replay.record_time``)."""
 
     def __init__(self) -> None:
         self.now = datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
@@ -92,7 +94,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     url = server.start()
     clock = Clock()
     # As ``hsl serve`` runs it: with the aggregate cache (service.http.server.APP_ENV).
-    app = HaoshangliangApplication(env=application_env(url, APP_ENV), clock=clock)
+    app = HaoshangliangApplication(env=application_env(url, APP_ENV))
     users = UserStore(base / "users.json")
     tokens = {
         person: users.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]

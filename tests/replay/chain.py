@@ -10,11 +10,18 @@ from tests.domain.scenario import CONVENER, SUPERVISOR, UNIT, FakeClock, Scenari
 
 
 class JetStreamScenario(Scenario):
-    """The domain tests' scenario, on the JetStream log instead of the in-memory store."""
+    """The domain tests' scenario, on the JetStream log instead of the in-memory store.
 
-    def __init__(self, url: str) -> None:
+    By default the application's clock is the scenario's, so ``recorded_at`` is the story's
+    time (what the as-of tests need). ``wall_clock``: the application keeps the real clock, as
+    a served log does, so the log verifies against the server's storage times
+    (``replay.record_time``); its events, entered now about the story's past, are late entries.
+    """
+
+    def __init__(self, url: str, *, wall_clock: bool = False) -> None:
         self.clock = FakeClock()
-        self.app = HaoshangliangApplication(env=application_env(url), clock=self.clock)
+        clock = None if wall_clock else self.clock
+        self.app = HaoshangliangApplication(env=application_env(url), clock=clock)
 
 
 class Chain:

@@ -10,6 +10,8 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def exported(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Exported]:
-    s = JetStreamScenario(nats_url)
+    s = JetStreamScenario(nats_url, wall_clock=True)
     try:
         chain = Chain(s)
         s.verified()  # a second outcome, so the log holds more than one history
@@ -162,17 +164,52 @@ def test_events_appended_beyond_the_last_checkpoint(exported: Exported, tmp_path
     assert (fault.kind, fault.seq) == ("uncovered", len(_events(exported.bundle)) + 1)
 
 
-def test_an_event_back_dated(exported: Exported, tmp_path: Path) -> None:
-    def backdate(bundle: Path) -> None:
-        lines = _events(bundle)
-        event = json.loads(lines[11])["event"]
-        earlier = event["recorded_at"].replace("2024-03-01T", "2024-02-01T")
-        assert earlier != event["recorded_at"]
-        lines[11] = lines[11].replace(event["recorded_at"].encode(), earlier.encode())
-        _write_events(bundle, lines)
+def _shift(text: str, delta: timedelta) -> str:
+    """An RFC 3339 time of the log moved by ``delta``, written the way the log writes it."""
+    moved = datetime.fromisoformat(text) + delta
+    return moved.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
-    fault = _tampered(exported, tmp_path, backdate)
+
+def _retimed(bundle: Path, index: int, recorded: timedelta, stored: timedelta) -> None:
+    """Line ``index``'s recorded_at and stored_at moved by the given amounts."""
+    lines = _events(bundle)
+    leaf = json.loads(lines[index])
+    recorded_at, stored_at = leaf["event"]["recorded_at"], leaf["stored_at"]
+    line = lines[index].replace(recorded_at.encode(), _shift(recorded_at, recorded).encode())
+    lines[index] = line.replace(stored_at.encode(), _shift(stored_at, stored).encode())
+    _write_events(bundle, lines)
+
+
+def test_an_event_back_dated(exported: Exported, tmp_path: Path) -> None:
+    """recorded_at moved a day earlier: named ``backdated`` with its sequence, before the
+    changed bytes are found not to match the signed root."""
+    back = partial(_retimed, index=11, recorded=-timedelta(days=1), stored=timedelta(0))
+    fault = _tampered(exported, tmp_path, back)
     assert (fault.kind, fault.seq) == ("backdated", 12)
+    assert "1 day" in str(fault)
+
+
+def test_an_event_post_dated(exported: Exported, tmp_path: Path) -> None:
+    ahead = partial(_retimed, index=11, recorded=timedelta(days=1), stored=timedelta(0))
+    fault = _tampered(exported, tmp_path, ahead)
+    assert (fault.kind, fault.seq) == ("postdated", 12)
+
+
+def test_stored_times_that_go_back(exported: Exported, tmp_path: Path) -> None:
+    """Both times of an event moved a day back: they agree, but the server's clock went back."""
+    day = -timedelta(days=1)
+    fault = _tampered(exported, tmp_path, partial(_retimed, index=11, recorded=day, stored=day))
+    assert (fault.kind, fault.seq) == ("rewound", 12)
+
+
+def test_times_within_the_tolerance_are_only_caught_by_the_hash(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """A few seconds earlier passes the time check (a clock step is honest), but any change
+    of the signed bytes is still ``altered``."""
+    few = partial(_retimed, index=11, recorded=-timedelta(seconds=3), stored=timedelta(0))
+    fault = _tampered(exported, tmp_path, few)
+    assert (fault.kind, fault.seq) == ("altered", 12)
 
 
 def test_two_checkpoints_for_one_size_are_a_fork(exported: Exported, tmp_path: Path) -> None:
