@@ -95,6 +95,10 @@ class Person(msgspec.Struct, frozen=True, kw_only=True):
     name: Name
 
 
+LATE_ENTRY: Final = timedelta(days=7)
+"""An event recorded more than this long after it occurred is a late entry: ``backdated``."""
+
+
 class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Fields every event carries: the actor and the two times an auditor compares.
 
@@ -102,7 +106,7 @@ class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     ``recorded_at`` is set by our service, in UTC, by its clock when it takes the command
     (the verifiers hold it to the log server's storage time, ``replay.record_time``);
     ``backdated`` is true when the gap between them exceeds the documented
-    threshold (``service.domain.rules.BACKDATE_THRESHOLD``, 7 days), so projections
+    threshold (:data:`LATE_ENTRY`), so projections
     and auditors can flag late entries without recomputing.
     """
 

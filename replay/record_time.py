@@ -18,7 +18,7 @@ Within the tolerance ``recorded_at`` may go back along the sequence: concurrent 
 (threads of one API, several API processes) each take their time when they begin and reach
 the stream in another order, and a writer's clock may be stepped back a few seconds. Both
 are honest and verify. A late entry (occurred long before it was recorded) is not a fault:
-the verifiers list it (``replay.verify.LATE_ENTRY``).
+the verifiers list it (``events.common.LATE_ENTRY``).
 
 The live verifier (``hsl audit verify --live``) and the offline bundle check both run this
 one check, through ``replay.verify``.

@@ -23,12 +23,12 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 
 import msgspec
 
+from events.common import LATE_ENTRY
 from replay.bundle_format import (
     CHECKPOINTS,
     CONSISTENCY,
@@ -64,9 +64,6 @@ FaultKind = Literal[
     "altered",
     "manifest",
 ]
-
-LATE_ENTRY: Final = timedelta(days=7)
-"""Recorded this long after it occurred: listed for the auditor (service.domain.rules)."""
 
 _LEAF: Final = b"\x00"
 T = TypeVar("T")

@@ -15,10 +15,10 @@ from uuid import UUID, uuid4
 import msgspec
 from eventsourcing.domain import BaseAggregate
 
-from events.common import Actor, BaseEvent
+from events.common import LATE_ENTRY, Actor, BaseEvent
 from events.mapper import EventEnvelope, register_aggregate
 from service.domain.errors import ValidationError
-from service.domain.rules import BACKDATE_THRESHOLD, FUTURE_TOLERANCE
+from service.domain.rules import FUTURE_TOLERANCE
 
 E = TypeVar("E", bound=BaseEvent)
 
@@ -33,8 +33,8 @@ class Act:
 
     @property
     def backdated(self) -> bool:
-        """Recorded more than ``BACKDATE_THRESHOLD`` after it occurred."""
-        return self.recorded_at - self.occurred_at > BACKDATE_THRESHOLD
+        """Recorded more than ``LATE_ENTRY`` after it occurred."""
+        return self.recorded_at - self.occurred_at > LATE_ENTRY
 
     @classmethod
     def at(cls, actor: Actor, occurred_at: datetime, now: datetime) -> Act:

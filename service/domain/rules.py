@@ -21,9 +21,6 @@ from events.common import RoomLevel, china_year
 from events.room import Region
 from events.topic import FilingBody
 
-BACKDATE_THRESHOLD: Final = timedelta(days=7)
-"""An event recorded more than this long after it occurred is marked ``backdated``."""
-
 FUTURE_TOLERANCE: Final = timedelta(minutes=1)
 """Clock skew allowed between a caller and our server before occurred_at counts as future."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from events.codec import decode
-from events.common import BaseEvent
+from events.common import LATE_ENTRY, BaseEvent
 from events.consultation import (
     ConsultationHeld,
     DissentRecorded,
@@ -30,7 +30,6 @@ from events.outcome import (
 from events.room import MemberLinked, RoomEstablished
 from events.topic import TopicApproved, TopicFiled, TopicProposed
 from service.domain.rules import (
-    BACKDATE_THRESHOLD,
     FILING_BODY,
     FUTURE_TOLERANCE,
     needs_county_member,
@@ -102,7 +101,7 @@ class ProcedureOracle:
     @staticmethod
     def _times(event: BaseEvent) -> None:
         assert event.occurred_at <= event.recorded_at + FUTURE_TOLERANCE
-        assert event.backdated == (event.recorded_at - event.occurred_at > BACKDATE_THRESHOLD)
+        assert event.backdated == (event.recorded_at - event.occurred_at > LATE_ENTRY)
 
     def _room(self, room_id: UUID, tag: str, event: BaseEvent) -> None:
         if isinstance(event, RoomEstablished):

@@ -8,11 +8,11 @@ from uuid import uuid4
 import pytest
 
 from events.codec import EVENT_TYPES, decode
-from events.common import Actor, Person
+from events.common import LATE_ENTRY, Actor, Person
 from events.room import Region
 from service.application import HaoshangliangApplication
 from service.domain.errors import NotFoundError, ValidationError
-from service.domain.rules import BACKDATE_THRESHOLD, FUTURE_TOLERANCE
+from service.domain.rules import FUTURE_TOLERANCE
 from service.domain.topic import Topic
 from tests.domain.scenario import (
     CLERK,
@@ -117,8 +117,8 @@ class TestTimes:
     @pytest.mark.parametrize(
         ("late_by", "backdated"),
         [
-            (BACKDATE_THRESHOLD - timedelta(minutes=1), False),
-            (BACKDATE_THRESHOLD + timedelta(minutes=1), True),
+            (LATE_ENTRY - timedelta(minutes=1), False),
+            (LATE_ENTRY + timedelta(minutes=1), True),
         ],
     )
     def test_late_entries_are_accepted_and_marked(
