@@ -49,6 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
+from events.nats_connection import server_list
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -382,7 +383,7 @@ class RawConnection:
     def open(cls, url: str) -> RawConnection:
         """Connect to the first of the (comma-separated) servers that answers."""
         errors = []
-        for one in [u.strip() for u in url.split(",") if u.strip()]:
+        for one in server_list(url):
             try:
                 return cls._open_one(one)
             except (OSError, ProtocolError) as e:
