@@ -450,7 +450,7 @@ async def _serve(
         try:
             # The checkpointer's and the feed's connection: it outlives a server's restart and
             # a cluster node's loss (``events.nats_connection``).
-            nc = await _connect(handle, LONG_RUNNING, name="hsl-serve")
+            nc = await _connect(handle, LONG_RUNNING, name="hsl-serve-workers")
             version = _version_text(nc)
             print(
                 f"NATS     {handle.display_url} ({_describe(handle)}; nats-server {version})",
