@@ -146,8 +146,9 @@ async def connect(
     current = {"address": target.addresses}
 
     async def on_error(error: Exception) -> None:
-        # Each failed reconnect attempt reports here: say it quietly, say the rest aloud.
-        report = log.debug if nc.is_reconnecting else log.warning
+        # Each failed attempt reports here: quietly (the caller names a first connect that
+        # fails, the disconnect was said once); what goes wrong while connected, aloud.
+        report = log.warning if nc.is_connected else log.debug
         report(
             "NATS error",
             connection=name,
