@@ -234,6 +234,8 @@ class NatsUnavailableError(Exception):
 TRANSIENT_API_CODES: Final = frozenset({408, 409, 500, 503})
 """JetStream answers that mean "not now": a request timed out (408), a consumer's leader
 changed (409), a leader is being elected or a server catches up (500, 503)."""
+PERMANENT_ERR_CODES: Final = frozenset({10074})
+"""Of those, the ones that will not pass: more than one replica asked of a lone server."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -254,7 +256,7 @@ def is_transient(error: BaseException) -> bool:
     ):
         return True
     if isinstance(error, nats.js.errors.APIError):
-        return error.code in TRANSIENT_API_CODES
+        return error.code in TRANSIENT_API_CODES and error.err_code not in PERMANENT_ERR_CODES
     if isinstance(error, JetStreamApiError):
         return error.code in TRANSIENT_API_CODES
     return False
@@ -279,6 +281,7 @@ async def ride_out(
     in flight when the connection dropped is found, not guessed. Any other error ends the loop.
     """
     resumed = False
+    failing = False
     while not stop.is_set():
         wait = poll
         try:
@@ -286,13 +289,17 @@ async def ride_out(
                 await resume()
                 resumed = True
             await step()
+            if failing:
+                failing = False
+                log.info("NATS answers again; resumed", worker=what)
         except Exception as e:
             if not is_transient(e):
                 raise
             resumed = False
             wait = RETRY_WAIT
-            log.warning(
-                "NATS unavailable; will resume", worker=what, error=f"{type(e).__name__}: {e}"
-            )
+            # Said once per outage; each further try only at debug level.
+            report = log.debug if failing else log.warning
+            failing = True
+            report("NATS unavailable; will resume", worker=what, error=f"{type(e).__name__}: {e}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -15,9 +15,11 @@ Every wait is bounded; nothing asserts how long a recovery took.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,7 +36,15 @@ import pytest
 from nats.aio.client import Client
 
 from events.common import Actor
-from events.nats_connection import ONE_SHOT, address_of, connect, parse
+from events.nats_connection import (
+    ONE_SHOT,
+    NatsUnavailableError,
+    address_of,
+    connect,
+    is_transient,
+    parse,
+    ride_out,
+)
 from events.room import Region
 from projections.query_service import Position, RemoteViews, ViewsUnavailableError
 from service.bootstrap import open_application
@@ -79,6 +89,34 @@ class TestConnectionHelper:
         assert address_of("nats://u:p@h:4222") == "h:4222"
         with pytest.raises(ValueError, match="names no server"):
             parse(" , ")
+
+    def test_ride_out_resumes_after_a_fault_and_stops_on_anything_else(self) -> None:
+        """A timeout or no responders: resumed again, the loop goes on; a bug: raised."""
+        calls: list[str] = []
+        faults: list[BaseException] = [nats.errors.TimeoutError(), nats.errors.NoRespondersError()]
+
+        async def run(final: BaseException | None) -> None:
+            stop = asyncio.Event()
+
+            async def resume() -> None:
+                calls.append("resume")
+
+            async def step() -> None:
+                calls.append("step")
+                if faults:
+                    raise faults.pop(0)
+                if final is not None:
+                    raise final
+                stop.set()
+
+            await ride_out(stop, resume=resume, step=step, poll=0.01, what="test")
+
+        asyncio.run(run(None))
+        assert calls == ["resume", "step"] * 3
+        with pytest.raises(KeyError):
+            asyncio.run(run(KeyError("a bug")))
+        assert not is_transient(ValueError())
+        assert is_transient(NatsUnavailableError())
 
     def test_one_shot_fails_at_once_on_a_dead_port(self, tmp_path: Path) -> None:
         server = NatsServerProcess(store_dir=tmp_path / "gone")
@@ -343,7 +381,8 @@ def test_serve_rides_out_a_killed_embedded_server(data_dir: Path) -> None:
 @pytest.mark.timeout(240)
 def test_hsl_project_follows_the_restarted_embedded_server(data_dir: Path) -> None:
     """A running `hsl project` applies what is written after its server was killed and
-    started again; its view reads answer again too."""
+    started again (on its port, then, with the port taken, on another); its view reads
+    answer again too."""
     settings = Settings.from_env({"HSL_DATA_DIR": str(data_dir)})
 
     def write(name: str) -> None:
@@ -360,6 +399,7 @@ def test_hsl_project_follows_the_restarted_embedded_server(data_dir: Path) -> No
             opened.close()
 
     write("柳溪镇协商室一")
+    first_url = _state(data_dir)["url"]
     project = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "project"],
         cwd=REPO_ROOT,
@@ -374,12 +414,42 @@ def test_hsl_project_follows_the_restarted_embedded_server(data_dir: Path) -> No
         _await(_views_at(views, 1), "the projector at event 1")
         _kill(_state(data_dir)["pid"])
         write("柳溪镇协商室二")  # starts the server again, on its port
+        assert _state(data_dir)["url"] == first_url
         _await(_views_at(views, 2), "the projector following the restarted server")
+
+        # Killed again, its port taken meanwhile: the server comes back elsewhere, and the
+        # running commands find it through server.json.
+        _kill(_state(data_dir)["pid"])
+        with _squat(int(first_url.rpartition(":")[2])):
+            write("柳溪镇协商室三")
+            assert _state(data_dir)["url"] != first_url
+            _await(_views_at(views, 3), "the projector following the server that moved")
         assert project.poll() is None
     finally:
         views.close()
         if project.poll() is None:
             _stop(project)
+
+
+@contextlib.contextmanager
+def _squat(port: int) -> Iterator[None]:
+    """Listen on ``port`` (another program taking it) while in the block."""
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            squatter.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            # Briefly held by a client's reconnect attempt (its socket bound, refused, closing).
+            assert time.monotonic() < deadline, f"port {port} stayed busy"
+            time.sleep(0.1)
+    squatter.listen()
+    try:
+        yield
+    finally:
+        squatter.close()
 
 
 def _views_at(views: RemoteViews, head: int) -> Callable[[], bool]:
