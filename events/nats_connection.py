@@ -27,7 +27,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
@@ -260,6 +260,29 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, JetStreamApiError):
         return error.code in TRANSIENT_API_CODES
     return False
+
+
+T = TypeVar("T")
+
+NO_LEADER_WAIT: Final = 10.0
+"""Seconds :func:`until_answered` waits for a stream to answer at all."""
+
+
+async def until_answered(request: Callable[[], Awaitable[T]], timeout: float = NO_LEADER_WAIT) -> T:
+    """``request()``, asked again while nobody answers it, for up to ``timeout`` seconds.
+
+    A stream just created on a cluster, or one electing a leader, has no responder for a
+    moment. "No responders" means the message reached no stream, so asking again cannot
+    store anything twice; any other outcome (a timeout included) is the caller's.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await request()
+        except nats.errors.NoRespondersError:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 RETRY_WAIT: Final = 1.0

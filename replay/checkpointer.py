@@ -38,7 +38,7 @@ from events.jetstream_ops import (
     direct_get_range,
     ensure_immutable_stream,
 )
-from events.nats_connection import ride_out
+from events.nats_connection import ride_out, until_answered
 from events.stream_layout import StreamLayout, immutable_stream_config
 from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from replay.leaf import leaf_bytes
@@ -259,14 +259,18 @@ class Checkpointer:
         checkpoint = Checkpoint(self.origin, self.tree.size, self.tree.root())
         note = sign_checkpoint(checkpoint, self.signer)
         state = self.tree.state()
-        reply = await self.nc.request(
-            checkpoint_subject(self.stream),
-            note.encode(),
-            timeout=REQUEST_TIMEOUT,
-            headers={
-                TREE_STATE: encode_state(state),
-                EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
-            },
+        headers = {
+            TREE_STATE: encode_state(state),
+            EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
+        }
+        # A checkpoint stream just made on a cluster has no leader for a moment.
+        reply = await until_answered(
+            lambda: self.nc.request(
+                checkpoint_subject(self.stream),
+                note.encode(),
+                timeout=REQUEST_TIMEOUT,
+                headers=headers,
+            )
         )
         document = msgspec.json.decode(reply.data)
         error = document.get("error")

@@ -57,7 +57,7 @@ from events.jetstream_ops import (
     direct_get_last,
     direct_get_range,
 )
-from events.nats_connection import NatsUnavailableError, ride_out
+from events.nats_connection import NatsUnavailableError, ride_out, until_answered
 from events.stream_layout import TOPIC, StreamLayout, decode_header_text
 from service.feed.integration import (
     ALL_SUBJECTS,
@@ -294,7 +294,8 @@ class FeedPublisher:
         ]
         messages[0].headers["Nats-Expected-Last-Sequence"] = str(self._last_public_seq)
         try:
-            ack = await commit(self.nc, messages)
+            # A public stream just made on a cluster has no leader for a moment.
+            ack = await until_answered(lambda: commit(self.nc, messages))
         except nats.errors.TimeoutError:
             return None  # lost: stored or not, the stream says which
         except nats.errors.NoRespondersError as e:
