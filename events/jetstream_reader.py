@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
-from events.nats_connection import server_list
+from events.nats_connection import address_of, server_list
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -387,8 +387,8 @@ class RawConnection:
             try:
                 return cls._open_one(one)
             except (OSError, ProtocolError) as e:
-                errors.append(f"{one}: {e}")
-        raise ProtocolError("; ".join(errors) or f"no server in {url!r}")
+                errors.append(f"{address_of(one)}: {e}")  # never the URL's credentials
+        raise ProtocolError("; ".join(errors) or "the NATS URL names no server")
 
     @classmethod
     def _open_one(cls, url: str) -> RawConnection:
