@@ -461,6 +461,7 @@ class QueryService:
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._errors: list[Exception] = []
+        self._starting = True
         self.answered = 0
 
     def start(self) -> None:
@@ -483,7 +484,10 @@ class QueryService:
 
     async def _start(self) -> None:
         async def remember(error: Exception) -> None:
-            self._errors.append(error)  # logged by the connection (without credentials)
+            # Logged by the connection (without credentials); kept only while starting, to
+            # tell a refused subscription apart: a long outage reports an error per attempt.
+            if self._starting:
+                self._errors.append(error)
 
         # Reconnects for as long as it takes; the subscription is made again on each.
         self._nc = await connect(
@@ -496,6 +500,7 @@ class QueryService:
         self._sub = await self._nc.subscribe(self.subject, queue=QUEUE_GROUP, cb=self._received)
         await self._nc.flush(timeout=int(CONNECT_TIMEOUT))
         await asyncio.sleep(0.05)  # a permissions violation arrives just before the PONG
+        self._starting = False
         refused = [e for e in self._errors if "permission" in str(e).lower()]
         if refused:
             msg = (

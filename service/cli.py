@@ -209,7 +209,7 @@ async def _connect(
     last_error: list[BaseException] = []
 
     async def remember(error: Exception) -> None:
-        last_error.append(error)
+        last_error[:] = [error]  # only the last: a long-running connection reports many
 
     try:
         nc = await connect(
