@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +53,7 @@ from service.bootstrap import open_application
 from service.embedded import STATE_FILE, connect_url, stop_embedded
 from service.nats_server import NatsCluster, NatsServerProcess
 from service.settings import Settings
+from tests.feed.helpers import JetStreamScenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLERK = Actor(id="clerk-1", role="clerk")
@@ -462,6 +465,77 @@ def _views_at(views: RemoteViews, head: int) -> Callable[[], bool]:
             return False
 
     return check
+
+
+def _line_reader(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's stdout lines, as they come, read by a thread."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _next_statuses(lines: queue.Queue[str], count: int, timeout: float = 60.0) -> list[str]:
+    """The statuses of the next ``count`` events printed for the first time.
+
+    An event printed just before the server was killed may come again, marked redelivered
+    (its ack was cut off: the subscriber's documented at-least-once); it is not counted.
+    """
+    statuses: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(statuses) < count:
+        left = deadline - time.monotonic()
+        assert left > 0, f"only {statuses} within {timeout:g} s"
+        with contextlib.suppress(queue.Empty):
+            line = lines.get(timeout=min(left, 1.0))
+            if line.startswith("{"):
+                event = json.loads(line)
+                if not event.get("redelivered"):
+                    statuses.append(str(event["status"]))
+    return statuses
+
+
+@pytest.mark.timeout(240)
+def test_hsl_feed_and_hsl_subscribe_follow_the_restarted_embedded_server(data_dir: Path) -> None:
+    """`hsl feed` publishes, and `hsl subscribe` prints, what is written after their server
+    was killed and started again: neither exits, none is lost."""
+    settings = Settings.from_env({"HSL_DATA_DIR": str(data_dir)})
+    scenario = JetStreamScenario(connect_url(settings).url)
+    running: list[subprocess.Popen[str]] = []
+    try:
+        scenario.drafted()
+        for command in (["feed", "--poll", "0.2"], ["subscribe", "hsl.public.outcome.>"]):
+            if running:  # the subscriber, once the feed has made the public stream
+                _await(lambda: "hsl-public" in _hsl(data_dir, "log", "status").stdout, "feed")
+            running.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "service.cli", *command],
+                    cwd=REPO_ROOT,
+                    env=_env(data_dir),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        printed = _line_reader(running[1])
+        assert _next_statuses(printed, 1) == ["drafted"]
+
+        _kill(_state(data_dir)["pid"])
+        status = _hsl(data_dir, "log", "status")
+        assert status.returncode == 0, status.stderr
+        scenario.reported()  # a second outcome: drafted, then reported
+        assert _next_statuses(printed, 2) == ["drafted", "reported"]
+        assert all(proc.poll() is None for proc in running)
+    finally:
+        scenario.app.close()
+        for proc in running:
+            if proc.poll() is None:
+                _stop(proc)
 
 
 # --- a three-node cluster -------------------------------------------------------------------
