@@ -93,6 +93,32 @@ class TestConnectionHelper:
         with pytest.raises(ValueError, match="names no server"):
             parse(" , ")
 
+    def test_credentials_go_as_options_never_in_the_pool(self, tmp_path: Path) -> None:
+        """A server with a user: the URL's credentials authenticate, and no URL nats-py
+        holds (which it may print) carries the password."""
+        server = NatsServerProcess(
+            store_dir=tmp_path / "auth", extra_args=["--user", "svc", "--pass", "pw-0123456789"]
+        )
+        url = server.start()
+        with_password = url.replace("nats://", "nats://svc:pw-0123456789@")
+
+        async def pool() -> list[str]:
+            nc = await connect(with_password, name="t", policy=ONE_SHOT)
+            try:
+                await nc.flush(timeout=5)
+                return [uri.geturl() for uri in nc.servers]
+            finally:
+                await nc.close()
+
+        try:
+            servers = asyncio.run(pool())
+            with pytest.raises((nats.errors.Error, OSError, TimeoutError)):
+                asyncio.run(connect(url, name="t", policy=ONE_SHOT))  # no credentials: refused
+        finally:
+            server.stop()
+        assert servers
+        assert not any("pw-0123456789" in s or "@" in s for s in servers)
+
     def test_ride_out_resumes_after_a_fault_and_stops_on_anything_else(self) -> None:
         """A timeout or no responders: resumed again, the loop goes on; a bug: raised."""
         calls: list[str] = []
