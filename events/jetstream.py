@@ -25,6 +25,7 @@ connection (:meth:`events.jetstream_commits.JetStreamRecorder._run`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
@@ -249,6 +250,9 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
     """Builds JetStream recorders for one application, over one shared NATS connection."""
 
     NATS_URL = "NATS_URL"
+    NATS_SERVER_FILE = "NATS_SERVER_FILE"
+    """Optional: a JSON file whose ``url`` says where the server is now (the embedded
+    server's ``server.json``), re-read on reconnect (``events.nats_connection``)."""
     JETSTREAM_REPLICAS = "JETSTREAM_REPLICAS"
     CREATE_TABLE = "CREATE_TABLE"
 
@@ -261,7 +265,12 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
                 "(the 'hsl' command starts the bundled one and sets it)"
             )
             raise OperationalError(msg)
-        self._bridge = NatsBridge(url, name=f"haoshangliang[{self.env.name or 'default'}]")
+        server_file = self.env.get(self.NATS_SERVER_FILE)
+        self._bridge = NatsBridge(
+            url,
+            name=f"haoshangliang[{self.env.name or 'default'}]",
+            server_file=Path(server_file) if server_file else None,
+        )
         try:
             self._check_server_version()
             replicas = int(self.env.get(self.JETSTREAM_REPLICAS, "1"))

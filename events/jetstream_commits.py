@@ -99,6 +99,11 @@ class JetStreamRecorder:
     def layout(self) -> StreamLayout:
         return self._layout
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now (False while it reconnects): for readiness."""
+        return bool(self._bridge.client.is_connected)
+
     def create_stream(self) -> None:
         """Create the application's stream, or check that the existing one is immutable."""
         self._run(self._create_stream())

@@ -229,12 +229,3 @@ async def ensure_immutable_stream(nc: Client, config: StreamConfig) -> list[str]
         info = await js.stream_info(config.name)
         return immutability_faults(info.config)
     return []
-
-
-async def stream_replicas(nc: Client, stream: str) -> int:
-    """A stream's replica count; 1 when it does not exist (yet)."""
-    try:
-        info = await nc.jetstream().stream_info(stream)
-    except nats.js.errors.NotFoundError:
-        return 1
-    return int(info.config.num_replicas or 1)

@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
-from events.redact import redact_url
+from events.nats_connection import address_of, server_list
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -383,12 +383,12 @@ class RawConnection:
     def open(cls, url: str) -> RawConnection:
         """Connect to the first of the (comma-separated) servers that answers."""
         errors = []
-        for one in [u.strip() for u in url.split(",") if u.strip()]:
+        for one in server_list(url):
             try:
                 return cls._open_one(one)
             except (OSError, ProtocolError) as e:
-                errors.append(f"{redact_url(one)}: {e}")
-        raise ProtocolError("; ".join(errors) or f"no server in {redact_url(url)!r}")
+                errors.append(f"{address_of(one)}: {e}")  # never the URL's credentials
+        raise ProtocolError("; ".join(errors) or "the NATS URL names no server")
 
     @classmethod
     def _open_one(cls, url: str) -> RawConnection:

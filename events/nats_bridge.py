@@ -25,19 +25,17 @@ import contextlib
 import threading
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import nats
 from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.aio.client import Client
 
+from events.nats_connection import LONG_RUNNING, ReconnectPolicy, connect
 from events.redact import redact_url
 
 T = TypeVar("T")
 
-CONNECT_TIMEOUT = 5.0
-FIRST_CONNECT_TIMEOUT = 10.0
-"""Seconds the first connect may take, across all retries, before it is an error."""
 SLICE = 0.02
 """Seconds the background thread drives before checking whether callers want the loop."""
 
@@ -58,7 +56,14 @@ class _Call(Generic[T]):
 class NatsBridge:
     """Owns one NATS connection and lets synchronous threads use it."""
 
-    def __init__(self, url: str, name: str = "haoshangliang") -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str = "haoshangliang",
+        *,
+        server_file: Path | None = None,
+        policy: ReconnectPolicy = LONG_RUNNING,
+    ) -> None:
         self.url = url
         """The URL as given, credentials included: for connecting, never for showing."""
         self.display_url = redact_url(url)
@@ -79,30 +84,15 @@ class NatsBridge:
         )
         self._background.start()
         try:
-            self.client: Client = self.run(self._connect(url, name))
+            # Reconnects for as long as it takes (``events.nats_connection``); ``server_file``
+            # (the embedded server's state) says where a restarted server is.
+            self.client: Client = self.run(
+                connect(url, name=name, policy=policy, server_file=server_file)
+            )
         except Exception as e:
             self._shutdown()
             msg = f"cannot connect to NATS at {self.display_url}: {e or type(e).__name__}"
             raise OperationalError(msg) from e
-
-    @staticmethod
-    async def _connect(url: str, name: str) -> Client:
-        """Connect once within a bound; after that, reconnect for as long as it takes.
-
-        nats-py keeps retrying an unreachable server forever when reconnects are unlimited,
-        even on the first connect, so the first connect gets an overall deadline.
-        """
-        return await asyncio.wait_for(
-            nats.connect(
-                # A cluster is given as comma-separated URLs, as in NATS_URL.
-                [u.strip() for u in url.split(",") if u.strip()],
-                name=name,
-                connect_timeout=CONNECT_TIMEOUT,
-                max_reconnect_attempts=-1,
-                allow_reconnect=True,
-            ),
-            timeout=FIRST_CONNECT_TIMEOUT,
-        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -114,7 +114,13 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
             projector = Projector(con, app.recorder, app.name)
             print(f"projecting into {path} from event {projector.position + 1}", flush=True)
             if not args.no_queries:
-                service = QueryService(con, opened.url, opened.stream, name="hsl-project")
+                service = QueryService(
+                    con,
+                    opened.url,
+                    opened.stream,
+                    name="hsl-project",
+                    server_file=opened.handle.state_file,
+                )
                 service.start()
                 print(f"answering view reads on {service.subject}", flush=True)
             log.info("following the log", views=str(path), sequence=projector.position)

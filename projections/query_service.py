@@ -47,18 +47,19 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
 import duckdb
 import msgspec
-import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from events.nats_connection import LONG_RUNNING, connect
 from projections.analytics import VIEWS
 
 log = structlog.get_logger(__name__)
@@ -419,10 +420,6 @@ class _LoopThread:
             self.loop.close()
 
 
-def _servers(url: str) -> list[str]:
-    return [u.strip() for u in url.split(",") if u.strip()]
-
-
 # --- the projector's side ----------------------------------------------------------------
 
 
@@ -448,10 +445,12 @@ class QueryService:
         *,
         workers: int = WORKERS,
         name: str = "hsl-views",
+        server_file: Path | None = None,
     ) -> None:
         self.subject = query_subject(stream)
         self._con = con
         self._url = url
+        self._server_file = server_file
         self._name = name
         self._workers = workers
         self._cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
@@ -462,6 +461,7 @@ class QueryService:
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._errors: list[Exception] = []
+        self._starting = True
         self.answered = 0
 
     def start(self) -> None:
@@ -484,20 +484,23 @@ class QueryService:
 
     async def _start(self) -> None:
         async def remember(error: Exception) -> None:
-            self._errors.append(error)
-            log.warning("views query service: NATS error", error=str(error))
+            # Logged by the connection (without credentials); kept only while starting, to
+            # tell a refused subscription apart: a long outage reports an error per attempt.
+            if self._starting:
+                self._errors.append(error)
 
-        self._nc = await nats.connect(
-            _servers(self._url),
+        # Reconnects for as long as it takes; the subscription is made again on each.
+        self._nc = await connect(
+            self._url,
             name=self._name,
-            connect_timeout=CONNECT_TIMEOUT,
-            max_reconnect_attempts=-1,
-            allow_reconnect=True,
+            policy=LONG_RUNNING,
+            server_file=self._server_file,
             error_cb=remember,
         )
         self._sub = await self._nc.subscribe(self.subject, queue=QUEUE_GROUP, cb=self._received)
         await self._nc.flush(timeout=int(CONNECT_TIMEOUT))
         await asyncio.sleep(0.05)  # a permissions violation arrives just before the PONG
+        self._starting = False
         refused = [e for e in self._errors if "permission" in str(e).lower()]
         if refused:
             msg = (
@@ -594,6 +597,8 @@ class RemoteViews:
     stream: str
     timeout: float = QUERY_TIMEOUT
     name: str = "hsl-api-views"
+    server_file: Path | None = None
+    """The embedded server's state file, re-read on reconnect (``events.nats_connection``)."""
 
     def __post_init__(self) -> None:
         self.subject = query_subject(self.stream)
@@ -656,17 +661,12 @@ class RemoteViews:
             return loop
 
     async def _connect(self) -> Client:
-        async def quiet(error: Exception) -> None:
-            log.warning("views client: NATS error", error=str(error))
-
-        return await nats.connect(
-            _servers(self.url),
+        return await connect(
+            self.url,
             name=self.name,
+            policy=LONG_RUNNING,
             inbox_prefix=reply_prefix(self.stream),
-            connect_timeout=CONNECT_TIMEOUT,
-            max_reconnect_attempts=-1,
-            allow_reconnect=True,
-            error_cb=quiet,
+            server_file=self.server_file,
         )
 
     def close(self) -> None:

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-import nats
 from eventsourcing.persistence import PersistenceError
 
 from events.jetstream_commits import JetStreamRecorder
+from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
 from events.stream_layout import StreamLayout
 from replay.bundle import ExportError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
@@ -42,7 +42,7 @@ from replay.verify import LiveReport, Report, VerificationError, verify_bundle, 
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
-from service.embedded import connect_url
+from service.embedded import ServerHandle, connect_url
 from service.settings import Settings
 
 GROUPS["audit"] = "integrity: the signing key, checkpoints, export bundles, verification"
@@ -98,10 +98,12 @@ def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     if args.every < 1 or args.interval < 0:
         raise CommandError("--every must be 1 or more and --interval 0 or more")
     signer = _signer(settings)
-    url = connect_url(settings).url
-    bootstrap.probe(url)
+    handle = connect_url(settings)
+    bootstrap.probe(handle.url)
+    cadence = (args.every, args.interval)
+    replicas = settings.jetstream_replicas
     try:
-        size = asyncio.run(_run_checkpointer(url, signer, args.every, args.interval, args.once))
+        size = asyncio.run(_run_checkpointer(handle, signer, cadence, args.once, replicas))
     except CheckpointerError as e:
         raise CommandError(str(e)) from e
     print(f"checkpointed {_stream()} up to event {size}")
@@ -109,11 +111,18 @@ def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_checkpointer(
-    url: str, signer: SignerKey, every: int, interval: float, once: bool
+    handle: ServerHandle, signer: SignerKey, cadence: tuple[int, float], once: bool, replicas: int
 ) -> int:
-    nc = await nats.connect(url.split(","), name="hsl-checkpointer")
+    # Until stopped, it reconnects for as long as it takes (``events.nats_connection``).
+    policy = ONE_SHOT if once else LONG_RUNNING
+    nc = await connect(
+        handle.url, name="hsl-checkpointer", policy=policy, server_file=handle.state_file
+    )
+    every, interval = cadence
     try:
-        checkpointer = Checkpointer(nc, _stream(), signer, every=every, interval=interval)
+        checkpointer = Checkpointer(
+            nc, _stream(), signer, every=every, interval=interval, replicas=replicas
+        )
         if once:
             await checkpointer.resume()
             await checkpointer.step()
@@ -159,7 +168,9 @@ def audit_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         recorder = opened.app.recorder
         assert isinstance(recorder, JetStreamRecorder)
-        manifest = export_bundle(recorder, opened.url, signer, target, selection)
+        manifest = export_bundle(
+            recorder, opened.url, signer, target, selection, replicas=settings.jetstream_replicas
+        )
     except (ExportError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
         raise CommandError(f"export failed, nothing written: {e}") from e
     finally:
@@ -254,7 +265,7 @@ def _verify_live(settings: Settings, key: VerifierKey) -> LiveReport:
 
 
 async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
-    nc = await nats.connect(url.split(","), name="hsl-audit-verify")
+    nc = await connect(url, name="hsl-audit-verify", policy=ONE_SHOT)
     try:
         return [CheckpointRecord(s.seq, s.note) for s in await read_checkpoints(nc, stream)]
     finally:

@@ -24,10 +24,10 @@ from pathlib import Path
 from uuid import UUID
 
 import msgspec
-import nats
 from nats.aio.client import Client
 
 from events.jetstream_commits import JetStreamRecorder
+from events.nats_connection import ONE_SHOT, connect
 from replay.bundle_format import (
     CHECKPOINTS,
     CONSISTENCY,
@@ -78,11 +78,13 @@ class Selection:
         return "all"
 
 
-async def _checkpoint_the_end(url: str, stream: str, signer: SignerKey) -> list[StoredCheckpoint]:
+async def _checkpoint_the_end(
+    url: str, stream: str, signer: SignerKey, replicas: int
+) -> list[StoredCheckpoint]:
     """Bring the checkpoints up to the end of the log and return them all."""
-    nc: Client = await nats.connect(url.split(","), name="hsl-audit-export")
+    nc: Client = await connect(url, name="hsl-audit-export", policy=ONE_SHOT)
     try:
-        checkpointer = Checkpointer(nc, stream, signer, interval=0)
+        checkpointer = Checkpointer(nc, stream, signer, interval=0, replicas=replicas)
         await checkpointer.resume()
         await checkpointer.step()
         await checkpointer.checkpoint_now()
@@ -97,12 +99,17 @@ def export_bundle(
     signer: SignerKey,
     target: Path,
     selection: Selection,
+    *,
+    replicas: int = 1,
 ) -> Manifest:
-    """Write the bundle for ``selection`` to ``target`` (which must not exist yet)."""
+    """Write the bundle for ``selection`` to ``target`` (which must not exist yet).
+
+    ``replicas``: of the checkpoint stream, should this export be the one to create it.
+    """
     if target.exists():
         raise ExportError(f"{target} exists already: choose a new directory for the bundle")
     stream = recorder.layout.stream
-    stored = asyncio.run(_checkpoint_the_end(url, stream, signer))
+    stored = asyncio.run(_checkpoint_the_end(url, stream, signer, replicas))
     tree_size = Checkpoint.parse(_note_text(stored[-1].note)).size if stored else 0
     lines, leaf_hashes = _read_log(recorder, tree_size)
     wanted = _selected(recorder, selection, tree_size)

@@ -6,7 +6,7 @@ checkpoint (``replay.checkpoint``: origin, tree size, root) when ``every`` event
 added since the last one, or ``interval`` seconds have passed with any added.
 
 Checkpoints are kept in their own immutable stream, ``<stream>-checkpoints`` (delete and purge
-denied, no limits, as many replicas as the event stream; made with the first checkpoint), on
+denied, no limits, the configured replicas; made with the first checkpoint), on
 the subject ``hsl-audit.<stream>.checkpoint``, which subscribers may follow. Each message is the
 signed note as UTF-8; its header ``Hsl-Tree-State`` carries the tree's compact range (base64 of
 the concatenated subtree roots), so a restarted checkpointer resumes where it stopped without
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from events.jetstream_ops import (
     direct_get_last,
     direct_get_range,
     ensure_immutable_stream,
-    stream_replicas,
 )
+from events.nats_connection import ride_out, until_answered
 from events.stream_layout import StreamLayout, immutable_stream_config
 from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from replay.leaf import leaf_bytes
@@ -159,6 +158,7 @@ class Checkpointer:
         every: int = DEFAULT_EVERY,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        replicas: int = 1,
     ) -> None:
         if every < 1:
             raise ValueError(f"checkpoint every {every} events: must be 1 or more")
@@ -169,6 +169,8 @@ class Checkpointer:
         self.every = every
         self.interval = interval
         self._clock = clock
+        self.replicas = replicas
+        """Replicas of the checkpoint stream when this checkpointer creates it."""
         self._events_filter = StreamLayout(stream).events_filter
         self.tree = TreeBuilder()
         self.last_size = 0
@@ -180,7 +182,7 @@ class Checkpointer:
         """Continue from the last checkpoint, checking that its stream is immutable.
 
         Without a checkpoint stream yet, start from zero: the stream is made with the first
-        checkpoint, when the event stream exists and its replica count can be copied.
+        checkpoint.
         """
         try:
             last = await direct_get_last(
@@ -192,7 +194,7 @@ class Checkpointer:
             self._stream_ready = False
             self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
             return
-        await ensure_checkpoint_stream(self.nc, self.stream)
+        await ensure_checkpoint_stream(self.nc, self.stream, self.replicas)
         self._stream_ready = True
         if last is None:
             self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
@@ -252,20 +254,23 @@ class Checkpointer:
         if self.tree.size == self.last_size and self._last_seq:
             return None
         if not self._stream_ready:
-            replicas = await stream_replicas(self.nc, self.stream)
-            await ensure_checkpoint_stream(self.nc, self.stream, replicas)
+            await ensure_checkpoint_stream(self.nc, self.stream, self.replicas)
             self._stream_ready = True
         checkpoint = Checkpoint(self.origin, self.tree.size, self.tree.root())
         note = sign_checkpoint(checkpoint, self.signer)
         state = self.tree.state()
-        reply = await self.nc.request(
-            checkpoint_subject(self.stream),
-            note.encode(),
-            timeout=REQUEST_TIMEOUT,
-            headers={
-                TREE_STATE: encode_state(state),
-                EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
-            },
+        headers = {
+            TREE_STATE: encode_state(state),
+            EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
+        }
+        # A checkpoint stream just made on a cluster has no leader for a moment.
+        reply = await until_answered(
+            lambda: self.nc.request(
+                checkpoint_subject(self.stream),
+                note.encode(),
+                timeout=REQUEST_TIMEOUT,
+                headers=headers,
+            )
         )
         document = msgspec.json.decode(reply.data)
         error = document.get("error")
@@ -282,9 +287,9 @@ class Checkpointer:
         return StoredCheckpoint(seq=ack.seq, note=note, state=state)
 
     async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
-        """Resume, then follow the log until ``stop`` is set, checkpointing as it goes."""
-        await self.resume()
-        while not stop.is_set():
-            await self.step()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll)
+        """Resume, then follow the log until ``stop`` is set, checkpointing as it goes.
+
+        A NATS fault (a reconnect, a cluster electing a leader) does not end it: it resumes
+        from the last stored checkpoint once the server answers again.
+        """
+        await ride_out(stop, resume=self.resume, step=self.step, poll=poll, what="checkpointer")

@@ -7,7 +7,9 @@ that both write to the same stream the same way.
 
 The probe exists because the NATS bridge retries an unreachable server forever (it is built
 to ride out reconnects); a command a user runs should instead say in one line that nothing
-answers at that URL.
+answers at that URL. Every connection goes through ``events.nats_connection``: the probe's is
+one-shot, the application's reconnects for as long as it takes, and on the embedded server it
+re-reads ``server.json`` to find a server that came back elsewhere.
 
 On the embedded server each command connects as its NATS user (``settings.nats_user``). The
 read-only users (``projector``, ``auditor``) open the log with ``CREATE_TABLE=no``, as compose
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import nats
 import nats.errors
 import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
+from events.jetstream import JetStreamFactory
+from events.nats_connection import ONE_SHOT, ReconnectPolicy, connect
 from events.redact import redact_url
 from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
@@ -71,9 +74,24 @@ class Opened:
         self.app.close()
 
 
-def application_env(url: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The eventsourcing environment of an application on the JetStream log at ``url``."""
-    return {"PERSISTENCE_MODULE": PERSISTENCE_MODULE, "NATS_URL": url, **(overrides or {})}
+def application_env(
+    url: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    settings: Settings | None = None,
+    handle: ServerHandle | None = None,
+) -> dict[str, str]:
+    """The eventsourcing environment of an application on the JetStream log at ``url``.
+
+    With ``settings``, the streams it creates get their replicas (``JETSTREAM_REPLICAS``);
+    with an embedded ``handle``, its reconnects re-read the server's state file.
+    """
+    env = {"PERSISTENCE_MODULE": PERSISTENCE_MODULE, "NATS_URL": url}
+    if settings is not None:
+        env[JetStreamFactory.JETSTREAM_REPLICAS] = str(settings.jetstream_replicas)
+    if handle is not None and handle.state_file is not None:
+        env[JetStreamFactory.NATS_SERVER_FILE] = str(handle.state_file)
+    return {**env, **(overrides or {})}
 
 
 def stream_name(app: HaoshangliangApplication) -> str:
@@ -83,22 +101,13 @@ def stream_name(app: HaoshangliangApplication) -> str:
 
 def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:
     """Connect once and disconnect; raise :class:`BootstrapError` if nothing answers."""
-    servers = [u.strip() for u in url.split(",") if u.strip()]
     errors: list[Exception] = []
 
     async def remember(error: Exception) -> None:
         errors.append(error)
 
     async def attempt() -> None:
-        nc = await nats.connect(
-            servers,
-            name="hsl-probe",
-            connect_timeout=timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,  # 0 would mean "forever" in nats-py
-            reconnect_time_wait=0.1,
-            error_cb=remember,
-        )
+        nc = await connect(url, name="hsl-probe", policy=_one_shot(timeout), error_cb=remember)
         await nc.close()
 
     try:
@@ -107,6 +116,10 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:
         cause = errors[-1] if errors else e
         msg = f"cannot connect to NATS at {redact_url(url)}: {cause or type(cause).__name__}"
         raise BootstrapError(msg) from e
+
+
+def _one_shot(timeout: float) -> ReconnectPolicy:
+    return replace(ONE_SHOT, connect_timeout=timeout, first_connect=timeout * 2)
 
 
 def open_application(
@@ -129,7 +142,8 @@ def open_application(
         ):
             _create_log(settings, env_overrides)
     try:
-        app = HaoshangliangApplication(env=application_env(handle.url, overrides), clock=clock)
+        env = application_env(handle.url, overrides, settings=settings, handle=handle)
+        app = HaoshangliangApplication(env=env, clock=clock)
     except PersistenceError as e:
         msg = f"cannot open the log at {handle.display_url}: {e}"
         raise BootstrapError(msg) from e
@@ -140,13 +154,7 @@ def _log_exists(url: str, stream: str, timeout: float = PROBE_TIMEOUT) -> bool:
     """Whether ``stream`` exists (asked as the reader itself: stream info is a read)."""
 
     async def ask() -> bool:
-        nc = await nats.connect(
-            [u.strip() for u in url.split(",") if u.strip()],
-            name="hsl-probe",
-            connect_timeout=timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,
-        )
+        nc = await connect(url, name="hsl-probe", policy=_one_shot(timeout))
         try:
             await nc.jetstream(timeout=timeout).stream_info(stream)
         except nats.js.errors.NotFoundError:
@@ -166,7 +174,8 @@ def _create_log(settings: Settings, env_overrides: Mapping[str, str] | None) -> 
     """Create the embedded server's (empty) log as ``service``, as a writer's first start does."""
     handle = connect_url(settings, user="service")
     try:
-        HaoshangliangApplication(env=application_env(handle.url, env_overrides)).close()
+        env = application_env(handle.url, env_overrides, settings=settings, handle=handle)
+        HaoshangliangApplication(env=env).close()
     except PersistenceError as e:
         msg = f"cannot create the log at {handle.display_url}: {e}"
         raise BootstrapError(msg) from e

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import nats
 import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
+from events.nats_connection import LONG_RUNNING, ONE_SHOT, ReconnectPolicy, connect
 from events.redact import SECRETS, redact_text
 from events.stream_layout import StreamLayout
 from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
@@ -203,25 +203,19 @@ class LogStatus:
     server without users)."""
 
 
-async def _connect(handle: ServerHandle, servers: list[str], timeout: float = 5.0) -> NatsClient:
-    """Connect once (no endless retry), check the server version, translate nats errors."""
+async def _connect(
+    handle: ServerHandle, policy: ReconnectPolicy = ONE_SHOT, name: str = "hsl"
+) -> NatsClient:
+    """Connect (``policy``: once, or reconnecting for good), check the server version,
+    translate nats errors. The first connect is bounded either way."""
     last_error: list[BaseException] = []
 
     async def remember(error: Exception) -> None:
-        last_error.append(error)
+        last_error[:] = [error]  # only the last: a long-running connection reports many
 
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                servers,
-                name="hsl",
-                connect_timeout=timeout,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,  # 0 would mean "retry forever" in nats-py
-                reconnect_time_wait=0.1,
-                error_cb=remember,
-            ),
-            timeout=timeout * 2,
+        nc = await connect(
+            handle.url, name=name, policy=policy, server_file=handle.state_file, error_cb=remember
         )
     except (nats.errors.Error, OSError, TimeoutError) as e:
         cause = last_error[-1] if last_error else e
@@ -247,8 +241,7 @@ def _version_text(nc: NatsClient) -> str:
 
 async def query_status(handle: ServerHandle, settings: Settings) -> LogStatus:
     """Connect to the server behind ``handle`` and list its JetStream streams."""
-    servers = settings.nats_servers or [handle.url]
-    nc = await _connect(handle, servers)
+    nc = await _connect(handle)
     try:
         jsm = nc.jetstream(timeout=5.0)
         streams: list[StreamStatus] = []
@@ -457,7 +450,9 @@ async def _serve(
     with _stop_signals() as stop:
         handle = connect_url(settings)  # blocking on purpose: nothing else runs yet
         try:
-            nc = await _connect(handle, settings.nats_servers or [handle.url])
+            # The checkpointer's and the feed's connection: it outlives a server's restart and
+            # a cluster node's loss (``events.nats_connection``).
+            nc = await _connect(handle, LONG_RUNNING, name="hsl-serve-workers")
             version = _version_text(nc)
             print(
                 f"NATS     {handle.display_url} ({_describe(handle)}; nats-server {version})",
@@ -468,7 +463,13 @@ async def _serve(
                 await _load_demo_if_empty(nc, settings)
             stopping = asyncio.Event()
             workers = _start_workers(
-                nc, signer, cadence=cadence, feed=feed, stopping=stopping, stop=stop
+                nc,
+                signer,
+                cadence=cadence,
+                feed=feed,
+                stopping=stopping,
+                stop=stop,
+                replicas=settings.jetstream_replicas,
             )
             if projector:
                 workers.start_projector(settings, stop)
@@ -576,7 +577,13 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
             projector = Projector(con, opened.app.recorder, opened.app.name)
             # Other API processes (`hsl serve --no-projector` on this data directory) cannot
             # open the file this one holds: they ask here, as they would ask `hsl project`.
-            service = QueryService(con, opened.url, opened.stream, name="hsl-serve")
+            service = QueryService(
+                con,
+                opened.url,
+                opened.stream,
+                name="hsl-serve",
+                server_file=opened.handle.state_file,
+            )
             service.start()
             projector.follow(stop)
         except (ProjectionError, SchemaMismatchError, QueryServiceError) as e:
@@ -598,18 +605,20 @@ def _start_workers(
     feed: bool,
     stopping: asyncio.Event,
     stop: asyncio.Future[str],
+    replicas: int = 1,
 ) -> _Workers:
     """Start the checkpointer (with a signer) and the feed; either ending stops the service."""
     workers = _Workers()
     if signer is not None:
         every, interval = cadence
         workers.checkpointer = Checkpointer(
-            nc, _event_stream(), signer, every=every, interval=interval
+            nc, _event_stream(), signer, every=every, interval=interval, replicas=replicas
         )
         workers.tasks.append(asyncio.create_task(workers.checkpointer.run(stopping)))
         print(f"checkpoints signed by {signer.verifier}", flush=True)
     if feed:
-        workers.tasks.append(asyncio.create_task(run_feed(nc, _event_stream(), stopping)))
+        feeding = run_feed(nc, _event_stream(), stopping, replicas=replicas)
+        workers.tasks.append(asyncio.create_task(feeding))
         print(f"feed     {public_stream(_event_stream())} (docs/feed.md)", flush=True)
     for task in workers.tasks:
         task.add_done_callback(lambda _: _resolve(stop, "worker"))

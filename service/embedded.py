@@ -8,6 +8,13 @@ and reuse it. An exclusive ``flock`` on ``<data_dir>/nats/server.lock`` is held 
 so processes racing on a fresh data directory start exactly one server. :func:`stop_embedded`
 stops it; the store stays, so the next start sees the same log.
 
+**Restarts keep the port.** A server that died (killed, the machine rebooted) is started again
+by the next command on the port ``server.json`` recorded, so that long-running commands
+(``hsl serve``, ``hsl project`` …), which reconnect for as long as it takes, find it where it
+was. Only if that port is taken meanwhile does it get another; those commands then find it
+through ``server.json`` itself, which they re-read before each reconnect attempt
+(:attr:`ServerHandle.state_file`, ``events.nats_connection``).
+
 A recorded server counts as running only when its pid is alive *and* its URL answers with the
 same server id that was recorded: a reused pid or port never passes for our server.
 
@@ -100,6 +107,8 @@ class ServerHandle:
     (a server started before them) and for an external server (the URL says)."""
     server_url: str | None = None
     """The embedded server's address, without credentials; None for an external server."""
+    state_file: Path | None = None
+    """The embedded server's ``server.json``: where it is now, for reconnects to re-read."""
 
     @property
     def embedded(self) -> bool:
@@ -149,16 +158,22 @@ def connect_url(
                         pid=state.pid,
                         url=state.url,
                     )
-                return _handle(state, "reused", users, role)
+                return _handle(state, "reused", users, role, nats_dir)
             _refuse_if_hung(state, nats_dir)
             log.info("stale embedded server state replaced", pid=state.pid, url=state.url)
         users = _load_or_create_users(nats_dir)
-        state = _start(nats_dir, timeout, users)
-        return _handle(state, "started", users, role)
+        state = _start(nats_dir, timeout, users, preferred_port=_last_port(state))
+        return _handle(state, "started", users, role, nats_dir)
+
+
+def _last_port(state: ServerState | None) -> int | None:
+    """The port the last server listened on (kept on a restart when it is free)."""
+    port = "" if state is None else state.url.rpartition(":")[2]
+    return int(port) if port.isdigit() else None
 
 
 def _handle(
-    state: ServerState, origin: Origin, users: NatsUsers | None, role: NatsUser
+    state: ServerState, origin: Origin, users: NatsUsers | None, role: NatsUser, nats_dir: Path
 ) -> ServerHandle:
     return ServerHandle(
         url=state.url if users is None else users.url(role, state.url),
@@ -167,6 +182,7 @@ def _handle(
         started_at=state.started_at,
         user=None if users is None else role,
         server_url=state.url,
+        state_file=nats_dir / STATE_FILE,
     )
 
 
@@ -268,7 +284,9 @@ def _read_users(nats_dir: Path) -> NatsUsers | None:
         raise EmbeddedServerError(msg) from None
 
 
-def _start(nats_dir: Path, timeout: float, users: NatsUsers) -> ServerState:
+def _start(
+    nats_dir: Path, timeout: float, users: NatsUsers, preferred_port: int | None = None
+) -> ServerState:
     log_file = nats_dir / LOG_FILE
     log_offset = log_file.stat().st_size if log_file.exists() else 0
     try:
@@ -276,7 +294,9 @@ def _start(nats_dir: Path, timeout: float, users: NatsUsers) -> ServerState:
     except OSError as e:
         msg = f"cannot write the embedded server's configuration in {nats_dir}: {e.strerror or e}"
         raise EmbeddedServerError(msg) from e
-    server = NatsServerProcess(store_dir=nats_dir, log_file=log_file, extra_args=auth)
+    server = NatsServerProcess(
+        store_dir=nats_dir, preferred_port=preferred_port, log_file=log_file, extra_args=auth
+    )
     try:
         url = server.start(timeout=timeout)
     except (NatsServerError, OSError, subprocess.SubprocessError) as e:

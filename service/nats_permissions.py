@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Final, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+from events.nats_connection import server_list
 from events.redact import SECRETS, redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from projections.query_service import query_subject, reply_subjects
@@ -306,7 +307,7 @@ def env_references() -> dict[Role, Password]:
 def with_credentials(servers: str, user: str, password: str) -> str:
     """Put ``user:password@`` into each of the comma-separated ``nats://`` URLs."""
     urls = []
-    for url in (u.strip() for u in servers.split(",") if u.strip()):
+    for url in server_list(servers):
         parts = urlsplit(url if "://" in url else f"nats://{url}")
         host = parts.netloc.rpartition("@")[2]
         urls.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}")))

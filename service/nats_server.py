@@ -77,6 +77,8 @@ class NatsServerProcess:
     store_dir: Path
     port: int = -1
     """-1 lets the server choose a free port; the chosen one is read from its ports file."""
+    preferred_port: int | None = None
+    """A port to take if it is free (a restarted server's last one); else ``port`` is used."""
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
     """Server log; default ``<store_dir>/nats-server.log`` (a file, never a pipe that fills)."""
@@ -86,7 +88,20 @@ class NatsServerProcess:
     """The server's HTTP monitoring endpoint (``/healthz``, ``/jsz``), on a port it chose."""
 
     def start(self, timeout: float = 20.0) -> str:
-        """Start the server and return its ``nats://`` URL once it accepts clients."""
+        """Start the server and return its ``nats://`` URL once it accepts clients.
+
+        With a ``preferred_port`` that is free, the server listens there; if it cannot after
+        all (taken in between), it is started again on ``port``.
+        """
+        preferred = self.preferred_port
+        if preferred is not None and preferred != self.port and port_is_free(preferred):
+            try:
+                return self._start_on(preferred, timeout)
+            except NatsServerError:
+                pass  # taken after all: fall back to the usual port
+        return self._start_on(self.port, timeout)
+
+    def _start_on(self, port: int, timeout: float) -> str:
         binary = find_server_binary()
         check_server_version(server_version(binary), str(binary))
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +118,7 @@ class NatsServerProcess:
             "--addr",
             "127.0.0.1",
             "--port",
-            str(self.port),
+            str(port),
             "--http_port",
             "-1",
             "--ports_file_dir",
@@ -182,6 +197,21 @@ def _accepts_connections(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``127.0.0.1:port`` now.
+
+    Bound as the server binds (``SO_REUSEADDR``), so a dead server's connections still in
+    TIME_WAIT do not make its port look taken.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port() -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from events.nats_connection import server_list
+
 NatsUser = Literal["service", "projector", "auditor", "subscriber"]
 """The NATS users (one per role, ``service.nats_permissions``) a command may connect as."""
 
@@ -21,6 +23,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DEFAULT_DATA_DIR = Path(".hsl")
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 8000
+MAX_REPLICAS = 5
+"""JetStream's limit on a stream's replicas."""
 
 
 class SettingsError(ValueError):
@@ -46,6 +50,9 @@ class Settings:
     ``HSL_HTTP_HOST``, ``HSL_HTTP_PORT``
         Where ``hsl serve`` listens for the HTTP API: default ``127.0.0.1`` and ``8000``
         (``hsl serve --host/--port`` override them; port 0 picks a free port).
+    ``JETSTREAM_REPLICAS``
+        Replicas of every stream a command creates: the event log, its checkpoints and the
+        public feed (default 1; ``3`` on a three-node cluster). An existing stream keeps its own.
 
     Not from the environment: ``nats_user``, the NATS user this process connects to the
     *embedded* server as. Each ``hsl`` command sets the one it needs (``service.cli``); the
@@ -58,6 +65,7 @@ class Settings:
     log_level: str = "info"
     http_host: str = DEFAULT_HTTP_HOST
     http_port: int = DEFAULT_HTTP_PORT
+    jetstream_replicas: int = 1
     nats_user: NatsUser = "service"
 
     @classmethod
@@ -75,12 +83,17 @@ class Settings:
         if not port_text.isdigit() or int(port_text) > 65535:
             msg = f"HSL_HTTP_PORT={port_text!r} is not a port number (0-65535)"
             raise SettingsError(msg)
+        replicas_text = env.get("JETSTREAM_REPLICAS", "").strip() or "1"
+        if not replicas_text.isdigit() or not 1 <= int(replicas_text) <= MAX_REPLICAS:
+            msg = f"JETSTREAM_REPLICAS={replicas_text!r} is not a replica count (1-{MAX_REPLICAS})"
+            raise SettingsError(msg)
         return cls(
             nats_url=nats_url,
             data_dir=data_dir.expanduser().resolve(),
             log_level=log_level,
             http_host=http_host,
             http_port=int(port_text),
+            jetstream_replicas=int(replicas_text),
         )
 
     @property
@@ -93,7 +106,7 @@ class Settings:
         """``NATS_URL`` split into the server list nats-py expects (empty when embedded)."""
         if self.nats_url is None:
             return []
-        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+        return server_list(self.nats_url)
 
     @property
     def nats_dir(self) -> Path:

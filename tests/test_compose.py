@@ -274,11 +274,11 @@ class TestClusterProfile:
         assert set(routes) == set(nodes)
 
     def test_streams_at_three_replicas(self) -> None:
-        for service in _services().values():
+        """Whichever command creates a stream first (the log and checkpoints: serve; the
+        public stream: feed) gives it three replicas: every one of them is set so."""
+        for name, service in _services().items():
             if _is_hsl(service) and _stack(service) == "cluster":
-                replicas = service["environment"].get("JETSTREAM_REPLICAS", "1")
-                if service["command"][0] == "serve":  # the one that creates the streams
-                    assert replicas == "3"
+                assert service["environment"].get("JETSTREAM_REPLICAS") == "3", name
 
     def test_the_default_stack_is_one_node(self) -> None:
         default = [n for n, s in _services().items() if _is_nats(s) and _stack(s) == "default"]

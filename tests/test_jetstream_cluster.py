@@ -47,10 +47,11 @@ async def _replicas(urls: list[str], stream: str) -> int:
 
 
 async def _checkpoint_once(urls: list[str], stream: str) -> int:
-    """Sign one checkpoint of ``stream``; its stream takes the event stream's replicas."""
+    """Sign one checkpoint of ``stream``; its stream gets the configured replicas (3)."""
     nc = await nats.connect(urls)
     try:
-        checkpointer = Checkpointer(nc, stream, SignerKey.generate(origin_for(stream)))
+        signer = SignerKey.generate(origin_for(stream))
+        checkpointer = Checkpointer(nc, stream, signer, replicas=3)
         await checkpointer.resume()
         await checkpointer.step()
         await checkpointer.checkpoint_now()

@@ -14,14 +14,14 @@ import asyncio
 import signal
 import sys
 
-import nats
-import nats.errors
+from nats.aio.client import Client
 
+from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
 from events.stream_layout import StreamLayout
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import CommandError, command
-from service.embedded import connect_url
+from service.embedded import ServerHandle, connect_url
 from service.feed.integration import SubjectError, check_filter
 from service.feed.publisher import DEFAULT_POLL, FeedPublisher
 from service.feed.stream import FeedError, public_stream
@@ -34,13 +34,28 @@ def _stream() -> str:
     return StreamLayout.for_application(HaoshangliangApplication.name).stream
 
 
-def _url(settings: Settings) -> str:
-    url = connect_url(settings).url
+def _server(settings: Settings) -> ServerHandle:
+    handle = connect_url(settings)
     try:
-        bootstrap.probe(url)
+        bootstrap.probe(handle.url)
     except bootstrap.BootstrapError as e:
         raise CommandError(str(e)) from e
-    return url
+    return handle
+
+
+async def _connect(
+    handle: ServerHandle, name: str, *, once: bool = False, inbox_prefix: str | None = None
+) -> Client:
+    """The command's connection: reconnecting for good unless it runs once
+    (``events.nats_connection``); on the embedded server it follows ``server.json``."""
+    policy = ONE_SHOT if once else LONG_RUNNING
+    return await connect(
+        handle.url,
+        name=name,
+        policy=policy,
+        server_file=handle.state_file,
+        inbox_prefix=inbox_prefix,
+    )
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -75,9 +90,10 @@ def _feed_arguments(parser: argparse.ArgumentParser) -> None:
 def feed(args: argparse.Namespace, settings: Settings) -> int:
     if args.poll <= 0:
         raise CommandError("--poll must be more than 0 seconds")
-    url = _url(settings)
+    handle = _server(settings)
+    replicas = settings.jetstream_replicas
     try:
-        published, position = asyncio.run(_run_feed(url, args.once, args.poll))
+        published, position = asyncio.run(_run_feed(handle, args.once, args.poll, replicas))
     except FeedError as e:
         raise CommandError(f"the feed stopped: {e}") from e
     print(
@@ -88,10 +104,12 @@ def feed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run_feed(url: str, once: bool, poll: float) -> tuple[int, int]:
-    nc = await nats.connect(url.split(","), name="hsl-feed")
+async def _run_feed(
+    handle: ServerHandle, once: bool, poll: float, replicas: int
+) -> tuple[int, int]:
+    nc = await _connect(handle, "hsl-feed", once=once)
     try:
-        publisher = FeedPublisher(nc, _stream())
+        publisher = FeedPublisher(nc, _stream(), replicas=replicas)
         if once:
             await publisher.resume()
             await publisher.step()
@@ -137,19 +155,19 @@ def subscribe_command(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(e)) from e
     if args.count is not None and args.count < 1:
         raise CommandError("--count must be 1 or more")
-    url = _url(settings)
+    handle = _server(settings)
     try:
-        asyncio.run(_run_subscriber(url, subject, durable, args.count))
+        asyncio.run(_run_subscriber(handle, subject, durable, args.count))
     except FeedError as e:
         raise CommandError(str(e)) from e
     return 0
 
 
-async def _run_subscriber(url: str, subject: str, durable: str, count: int | None) -> int:
+async def _run_subscriber(
+    handle: ServerHandle, subject: str, durable: str, count: int | None
+) -> int:
     # The subscriber user may only receive on its own inbox prefix (docs/operations.md).
-    nc = await nats.connect(
-        url.split(","), name=f"hsl-subscribe-{durable}", inbox_prefix=SUBSCRIBER_INBOX_PREFIX
-    )
+    nc = await _connect(handle, f"hsl-subscribe-{durable}", inbox_prefix=SUBSCRIBER_INBOX_PREFIX)
     try:
         stop = _stop_on_signals()
 

@@ -33,7 +33,6 @@ state matches what subscribers were told.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -58,6 +57,7 @@ from events.jetstream_ops import (
     direct_get_last,
     direct_get_range,
 )
+from events.nats_connection import NatsUnavailableError, ride_out, until_answered
 from events.stream_layout import TOPIC, StreamLayout, decode_header_text
 from service.feed.integration import (
     ALL_SUBJECTS,
@@ -99,6 +99,10 @@ class _When(msgspec.Struct):
 _decode_when = msgspec.json.Decoder(_When).decode
 
 
+class FeedUnavailableError(FeedError, NatsUnavailableError):
+    """The public stream does not answer now (no leader yet, the server restarting)."""
+
+
 class _Restart(Exception):  # noqa: N818 - a signal, not an error
     """The public stream holds something this publisher did not expect: resume from it."""
 
@@ -115,7 +119,13 @@ class FeedPublisher:
     """
 
     def __init__(
-        self, nc: Client, stream: str, *, clock: Clock | None = utc_now, batch: int = BATCH
+        self,
+        nc: Client,
+        stream: str,
+        *,
+        clock: Clock | None = utc_now,
+        batch: int = BATCH,
+        replicas: int = 1,
     ) -> None:
         if not 1 <= batch <= MAX_BATCH_MESSAGES:
             raise ValueError(f"batch {batch}: from 1 to {MAX_BATCH_MESSAGES}")
@@ -138,10 +148,12 @@ class FeedPublisher:
         self._pending: deque[tuple[OutcomeStatusChanged, str]] = deque()
         """Changes derived but not stored yet, with their message ids."""
         self.batch = batch
+        self.replicas = replicas
+        """Replicas of the public stream when this publisher creates it."""
 
     async def resume(self) -> None:
         """Create the public stream if needed and find where the feed stopped."""
-        await ensure_public_stream(self.nc, self.stream)
+        await ensure_public_stream(self.nc, self.stream, self.replicas)
         self.state, self.position = FeedState(), 0
         self._recorded, self._recorded_keys = {}, set()
         self._ahead.clear()
@@ -282,11 +294,13 @@ class FeedPublisher:
         ]
         messages[0].headers["Nats-Expected-Last-Sequence"] = str(self._last_public_seq)
         try:
-            ack = await commit(self.nc, messages)
+            # A public stream just made on a cluster has no leader for a moment.
+            ack = await until_answered(lambda: commit(self.nc, messages))
         except nats.errors.TimeoutError:
             return None  # lost: stored or not, the stream says which
         except nats.errors.NoRespondersError as e:
-            raise FeedError(f"the public stream {self.public!r} does not answer") from e
+            # Passes (a leader being elected): ``run`` waits it out; ``--once`` names it.
+            raise FeedUnavailableError(f"the public stream {self.public!r} does not answer") from e
         if ack.error is not None:
             if ack.error.err_code in WRONG_LAST_SEQUENCE or (
                 ack.error.err_code == DUPLICATE_MESSAGE_ID
@@ -310,12 +324,13 @@ class FeedPublisher:
         self._last_public_seq = seq
 
     async def run(self, stop: asyncio.Event, poll: float = DEFAULT_POLL) -> None:
-        """Resume, then follow the log until ``stop`` is set."""
-        await self.resume()
-        while not stop.is_set():
-            await self.step()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll)
+        """Resume, then follow the log until ``stop`` is set.
+
+        A NATS fault (a reconnect, a cluster electing a leader) does not end it: it resumes
+        from the public stream once the server answers again, so a batch whose ack was lost
+        is found there, not stored twice.
+        """
+        await ride_out(stop, resume=self.resume, step=self.step, poll=poll, what="feed")
 
 
 async def run_feed(
@@ -325,13 +340,14 @@ async def run_feed(
     *,
     poll: float = DEFAULT_POLL,
     clock: Clock | None = utc_now,
+    replicas: int = 1,
 ) -> None:
     """Publish the outcome feed of the log ``stream`` until ``stop`` is set (for ``hsl serve``).
 
     ``stream`` is the event log's stream (``hsl``); the feed goes to ``<stream>-public``. Raises
     :class:`FeedError` when it cannot go on (a public stream that is not immutable …).
     """
-    await FeedPublisher(nc, stream, clock=clock).run(stop, poll)
+    await FeedPublisher(nc, stream, clock=clock, replicas=replicas).run(stop, poll)
 
 
 async def catch_up(nc: Client, stream: str, *, clock: Clock | None = utc_now) -> int:

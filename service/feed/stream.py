@@ -14,7 +14,7 @@ from typing import Final
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import ensure_immutable_stream, stream_replicas
+from events.jetstream_ops import ensure_immutable_stream
 from events.stream_layout import immutable_stream_config
 from service.feed.integration import ALL_SUBJECTS
 
@@ -43,14 +43,12 @@ def public_stream_config(stream: str, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_public_stream(nc: Client, stream: str, replicas: int | None = None) -> None:
+async def ensure_public_stream(nc: Client, stream: str, replicas: int = 1) -> None:
     """Create the public stream, or check that the existing one is immutable.
 
-    ``replicas`` defaults to the event log's own (three in the cluster profile; one if the log
-    does not exist yet).
+    ``replicas`` is the configured count (``JETSTREAM_REPLICAS``, as every stream gets it), not
+    copied from the log: the feed may well start before the log's stream exists.
     """
-    if replicas is None:
-        replicas = await stream_replicas(nc, stream)
     faults = await ensure_immutable_stream(nc, public_stream_config(stream, replicas))
     if faults:
         msg = f"stream {public_stream(stream)!r} exists but is not immutable: " + "; ".join(faults)

@@ -6,15 +6,17 @@ prints each integration event as one JSON line and acks it only after the line i
 waiting for the server to confirm the ack (a "double ack"). The server keeps the consumer's
 position, so stopped and restarted it goes on with the first message it has not acked: it misses
 none. It fetches one message at a time, and on SIGINT/SIGTERM finishes the message in hand
-(print, confirmed ack) before it exits, so a stop and restart repeats none. Only a crash
-between printing a line and the ack's confirmation can print a message twice; the second
-delivery says ``"redelivered": true``. A subscriber that must never act twice keys its work on
-``(source_sequence, status)``, which is unique.
+(print, confirmed ack) before it exits, so a stop and restart repeats none. Only a crash, or
+a connection lost, between printing a line and the ack's confirmation can print a message
+twice; the second delivery says ``"redelivered": true``. A NATS fault does not end it: it
+fetches again until the server (a restarted one, or a surviving node) answers. A subscriber
+that must never act twice keys its work on ``(source_sequence, status)``, which is unique.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -23,12 +25,16 @@ from typing import Final
 
 import nats.errors
 import nats.js.errors
+import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from events.nats_connection import RETRY_WAIT, is_transient
 from service.feed.integration import check_filter, decode, to_builtins
 from service.feed.stream import FeedError, public_stream
+
+log = structlog.get_logger(__name__)
 
 FETCH_TIMEOUT: Final = 1.0
 """Seconds one fetch waits for a message; a stop is noticed within this."""
@@ -124,15 +130,26 @@ async def subscribe(
                 # One at a time: a stop between two messages leaves none fetched and unprinted,
                 # so nothing comes back marked redelivered that was not printed before.
                 (message,) = await sub.fetch(1, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
+            except Exception as e:
+                # No message yet, or NATS away (a reconnect, a leader election): the durable
+                # consumer keeps the position on the server, so fetching again goes on there.
+                if not is_transient(e):
+                    raise
+                if not isinstance(e, nats.errors.TimeoutError):
+                    log.warning("subscriber: NATS unavailable; fetching again", error=str(e))
+                    await asyncio.sleep(RETRY_WAIT)
                 continue
             out(render(message))
             try:
                 await message.ack_sync(timeout=ACK_CONFIRM_TIMEOUT)
-            except nats.errors.TimeoutError as e:
-                msg = "the server did not confirm an ack; the last line may come again"
-                raise SubscribeError(msg) from e
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                # Unconfirmed, perhaps lost with the connection: the server delivers the
+                # event again after ACK_WAIT, marked redelivered (module docstring).
+                log.warning("subscriber: ack not confirmed; the event may come again", error=str(e))
             printed += 1
     finally:
-        await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
     return printed

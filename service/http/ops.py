@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Request, Response, get
 
+from events.jetstream_commits import JetStreamRecorder
 from service.http import views
 from service.http.metrics import METRICS
 
@@ -36,9 +37,16 @@ def _services(request: AnyRequest) -> Services:
 
 
 def _log_head(services: Services) -> int | None:
-    """The log's last sequence, or None when NATS does not answer."""
+    """The log's last sequence, or None when NATS does not answer.
+
+    While the connection is down (reconnecting to a restarted server or another node) the
+    answer is None at once, instead of a request that waits for its timeout.
+    """
+    recorder = services.app.recorder
+    if isinstance(recorder, JetStreamRecorder) and not recorder.connected:
+        return None
     try:
-        head = services.app.recorder.max_notification_id()
+        head = recorder.max_notification_id()
     except Exception:
         return None
     return int(head or 0)

@@ -113,7 +113,7 @@ async def start_api(
     # The views client: reads go to this process's projector when it runs here and shares its
     # connection (``hsl serve``), else over NATS to the projector holding the file (``hsl
     # project``); the NATS connection is opened on the first read that needs it.
-    remote = RemoteViews(opened.url, opened.stream)
+    remote = RemoteViews(opened.url, opened.stream, server_file=opened.handle.state_file)
     views.ask_remote(path, remote)
     services = Services(
         app=opened.app,
