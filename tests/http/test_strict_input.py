@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
+from projections import query_service as qs
 from projections.query_service import MAX_OFFSET
 from projections.rebuild import rebuild
 from tests.http.conftest import COUNTY, TOWN, Api
@@ -206,3 +208,14 @@ class TestQueryParameters:
         for params in ({"from": 2**64}, {"to": 10**30}, {"from": 10**30, "to": 10**31}):
             response = api.client.get("/audit/export", params=params, headers=api.auth("auditor-1"))
             assert response.status_code < 500, (params, response.text)
+
+
+def test_the_views_wire_bounds_the_offset_too() -> None:
+    """`hsl project` answers the same named reads over NATS: the bound is the Struct's."""
+    assert qs.decode_request(b'{"read": "rooms", "offset": 9007199254740992}') == qs.Rooms(
+        offset=MAX_OFFSET
+    )
+    for offset in (MAX_OFFSET + 1, 2**63, 2**64):
+        data = b'{"read": "topics", "offset": %d}' % offset
+        with pytest.raises(msgspec.ValidationError, match=r"\$\.offset"):
+            qs.decode_request(data)
