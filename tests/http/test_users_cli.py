@@ -67,9 +67,10 @@ def test_names_and_places_are_clean_text(
     err = capsys.readouterr().err
     assert err.startswith("hsl: error: invalid user: ")
     assert named in err
-    assert not (data_dir / "users.json").exists() or "wang-5" not in (
-        data_dir / "users.json"
-    ).read_text()
+    assert (
+        not (data_dir / "users.json").exists()
+        or "wang-5" not in (data_dir / "users.json").read_text()
+    )
 
 
 def test_an_id_is_one_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
