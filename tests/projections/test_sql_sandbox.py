@@ -78,6 +78,13 @@ def bypasses(data: Path) -> list[str]:
         f"SELECT * FROM glob('{data}/*/*')",
         f"SELECT * FROM '{data / 'secrets.csv'}'",
         f"SELECT * FROM '{data / 'other.duckdb'}'",
+        f"SELECT * FROM read_duckdb('{data / 'other.duckdb'}')",
+        f"SELECT * FROM read_csv_auto('{data / 'secrets.csv'}')",
+        f"SELECT * FROM read_ndjson_objects('{users}')",
+        f"SELECT * FROM read_text(['{key}', '{users}'])",
+        f"SELECT * FROM parquet_metadata('{key}')",
+        f"SELECT * FROM read_xlsx('{key}')",  # an extension: never loaded
+        f"SELECT * FROM sqlite_scan('{key}', 't')",
         "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')",
         "SELECT * FROM 'https://127.0.0.1:9/x.parquet'",
         "SET enable_external_access = true",
