@@ -29,7 +29,14 @@ from projections.query_service import QueryService, QueryServiceError
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
-from projections.sql_sandbox import EXPLAIN, SELECT, SandboxError, check_read_only, open_sandboxed
+from projections.sql_sandbox import (
+    EXPLAIN,
+    SELECT,
+    SandboxError,
+    check_read_only,
+    described,
+    open_sandboxed,
+)
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
@@ -212,8 +219,10 @@ def query(args: argparse.Namespace, settings: Settings) -> int:
         cursor = con.execute(args.sql)
         columns = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
-    except (SandboxError, duckdb.Error) as e:
+    except SandboxError as e:
         raise CommandError(f"query refused: {e}") from e
+    except duckdb.Error as e:
+        raise CommandError(f"query refused: {described(e)}") from e
     finally:
         con.close()
     write_rows(columns, rows, args.format)

@@ -37,7 +37,13 @@ import xlsxwriter  # type: ignore[import-untyped]  # ships no annotations
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 
 from projections.headers import headers_for
-from projections.sql_sandbox import SELECT, SandboxError, check_read_only, open_sandboxed
+from projections.sql_sandbox import (
+    SELECT,
+    SandboxError,
+    check_read_only,
+    described,
+    open_sandboxed,
+)
 
 FORMATS: Final[tuple[str, ...]] = ("csv", "parquet", "xlsx")
 SUFFIXES: Final[dict[str, str]] = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -179,7 +185,7 @@ def _columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     try:
         return list(con.sql(sql).columns)
     except duckdb.Error as e:
-        raise ExportError(f"bad SQL: {e}") from e
+        raise ExportError(f"bad SQL: {described(e)}") from e
 
 
 def _identifier(name: str) -> str:
@@ -279,7 +285,7 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[list[tuple[An
         while batch := cursor.fetchmany(FETCH):
             yield batch
     except duckdb.Error as e:
-        raise ExportError(f"query failed: {e}") from e
+        raise ExportError(f"query failed: {described(e)}") from e
 
 
 # --- Parquet ---------------------------------------------------------------------------------
@@ -297,7 +303,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -
     try:
         row = con.execute(sql).fetchone()
     except duckdb.Error as e:
-        raise ExportError(f"query failed: {e}") from e
+        raise ExportError(f"query failed: {described(e)}") from e
     return 0 if row is None else int(row[0])
 
 

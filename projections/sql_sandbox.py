@@ -73,6 +73,19 @@ def open_sandboxed(path: Path, *, writable: Sequence[Path] = ()) -> duckdb.DuckD
     return con
 
 
+OUTSIDE: Final = (
+    "the SQL reads the views and nothing else (docs/analytics.md, What the SQL can reach)"
+)
+
+
+def described(error: duckdb.Error) -> str:
+    """DuckDB's message, saying why when it is the sandbox that refused."""
+    text = str(error)
+    if isinstance(error, duckdb.PermissionException) or "configuration has been locked" in text:
+        return f"{text} - {OUTSIDE}"
+    return text
+
+
 def check_read_only(
     con: duckdb.DuckDBPyConnection,
     sql: str,

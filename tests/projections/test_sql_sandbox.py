@@ -218,6 +218,8 @@ class TestCommands:
             assert main(["query", sql]) == 1, sql
             out, err = capsys.readouterr()
             assert err.startswith("hsl: error: query refused:"), (sql, err)
+            permission = "Permission Error" in err or "has been locked" in err
+            assert not permission or "reads the views and nothing else" in err, err
             assert SIGNER not in out + err
             assert "NEVER-SHOWN" not in out + err
         untouched(data)
