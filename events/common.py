@@ -40,9 +40,12 @@ PersonId = Annotated[
     str,
     Meta(min_length=1, max_length=64, description="Opaque id of a person or unit."),
 ]
+FREE_TEXT: Final = "free_text"
+"""``Meta.extra`` key of the long free-text fields: a command may give them line breaks and
+tabs, every other string is one line (``service.domain.text``; not part of the schemas)."""
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Text = Annotated[str, Meta(min_length=1, max_length=5000)]
-OptionalText = Annotated[str, Meta(max_length=5000)]
+Text = Annotated[str, Meta(min_length=1, max_length=5000, extra={FREE_TEXT: True})]
+OptionalText = Annotated[str, Meta(max_length=5000, extra={FREE_TEXT: True})]
 
 Role = Literal[
     "party_org",  # 同级党组织: 镇党(工)委 / 村(社区)党组织 (§二.1, §四.3)

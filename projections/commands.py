@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import Any
 
 import duckdb
 import structlog
@@ -29,6 +29,14 @@ from projections.query_service import QueryService, QueryServiceError
 from projections.rebuild import ViewsBusyError, rebuild
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
+from projections.sql_sandbox import (
+    EXPLAIN,
+    SELECT,
+    SandboxError,
+    check_read_only,
+    described,
+    open_sandboxed,
+)
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import GROUPS, CommandError, command
@@ -202,43 +210,29 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("query", help="run read-only SQL against the views", arguments=_query_arguments)
 def query(args: argparse.Namespace, settings: Settings) -> int:
-    """Opens the views read-only, so a mistyped DELETE changes nothing."""
+    """One SELECT or EXPLAIN in DuckDB's sandbox (``projections.sql_sandbox``): it reads the
+    views and nothing else, so a mistyped DELETE changes nothing and no file is reached."""
     path: Path = args.db or views_path(settings)
     if not path.exists():
         hint = "" if args.db else ": run `hsl projections rebuild` first"
         raise CommandError(f"no views at {path}{hint}")
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as e:
-        raise CommandError(f"cannot open {path} read-only: {e}") from e
+        con = open_sandboxed(path)
+    except SandboxError as e:
+        raise CommandError(str(e)) from e
     try:
-        _refuse_side_effects(con, args.sql)
+        check_read_only(con, args.sql, (SELECT, EXPLAIN))
         cursor = con.execute(args.sql)
         columns = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
-    except duckdb.Error as e:
+    except SandboxError as e:
         raise CommandError(f"query refused: {e}") from e
+    except duckdb.Error as e:
+        raise CommandError(f"query refused: {described(e)}") from e
     finally:
         con.close()
     write_rows(columns, rows, args.format)
     return 0
-
-
-QUERY_STATEMENTS: Final = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
-"""What ``hsl query`` runs: a read-only connection still lets COPY … TO, EXPORT DATABASE,
-ATTACH or INSTALL write files or reach out, so only these statement types are let through
-(SHOW, DESCRIBE, SUMMARIZE and VALUES parse as SELECT)."""
-
-
-def _refuse_side_effects(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    statements = con.extract_statements(sql)
-    if len(statements) != 1:
-        msg = f"query refused: give exactly one statement, not {len(statements)}"
-        raise CommandError(msg)
-    kind = statements[0].type
-    if kind not in QUERY_STATEMENTS:
-        msg = f"query refused: the views are read-only here, so SELECT or EXPLAIN, not {kind.name}"
-        raise CommandError(msg)
 
 
 def write_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str) -> None:

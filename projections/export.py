@@ -37,6 +37,13 @@ import xlsxwriter  # type: ignore[import-untyped]  # ships no annotations
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 
 from projections.headers import headers_for
+from projections.sql_sandbox import (
+    SELECT,
+    SandboxError,
+    check_read_only,
+    described,
+    open_sandboxed,
+)
 
 FORMATS: Final[tuple[str, ...]] = ("csv", "parquet", "xlsx")
 SUFFIXES: Final[dict[str, str]] = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -112,14 +119,19 @@ def export(
         raise ExportError(msg)
     _check_output(output)
     chosen = format_for(output, fmt)
-    with _read_only(views) as con:
-        if relation is not None:
-            source = relation_source(con, relation, as_of)
-        else:
-            assert sql is not None
-            source = query_source(con, sql)
-        write = {"csv": _write_csv, "parquet": _write_parquet, "xlsx": _write_xlsx}[chosen]
-        with _replacing(output) as temporary:
+    if not views.exists():
+        msg = f"no views at {views}: run `hsl projections rebuild` first"
+        raise ExportError(msg)
+    write = {"csv": _write_csv, "parquet": _write_parquet, "xlsx": _write_xlsx}[chosen]
+    with _replacing(output) as temporary:
+        # DuckDB itself writes only a Parquet file, and only that one (projections.sql_sandbox).
+        writable = [temporary] if chosen == "parquet" else []
+        with _sandboxed(views, writable) as con:
+            if relation is not None:
+                source = relation_source(con, relation, as_of)
+            else:
+                assert sql is not None
+                source = query_source(con, sql)
             rows = write(con, source, temporary)
     return ExportResult(path=output, format=chosen, rows=rows, label=source.label)
 
@@ -160,16 +172,9 @@ def relation_source(
 def query_source(con: duckdb.DuckDBPyConnection, sql: str) -> Source:
     """One read-only SELECT (``WITH``, ``FROM``-first and ``VALUES`` count as SELECT)."""
     try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as e:
-        raise ExportError(f"bad SQL: {e}") from e
-    if len(statements) != 1:
-        msg = f"--sql takes exactly one SELECT statement, got {len(statements)}"
-        raise ExportError(msg)
-    kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
-        msg = f"export refused: --sql must be one read-only SELECT, not {kind.name}"
-        raise ExportError(msg)
+        check_read_only(con, sql, (SELECT,))
+    except SandboxError as e:
+        raise ExportError(f"export refused: --sql: {e}") from e
     text = sql.strip().rstrip(";").strip()
     columns = _columns(con, text)
     return Source(sql=text, columns=columns, headers=headers_for(columns), label="query")
@@ -180,7 +185,7 @@ def _columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     try:
         return list(con.sql(sql).columns)
     except duckdb.Error as e:
-        raise ExportError(f"bad SQL: {e}") from e
+        raise ExportError(f"bad SQL: {described(e)}") from e
 
 
 def _identifier(name: str) -> str:
@@ -203,15 +208,11 @@ def _check_output(output: Path) -> None:
 
 
 @contextlib.contextmanager
-def _read_only(views: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    if not views.exists():
-        msg = f"no views at {views}: run `hsl projections rebuild` first"
-        raise ExportError(msg)
+def _sandboxed(views: Path, writable: Sequence[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
-        con = duckdb.connect(str(views), read_only=True)
-    except duckdb.Error as e:
-        raise ExportError(f"cannot open {views} read-only: {e}") from e
-    con.execute("SET enable_progress_bar = false")  # a long query's bar would mix into our output
+        con = open_sandboxed(views, writable=writable)
+    except SandboxError as e:
+        raise ExportError(str(e)) from e
     try:
         yield con
     finally:
@@ -284,7 +285,7 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[list[tuple[An
         while batch := cursor.fetchmany(FETCH):
             yield batch
     except duckdb.Error as e:
-        raise ExportError(f"query failed: {e}") from e
+        raise ExportError(f"query failed: {described(e)}") from e
 
 
 # --- Parquet ---------------------------------------------------------------------------------
@@ -296,12 +297,13 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -
     metadata = headers.replace("'", "''")
     sql = (
         f"COPY (\n{source.sql}\n) TO '{target}' "
-        f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'hsl:headers': '{metadata}'}})"
+        f"(FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false, "  # the one writable path
+        f"KV_METADATA {{'hsl:headers': '{metadata}'}})"
     )
     try:
         row = con.execute(sql).fetchone()
     except duckdb.Error as e:
-        raise ExportError(f"query failed: {e}") from e
+        raise ExportError(f"query failed: {described(e)}") from e
     return 0 if row is None else int(row[0])
 
 

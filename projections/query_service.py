@@ -98,8 +98,11 @@ def reply_subjects(stream: str) -> str:
 
 # --- the reads -------------------------------------------------------------------------------
 
+MAX_OFFSET: Final = 2**53
+"""The largest offset a read takes: past any table, within DuckDB's BIGINT (an offset past it
+failed in DuckDB, a 500), and exact as a JSON number (the OpenAPI schema's ``maximum``)."""
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-Offset = Annotated[int, msgspec.Meta(ge=0)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET)]
 
 
 class _Read(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="read"):

@@ -31,6 +31,8 @@ import msgspec
 from msgspec import Meta
 
 from events.common import PersonId, Role
+from service.domain.errors import ValidationError
+from service.domain.text import check_texts
 
 UserRole = Literal[
     "party_org",
@@ -205,6 +207,10 @@ class UserStore:
             )
         except msgspec.ValidationError as e:
             raise UserStoreError(f"invalid user: {e}") from e
+        try:
+            check_texts(user, User)  # ids, names and places as in a command's body
+        except ValidationError as e:
+            raise UserStoreError(f"invalid user: {e.message_en}") from e
         with self._lock:
             users = self._current()
             existing = next((u for u in users if u.id == user_id), None)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from events.common import Actor, Person, Role
+from events.common import Actor, OptionalText, Person, Role, Text
 from events.consultation import (
     ConsultationForm,
     MotionResult,
@@ -63,7 +63,7 @@ class ConsultationCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         method: ResearchMethod,
-        summary: str,
+        summary: Text,
     ) -> None:
         """Record a research finding (site visit, survey, interview …); rule 1 (§二.1, §四.3):
         only while the topic stands approved, not once it is withdrawn."""
@@ -80,7 +80,7 @@ class ConsultationCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         participants: Sequence[Participant],
-        quota_justification: str = "",
+        quota_justification: OptionalText = "",
     ) -> None:
         """Confirm participants; under two-thirds residents needs a justification (rule 3).
 
@@ -152,7 +152,7 @@ class ConsultationCommands(CommandsBase):
         speaker_id: str,
         speaker_role: Role,
         stance: Stance,
-        text: str,
+        text: Text,
     ) -> None:
         """Record an opinion voiced at the activity."""
         act = self._act(actor, occurred_at)
@@ -163,7 +163,7 @@ class ConsultationCommands(CommandsBase):
         self.save(consultation)
 
     def put_motion(
-        self, consultation_id: UUID, *, actor: Actor, occurred_at: datetime, text: str
+        self, consultation_id: UUID, *, actor: Actor, occurred_at: datetime, text: Text
     ) -> UUID:
         """Put a motion to the attendees; returns the motion id."""
         act = self._act(actor, occurred_at)
@@ -199,7 +199,7 @@ class ConsultationCommands(CommandsBase):
         return result
 
     def reach_consensus(
-        self, consultation_id: UUID, *, actor: Actor, occurred_at: datetime, summary: str
+        self, consultation_id: UUID, *, actor: Actor, occurred_at: datetime, summary: Text
     ) -> None:
         """Record the consensus reached at the activity."""
         act = self._act(actor, occurred_at)
@@ -214,7 +214,7 @@ class ConsultationCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         person_ids: Sequence[str],
-        position: str,
+        position: Text,
     ) -> UUID:
         """Record residents who disagreed (rule 7 follows on the outcome); returns its id."""
         act = self._act(actor, occurred_at)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from uuid import UUID
 
-from events.common import Actor, Person
+from events.common import Actor, OptionalText, Person, Text
 from events.outcome import (
     AdoptedAs,
     EscalationCategory,
@@ -33,7 +33,7 @@ class OutcomeCommands(CommandsBase):
         occurred_at: datetime,
         kind: OutcomeKind,
         title: str,
-        text: str,
+        text: Text,
     ) -> UUID:
         """Draw up an opinion or suggestion from a held consultation (rule 4); returns its id."""
         act = self._act(actor, occurred_at)
@@ -87,7 +87,13 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def decline_outcome(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, decided_by: str, reason: str
+        self,
+        outcome_id: UUID,
+        *,
+        actor: Actor,
+        occurred_at: datetime,
+        decided_by: str,
+        reason: Text,
     ) -> None:
         """Record that a reported outcome was not adopted, with the reason."""
         act = self._act(actor, occurred_at)
@@ -115,7 +121,7 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def receive_objection(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, objector_id: str, text: str
+        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, objector_id: str, text: Text
     ) -> None:
         """Record an objection to the publicised matter."""
         act = self._act(actor, occurred_at)
@@ -139,7 +145,13 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def report_progress(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, percent: int, note: str = ""
+        self,
+        outcome_id: UUID,
+        *,
+        actor: Actor,
+        occurred_at: datetime,
+        percent: int,
+        note: OptionalText = "",
     ) -> None:
         """Record implementation progress (tracking)."""
         act = self._act(actor, occurred_at)
@@ -148,7 +160,7 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def complete_implementation(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, summary: str
+        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, summary: Text
     ) -> None:
         """Record the implementation done; supervision verifies it next."""
         act = self._act(actor, occurred_at)
@@ -163,7 +175,7 @@ class OutcomeCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         effective: bool,
-        note: str = "",
+        note: OptionalText = "",
     ) -> None:
         """Record supervision's verdict on the completed implementation (rule 5)."""
         act = self._act(actor, occurred_at)
@@ -172,7 +184,7 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def record_stall(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, cause: str
+        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, cause: Text
     ) -> None:
         """Record that implementation fell short, with its analysed cause (rule 6)."""
         act = self._act(actor, occurred_at)
@@ -188,7 +200,7 @@ class OutcomeCommands(CommandsBase):
         occurred_at: datetime,
         title: str,
         source: TopicSource,
-        description: str = "",
+        description: OptionalText = "",
     ) -> UUID:
         """Consult again on a stalled matter (rule 6): a new linked topic, saved atomically
         with the outcome's event; returns the new topic's id."""
@@ -216,7 +228,7 @@ class OutcomeCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         channel: FeedbackChannel,
-        summary: str,
+        summary: Text,
     ) -> None:
         """Tell residents what became of the outcome (成果运用反馈)."""
         act = self._act(actor, occurred_at)
@@ -231,7 +243,7 @@ class OutcomeCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         dissent_id: UUID,
-        explanation: str,
+        explanation: Text,
     ) -> None:
         """Explain the outcome to residents of one recorded dissent (rule 7)."""
         act = self._act(actor, occurred_at)
@@ -253,7 +265,7 @@ class OutcomeCommands(CommandsBase):
         occurred_at: datetime,
         category: EscalationCategory,
         to_level: EscalationLevel,
-        summary: str,
+        summary: Text,
     ) -> None:
         """Raise the matter with upper levels through the CPPCC channel (§四.6)."""
         act = self._act(actor, occurred_at)
@@ -262,7 +274,7 @@ class OutcomeCommands(CommandsBase):
         self.save(outcome)
 
     def close_outcome(
-        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, summary: str = ""
+        self, outcome_id: UUID, *, actor: Actor, occurred_at: datetime, summary: OptionalText = ""
     ) -> None:
         """Close the loop once rules 4–7 are satisfied."""
         act = self._act(actor, occurred_at)

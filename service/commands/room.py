@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from events.common import Actor, Person, RoomLevel
+from events.common import Actor, OptionalText, Person, RoomLevel
 from events.room import ConvenerPosition, MemberLevel, Region
 from service.commands.base import CommandsBase
 from service.domain.errors import ValidationError
@@ -87,7 +87,7 @@ class RoomCommands(CommandsBase):
         occurred_at: datetime,
         year: int,
         planned_consultations: int,
-        summary: str = "",
+        summary: OptionalText = "",
     ) -> None:
         """File the room's annual consultation plan (§五.5)."""
         act = self._act(actor, occurred_at)

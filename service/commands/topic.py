@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from events.common import Actor
+from events.common import Actor, OptionalText, Text
 from events.topic import FilingBody, TopicSource
 from service.commands.base import CommandsBase
 from service.domain.errors import ProcedureOrderViolation
@@ -23,7 +23,7 @@ class TopicCommands(CommandsBase):
         occurred_at: datetime,
         title: str,
         source: TopicSource,
-        description: str = "",
+        description: OptionalText = "",
     ) -> UUID:
         """Propose a topic to a room; rule 8 (§五.3) needs a lower room's county member."""
         act = self._act(actor, occurred_at)
@@ -47,7 +47,7 @@ class TopicCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         approving_org: str,
-        note: str = "",
+        note: OptionalText = "",
     ) -> None:
         """The party organisation approves the topic (rule 1, §二.1, §四.3)."""
         act = self._act(actor, occurred_at)
@@ -62,7 +62,7 @@ class TopicCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         rejecting_org: str,
-        reason: str,
+        reason: Text,
     ) -> None:
         """The party organisation declines the topic."""
         act = self._act(actor, occurred_at)
@@ -77,7 +77,7 @@ class TopicCommands(CommandsBase):
         actor: Actor,
         occurred_at: datetime,
         upper_org: str,
-        reason: str = "",
+        reason: OptionalText = "",
     ) -> None:
         """Send a lower room's topic to the upper party organisation (§四.3)."""
         act = self._act(actor, occurred_at)
@@ -101,7 +101,7 @@ class TopicCommands(CommandsBase):
         self.save(topic)
 
     def withdraw_topic(
-        self, topic_id: UUID, *, actor: Actor, occurred_at: datetime, reason: str
+        self, topic_id: UUID, *, actor: Actor, occurred_at: datetime, reason: Text
     ) -> None:
         """Withdraw a topic whose consultation has not been held.
 

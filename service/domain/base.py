@@ -19,6 +19,7 @@ from events.common import LATE_ENTRY, Actor, BaseEvent
 from events.mapper import EventEnvelope, register_aggregate
 from service.domain.errors import ValidationError
 from service.domain.rules import FUTURE_TOLERANCE
+from service.domain.text import check_texts
 
 E = TypeVar("E", bound=BaseEvent)
 
@@ -70,9 +71,10 @@ def build_event(event_cls: type[E], act: Act, fields: dict[str, Any]) -> E:
     """Construct and validate an event Struct; bad input raises our ValidationError.
 
     Struct constructors do not check ``Meta`` constraints; ``msgspec.convert`` does,
-    and reports the field's path, which we pass on to the clerk. Timestamps given with
-    any offset (``scheduled_for`` at +08:00) are stored in UTC, as ``UtcDatetime``
-    promises the schema's readers; naive ones are refused by the conversion.
+    and reports the field's path, which we pass on to the clerk; text is checked as
+    ``service.domain.text`` says. Timestamps given with any offset (``scheduled_for`` at
+    +08:00) are stored in UTC, as ``UtcDatetime`` promises the schema's readers; naive ones
+    are refused by the conversion.
     """
     data = {
         **{name: _in_utc(value) for name, value in fields.items()},
@@ -82,9 +84,11 @@ def build_event(event_cls: type[E], act: Act, fields: dict[str, Any]) -> E:
         "backdated": act.backdated,
     }
     try:
-        return msgspec.convert(msgspec.to_builtins(data), event_cls)
+        event = msgspec.convert(msgspec.to_builtins(data), event_cls)
     except msgspec.ValidationError as e:
         raise ValidationError.from_msgspec(e) from e
+    check_texts(event, event_cls)  # here, not in the Structs: stored events still decode
+    return event
 
 
 class HslAggregate(BaseAggregate[UUID]):

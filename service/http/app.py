@@ -37,6 +37,7 @@ from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
 from service.auth.users import User, UserStore
 from service.http.auth_limit import FailedAuthLimiter
 from service.http.bearer import LIMITER_STATE, caller
+from service.http.bodies import body_guard, decoded_body
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
 from service.http.metrics import METRICS
@@ -123,12 +124,11 @@ COMMAND, COUNTED = "hsl_command", "hsl_counted"
 handler never saw, refused with 422, is counted by the problem handler)."""
 
 
-def _run(
-    route: CommandRoute, request: Request[Any, Any, Any], data: Any, ident: uuid.UUID | None
-) -> Accepted:
+def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID | None) -> Accepted:
     services: Services = request.app.state.services
     state = request.scope.setdefault("state", {})
     user: User = state[_USER]
+    data: Any = decoded_body(request)  # strictly (service.http.bodies), not Litestar's `data`
     target: Target = state[_TARGET] or Target(room_id=None, region=data.region)
     fields = msgspec.structs.asdict(data)
     state[COUNTED] = True
@@ -158,11 +158,14 @@ _JSON_BODY: Any = JSONBody
 
 
 def command_handler(route: CommandRoute) -> HTTPRouteHandler:
-    """``POST route.path``: authenticate, authorize against the policy table, run, answer."""
+    """``POST route.path``: authenticate, authorize against the policy table, run, answer.
+
+    ``data`` documents the body in the OpenAPI schema; the command runs on the body as
+    ``service.http.bodies`` decoded it, strictly."""
     if route.target is None:
 
         def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Accepted:
-            return _run(route, request, data, None)
+            return _run(route, request, None)
 
         handler: Any = handler_without_id
         handler.__annotations__ = {
@@ -173,7 +176,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
     else:
 
         def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Accepted:
-            return _run(route, request, data, id)
+            return _run(route, request, id)
 
         handler = handler_with_id
         handler.__annotations__ = {
@@ -190,7 +193,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         tags=[route.tag],
         status_code=201 if route.creates else 200,
         sync_to_thread=True,
-        guards=[command_guard(route)],
+        guards=[command_guard(route), body_guard(route)],
         responses=problem_responses(401, 403, *([404] if route.target else []), 409, 422, 503),
     )(handler)
 

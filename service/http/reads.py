@@ -169,7 +169,7 @@ def _read(request: AnyRequest, read: qs.Read) -> Any:
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="at most this many rows")]
-Offset = Annotated[int, QueryParameter(ge=0, description="skip this many rows")]
+Offset = Annotated[int, QueryParameter(ge=0, le=qs.MAX_OFFSET, description="skip this many rows")]
 
 
 @get("/rooms", tags=["rooms"], sync_to_thread=True, responses=problem_responses(401, 422, 503))

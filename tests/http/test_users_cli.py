@@ -47,3 +47,32 @@ def test_add_list_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_a_town_needs_a_county(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["users", "add", "x", "--name", "x", "--role", "clerk", "--town", "柳溪镇"]) == 1
     assert "--town needs --county" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--name", "王\x1b[2J五"], "name: holds the control character U+001B"),
+        (["--name", "\u202e五王"], "name: holds the bidi control character U+202E"),
+        (["--name", "\u3000"], "name: is only whitespace"),
+        (["--name", "王五", "--county", "清河\x00县"], "grants[0].scope.county"),
+        (["--name", "王五", "--county", "清河县", "--town", " "], "grants[0].scope.town"),
+    ],
+)
+def test_names_and_places_are_clean_text(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], extra: list[str], named: str
+) -> None:
+    """The rule of a command's text (service.domain.text); nothing is stored."""
+    assert main(["users", "add", "wang-5", "--role", "clerk", *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hsl: error: invalid user: ")
+    assert named in err
+    assert (
+        not (data_dir / "users.json").exists()
+        or "wang-5" not in (data_dir / "users.json").read_text()
+    )
+
+
+def test_an_id_is_one_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "add", "wang\n5", "--name", "王五", "--role", "clerk"]) == 1
+    assert "id: holds the control character U+000A" in capsys.readouterr().err

@@ -126,7 +126,7 @@ class TestCommands:
             (f"COPY outcomes TO '{written}'", "COPY"),
             (f"EXPORT DATABASE '{env / 'exported'}'", "EXPORT"),
             (f"ATTACH '{env / 'other.duckdb'}'", "ATTACH"),
-            ("SELECT 1; SELECT 2", "exactly one statement"),
+            ("SELECT 1; SELECT 2", "exactly one SELECT or EXPLAIN statement"),
         ]:
             assert main(["query", statement]) == 1
             assert kind in capsys.readouterr().err
