@@ -31,6 +31,7 @@ from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, C
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
 from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
+from service.data_dir import owner_only
 from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
 from service.feed import FeedError, public_stream, run_feed
 from service.logging import configure_logging
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(settings, nats_user=args.nats_user)
     handler: Handler = args.handler
     try:
-        return handler(args, settings)
+        with owner_only(settings.data_dir):  # people's names and secrets: service/data_dir.py
+            return handler(args, settings)
     except USER_ERRORS as e:
         return _fail(str(e))
     except KeyboardInterrupt:
@@ -554,6 +556,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
 
     from projections.commands import views_path  # noqa: PLC0415 - it imports this module
     from projections.query_service import QueryService, QueryServiceError  # noqa: PLC0415
+    from projections.rebuild import remove_stale_rebuilds  # noqa: PLC0415
     from projections.runner import ProjectionError, Projector  # noqa: PLC0415
     from projections.schema import SchemaMismatchError  # noqa: PLC0415
     from service import bootstrap  # noqa: PLC0415
@@ -561,6 +564,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
 
     path = views_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_rebuilds(path)  # what killed rebuilds left: as large as the views
     opened = bootstrap.open_application(settings)
     try:
         try:
