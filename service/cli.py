@@ -73,6 +73,7 @@ class Command:
 
 GROUPS: dict[str, str] = {
     "log": "the event log's NATS server: inspect it, stop the embedded one",
+    "subscribers": "the downstream systems of the public feed: one NATS user each",
 }
 """Help for command groups (the first word of a nested command)."""
 
@@ -83,14 +84,14 @@ NATS_USERS: dict[tuple[str, ...], NatsUser] = {
     ("projections", "rebuild"): "projector",
     ("replay",): "auditor",
     ("audit", "verify"): "auditor",
-    ("subscribe",): "subscriber",
 }
 """The NATS user of the commands registered elsewhere that only read (docs/operations.md).
 
 Every other command is ``service``: it writes the log, checkpoints or the feed (``serve``,
 ``demo``, ``feed``, ``audit checkpoint|export``), lists every stream (``log status``), or
-does not connect at all. Only the embedded server uses this: with ``NATS_URL`` set, the URL's
-credentials decide.
+does not connect at all; ``subscribe --as NAME`` connects as that downstream system's own
+user instead (``Settings.nats_subscriber``). Only the embedded server uses this: with
+``NATS_URL`` set, the URL's credentials decide.
 """
 
 
