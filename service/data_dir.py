@@ -53,18 +53,14 @@ def protect(data_dir: Path) -> None:
     """
     try:
         info = data_dir.stat()
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        log.warning("cannot inspect the data directory", path=str(data_dir), error=str(e))
-        return
+    except OSError:
+        return  # missing, or unusable: the command that uses it names the problem
     if not stat.S_ISDIR(info.st_mode):
         return
     _restrict(data_dir, info)
     try:
         entries = list(os.scandir(data_dir))
-    except OSError as e:
-        log.warning("cannot list the data directory", path=str(data_dir), error=str(e))
+    except OSError:
         return
     for entry in entries:
         with contextlib.suppress(OSError):
