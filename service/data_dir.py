@@ -12,8 +12,11 @@ inherit the umask.
 
 A data directory made by an older ``hsl`` is closed up when a command starts
 (:func:`protect`): group and others lose every permission on the directory itself (``0700``)
-and on the files directly in it (``0600``); the directory's mode already keeps them out of
-what lies deeper.
+and on ``hsl``'s own entries directly in it (the views, the API's users, the ``nats`` and
+``audit`` directories); the directory's mode already keeps them out of what lies deeper.
+Only a directory that holds such an entry is touched, and nothing else in it: pointed at a
+directory that is not ``hsl``'s alone (``HSL_DATA_DIR=$HOME``), ``hsl`` changes no mode there
+it did not create.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import structlog
 
 OWNER_ONLY_UMASK: Final = 0o077
 """Group and others get no permission on what is created."""
+OWN_NAMES: Final = ("projections.duckdb", "views-as-of-", "users.json", "nats", "audit")
+"""What ``hsl`` keeps directly in a data directory: these names, or names starting so."""
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +50,12 @@ def owner_only(data_dir: Path) -> Iterator[None]:
 
 
 def protect(data_dir: Path) -> None:
-    """Take group's and others' permissions from ``data_dir`` and the files directly in it.
+    """Take group's and others' permissions from ``data_dir`` and ``hsl``'s entries in it.
 
     Nothing happens to a data directory that does not exist yet (the first command that
-    writes creates it, under the umask, as ``0700``). A file or directory that is not ours
-    to change (another owner) is logged and left as it is: the command still runs.
+    writes creates it, under the umask, as ``0700``), nor to one holding nothing of
+    ``hsl``'s. A file or directory that is not ours to change (another owner) is logged and
+    left as it is: the command still runs.
     """
     try:
         info = data_dir.stat()
@@ -57,14 +63,16 @@ def protect(data_dir: Path) -> None:
         return  # missing, or unusable: the command that uses it names the problem
     if not stat.S_ISDIR(info.st_mode):
         return
-    _restrict(data_dir, info)
     try:
-        entries = list(os.scandir(data_dir))
+        ours = [e for e in os.scandir(data_dir) if e.name.startswith(OWN_NAMES)]
     except OSError:
         return
-    for entry in entries:
+    if not ours:
+        return
+    _restrict(data_dir, info)
+    for entry in ours:
         with contextlib.suppress(OSError):
-            if entry.is_file(follow_symlinks=False):
+            if not entry.is_symlink():
                 _restrict(Path(entry.path), entry.stat(follow_symlinks=False))
 
 

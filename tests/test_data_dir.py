@@ -96,7 +96,7 @@ def test_an_older_data_directory_is_closed_up_at_the_next_command(
     duckdb.connect(str(views)).close()
     deeper = data_dir / "nats" / "server.json"
     deeper.write_text("{}")
-    script = data_dir / "backup.sh"
+    script = data_dir / "backup.sh"  # the owner's, not hsl's
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
     data_dir.chmod(0o755)
@@ -108,8 +108,20 @@ def test_an_older_data_directory_is_closed_up_at_the_next_command(
 
     assert _mode(data_dir) == 0o700
     assert _mode(views) == 0o600
-    assert _mode(script) == 0o700  # the owner's own bits stay
+    assert _mode(data_dir / "nats") == 0o700
+    assert _mode(script) == 0o755  # not hsl's: left as it is, behind a 0700 directory
     assert _mode(deeper) == 0o644  # behind a 0700 directory: left as it is
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_a_directory_holding_nothing_of_hsls_is_not_touched(tmp_path: Path) -> None:
+    home = tmp_path / "someones-home"
+    home.mkdir()
+    home.chmod(0o755)
+    notes = home / "notes.txt"
+    notes.write_text("mine")
+    protect(home)
+    assert (_mode(home), _mode(notes)) == (0o755, 0o644)
 
 
 def test_a_missing_data_directory_is_left_to_be_made(tmp_path: Path) -> None:
