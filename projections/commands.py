@@ -26,7 +26,7 @@ import structlog
 
 from projections.export import FORMATS, ExportError, export
 from projections.query_service import QueryService, QueryServiceError
-from projections.rebuild import ViewsBusyError, rebuild
+from projections.rebuild import ViewsBusyError, rebuild, remove_stale_rebuilds
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
 from projections.schema import SchemaMismatchError
 from projections.sql_sandbox import (
@@ -109,6 +109,7 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
     """
     path = views_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_rebuilds(path)  # what killed rebuilds left: as large as the views
     stop = threading.Event()
     with _stop_on_signals(stop), _opened(settings) as opened:
         app = opened.app

@@ -3,17 +3,29 @@
 A reader never sees a half-built database: the new file is built beside the old one, checkpointed
 and closed, then renamed over it (``os.replace`` is atomic on one file system). The old file
 stays in service until that moment, and an interrupted rebuild leaves it untouched.
+
+A rebuild that is killed cannot clean up after itself: its new file
+(``<views>.rebuild-<pid>``, with DuckDB's ``.wal`` and ``.tmp`` beside it) stays, as large as
+the views. So each rebuild holds an exclusive ``flock`` on ``<views>.rebuild-<pid>.lock``
+while it runs, and the next rebuild and ``hsl project`` at its start remove what no running
+rebuild holds (:func:`remove_stale_rebuilds`). The lock, not the pid, says whether its owner
+still runs: the kernel releases it when the process dies, however it dies, and a reused pid
+never holds it. A file without a lock (an older ``hsl``'s) goes only when its pid is dead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-from collections.abc import Callable
+import re
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import structlog
 from eventsourcing.persistence import ApplicationRecorder
 
 from events.jetstream_reader import PAGE
@@ -26,6 +38,14 @@ THREADS = 1
 """DuckDB's threads while rebuilding. The fold (Python), its writer thread, the log reader
 child and nats-server already keep two cores busy; DuckDB's own workers only competed with
 them (a 1M-event rebuild: ~10 % less CPU and ~10 % faster with one)."""
+
+
+REBUILDING = ".rebuild-"
+"""Between the views file's name and the rebuilding process's pid."""
+_LEFTOVERS = ("", ".wal", ".tmp")
+"""A rebuild's files: its database, DuckDB's write-ahead log and spill directory."""
+
+log = structlog.get_logger(__name__)
 
 
 class ViewsBusyError(RuntimeError):
@@ -46,9 +66,23 @@ def rebuild(
     id when the rebuild started (events stored later are applied by the next ``hsl project``).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f"{target.name}.rebuild-{os.getpid()}")
-    for leftover in (building, _wal(building)):
-        leftover.unlink(missing_ok=True)
+    remove_stale_rebuilds(target)
+    with _claimed(target) as building:
+        return _build(
+            recorder, application_name, target, building, batch_size=batch_size, progress=progress
+        )
+
+
+def _build(
+    recorder: ApplicationRecorder,
+    application_name: str,
+    target: Path,
+    building: Path,
+    *,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    _remove(building)  # ours by the lock: what a dead process with our pid once left
     end = recorder.max_notification_id() or 0
     try:
         con = duckdb.connect(str(building))
@@ -72,11 +106,106 @@ def rebuild(
         _wal(target).unlink(missing_ok=True)  # belongs to the old file; would corrupt the new
         os.replace(building, target)
     except BaseException:
-        for leftover in (building, _wal(building)):
-            with contextlib.suppress(OSError):
-                leftover.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            _remove(building)
         raise
     return position
+
+
+@contextlib.contextmanager
+def _claimed(target: Path) -> Iterator[Path]:
+    """This process's rebuild file, locked for as long as the block runs."""
+    building = target.with_name(f"{target.name}{REBUILDING}{os.getpid()}")
+    lock = _lock_of(building)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # at once: no other process has our pid now
+        yield building
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def remove_stale_rebuilds(target: Path) -> list[Path]:
+    """Remove the files of rebuilds of ``target`` that no longer run; return the ones removed.
+
+    A rebuild runs while its lock is held (by any process, this one included); a file from
+    before the locks counts as running while its pid is alive.
+    """
+    pattern = re.compile(re.escape(target.name + REBUILDING) + r"(\d+)(?:\.wal|\.tmp|\.lock)?")
+    pids = set()
+    with contextlib.suppress(OSError):
+        for entry in target.parent.iterdir():
+            found = pattern.fullmatch(entry.name)
+            if found:
+                pids.add(int(found.group(1)))
+    removed: list[Path] = []
+    for pid in sorted(pids):
+        building = target.with_name(f"{target.name}{REBUILDING}{pid}")
+        try:
+            removed += _remove_if_stale(building, pid)
+        except OSError as e:
+            log.warning("cannot remove a stale rebuild", path=str(building), error=str(e))
+    if removed:
+        log.info("stale rebuild files removed", files=[str(p) for p in removed])
+    return removed
+
+
+def _remove_if_stale(building: Path, pid: int) -> list[Path]:
+    lock = _lock_of(building)
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return [] if _pid_alive(pid) else _remove(building)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # a rebuild runs and holds it
+        if not _same_file(fd, lock):
+            return []  # released and made anew meanwhile: a new rebuild's
+        removed = _remove(building)
+        lock.unlink(missing_ok=True)
+        return [*removed, lock]
+    finally:
+        os.close(fd)
+
+
+def _remove(building: Path) -> list[Path]:
+    """Delete a rebuild's database, write-ahead log and spill directory; return those present."""
+    removed = []
+    for suffix in _LEFTOVERS:
+        path = building.with_name(building.name + suffix)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat())
+    except FileNotFoundError:
+        return False
+
+
+def _lock_of(building: Path) -> Path:
+    return building.with_name(f"{building.name}.lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _wal(path: Path) -> Path:

@@ -32,6 +32,7 @@ from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, C
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
 from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
+from service.data_dir import owner_only
 from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
 from service.feed import FeedError, public_stream, run_feed
 from service.logging import configure_logging
@@ -73,6 +74,7 @@ class Command:
 
 GROUPS: dict[str, str] = {
     "log": "the event log's NATS server: inspect it, stop the embedded one",
+    "subscribers": "the downstream systems of the public feed: one NATS user each",
 }
 """Help for command groups (the first word of a nested command)."""
 
@@ -83,14 +85,14 @@ NATS_USERS: dict[tuple[str, ...], NatsUser] = {
     ("projections", "rebuild"): "projector",
     ("replay",): "auditor",
     ("audit", "verify"): "auditor",
-    ("subscribe",): "subscriber",
 }
 """The NATS user of the commands registered elsewhere that only read (docs/operations.md).
 
 Every other command is ``service``: it writes the log, checkpoints or the feed (``serve``,
 ``demo``, ``feed``, ``audit checkpoint|export``), lists every stream (``log status``), or
-does not connect at all. Only the embedded server uses this: with ``NATS_URL`` set, the URL's
-credentials decide.
+does not connect at all; ``subscribe --as NAME`` connects as that downstream system's own
+user instead (``Settings.nats_subscriber``). Only the embedded server uses this: with
+``NATS_URL`` set, the URL's credentials decide.
 """
 
 
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(settings, nats_user=args.nats_user)
     handler: Handler = args.handler
     try:
-        return handler(args, settings)
+        with owner_only(settings.data_dir):  # people's names and secrets: service/data_dir.py
+            return handler(args, settings)
     except USER_ERRORS as e:
         return _fail(str(e))
     except KeyboardInterrupt:
@@ -557,6 +560,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
 
     from projections.commands import views_path  # noqa: PLC0415 - it imports this module
     from projections.query_service import QueryService, QueryServiceError  # noqa: PLC0415
+    from projections.rebuild import remove_stale_rebuilds  # noqa: PLC0415
     from projections.runner import ProjectionError, Projector  # noqa: PLC0415
     from projections.schema import SchemaMismatchError  # noqa: PLC0415
     from service import bootstrap  # noqa: PLC0415
@@ -564,6 +568,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
 
     path = views_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_rebuilds(path)  # what killed rebuilds left: as large as the views
     opened = bootstrap.open_application(settings)
     try:
         try:

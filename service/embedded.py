@@ -24,7 +24,10 @@ per role. Their passwords are made at random on the first start and kept in
 ``auth.conf`` (0600) from them. :func:`connect_url` returns the URL with the credentials of
 ``settings.nats_user`` (the command's role): for connecting only, never for showing
 (:attr:`ServerHandle.display_url` is the server's address without them). ``server.json``
-holds no password. A server started before it had users (an older ``hsl``) is still reused,
+holds no password. The downstream systems' users (``service.subscribers``) are kept in
+``users.json`` too: :func:`update_subscribers` (``hsl subscribers add|remove``) rewrites it and
+``auth.conf`` and has a running server reload them (SIGHUP) without a restart.
+A server started before it had users (an older ``hsl``) is still reused,
 without credentials needed, until it stops: its next start has the users (its store is read
 as it is: the users live in the global account, where its streams are).
 """
@@ -39,7 +42,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,23 +51,45 @@ from typing import Any, Literal
 import structlog
 
 from events.redact import redact_url
-from service.nats_permissions import NatsUsers, NatsUsersError, server_args, write_private
+from service.embedded_users import (
+    USERS_FILE,
+    EmbeddedServerError,
+    find_subscriber,
+    load_or_create_users,
+    read_if_present,
+    read_subscribers,
+    read_users,
+    reload_users,
+    write_users,
+)
+from service.nats_permissions import NatsUsers, server_args
 from service.nats_server import NatsServerError, NatsServerProcess, check_server_version
 from service.settings import NatsUser, Settings
+from service.subscribers import Subscriber
+
+__all__ = [
+    "LOCK_FILE",
+    "LOG_FILE",
+    "STATE_FILE",
+    "USERS_FILE",
+    "EmbeddedServerError",
+    "ServerHandle",
+    "ServerState",
+    "connect_url",
+    "embedded_subscribers",
+    "embedded_users",
+    "find_embedded",
+    "stop_embedded",
+    "update_subscribers",
+]
 
 STATE_FILE = "server.json"
 LOCK_FILE = "server.lock"
 LOG_FILE = "nats-server.log"
-USERS_FILE = "users.json"
-"""The embedded server's NATS users and their passwords (owner-only)."""
 
 log = structlog.get_logger(__name__)
 
 Origin = Literal["external", "started", "reused"]
-
-
-class EmbeddedServerError(RuntimeError):
-    """The embedded server could not be found, started or stopped; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +168,7 @@ def connect_url(
                 # No INFO this time (a slow server): the users file tells whether it has users.
                 requires = info.get("auth_required", (nats_dir / USERS_FILE).exists())
                 if requires:
-                    users = _read_users(nats_dir)
+                    users = read_users(nats_dir)
                     if users is None:
                         msg = (
                             f"the embedded nats-server (pid {state.pid}) requires users but "
@@ -158,12 +183,12 @@ def connect_url(
                         pid=state.pid,
                         url=state.url,
                     )
-                return _handle(state, "reused", users, role, nats_dir)
+                return _handle(state, "reused", users, role, settings)
             _refuse_if_hung(state, nats_dir)
             log.info("stale embedded server state replaced", pid=state.pid, url=state.url)
-        users = _load_or_create_users(nats_dir)
+        users = load_or_create_users(nats_dir)
         state = _start(nats_dir, timeout, users, preferred_port=_last_port(state))
-        return _handle(state, "started", users, role, nats_dir)
+        return _handle(state, "started", users, role, settings)
 
 
 def _last_port(state: ServerState | None) -> int | None:
@@ -173,16 +198,26 @@ def _last_port(state: ServerState | None) -> int | None:
 
 
 def _handle(
-    state: ServerState, origin: Origin, users: NatsUsers | None, role: NatsUser, nats_dir: Path
+    state: ServerState,
+    origin: Origin,
+    users: NatsUsers | None,
+    role: NatsUser,
+    settings: Settings,
 ) -> ServerHandle:
+    url, user = state.url, None
+    if users is not None and settings.nats_subscriber is not None:
+        subscriber = find_subscriber(settings.nats_dir, settings.nats_subscriber)
+        url, user = subscriber.url(state.url), subscriber.user
+    elif users is not None:
+        url, user = users.url(role, state.url), role
     return ServerHandle(
-        url=state.url if users is None else users.url(role, state.url),
+        url=url,
         origin=origin,
         pid=state.pid,
         started_at=state.started_at,
-        user=None if users is None else role,
+        user=user,
         server_url=state.url,
-        state_file=nats_dir / STATE_FILE,
+        state_file=settings.nats_dir / STATE_FILE,
     )
 
 
@@ -191,7 +226,53 @@ def embedded_users(settings: Settings) -> NatsUsers | None:
     if settings.nats_url is not None:
         return None
     with _locked(settings.nats_dir, timeout=30.0):
-        return _read_users(settings.nats_dir)
+        return read_users(settings.nats_dir)
+
+
+def embedded_subscribers(settings: Settings) -> tuple[Subscriber, ...]:
+    """The downstream systems declared on the embedded server (``users.json``)."""
+    if settings.nats_url is not None:
+        return ()
+    with _locked(settings.nats_dir, timeout=30.0):
+        return read_subscribers(settings.nats_dir)
+
+
+def update_subscribers(
+    settings: Settings,
+    change: Callable[[tuple[Subscriber, ...]], tuple[Subscriber, ...]],
+    *,
+    timeout: float = 10.0,
+) -> tuple[Subscriber, ...]:
+    """Replace the downstream systems with ``change(the current ones)``; return the new ones.
+
+    ``users.json`` is rewritten (made first, with the roles' passwords, on a fresh data
+    directory); a running server gets the new ``auth.conf`` and reloads it, and this returns
+    once it accepts exactly the new users. Refused with ``NATS_URL`` set: compose's are
+    declared in ``deploy/nats/subscribers.txt``.
+    """
+    if settings.nats_url is not None:
+        msg = (
+            "NATS_URL is set: that server's downstream systems are declared in its own "
+            "configuration (compose: deploy/nats/subscribers.txt, docs/operations.md)"
+        )
+        raise EmbeddedServerError(msg)
+    nats_dir = settings.nats_dir
+    with _locked(nats_dir, timeout=timeout + 10):
+        users = load_or_create_users(nats_dir)
+        before = read_subscribers(nats_dir)
+        after = change(before)
+        write_users(nats_dir, users, after)
+        state = _read_state(nats_dir)
+        if state is not None and _is_running(state):
+            if (_server_info(state.url, 2.0) or {}).get("auth_required"):
+                reload_users(nats_dir, (state.pid, state.url), users, (before, after), timeout)
+            else:
+                log.warning(
+                    "the embedded nats-server runs without users; the downstream systems "
+                    "apply from its next start (`hsl log stop`)",
+                    pid=state.pid,
+                )
+        return after
 
 
 def find_embedded(settings: Settings) -> ServerState | None:
@@ -235,62 +316,14 @@ def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState |
 # --- starting --------------------------------------------------------------------------------
 
 
-def _load_or_create_users(nats_dir: Path) -> NatsUsers:
-    """The users of ``users.json``; on the first start (no file yet), fresh ones, saved."""
-    users = _read_users(nats_dir)
-    if users is not None:
-        return users
-    users = NatsUsers.generate()
-    text = json.dumps({"users": dict(users.passwords)}, indent=2) + "\n"
-    path = nats_dir / USERS_FILE
-    try:
-        write_private(path, text)
-    except OSError as e:
-        msg = f"cannot write {path}: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
-    log.info("embedded nats-server users made", path=str(path), users=sorted(users.passwords))
-    return users
-
-
-def _read_if_present(path: Path) -> str | None:
-    """The text of ``path``, or None if there is no such file; other failures named."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        msg = f"cannot read {path}: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
-
-
-def _read_users(nats_dir: Path) -> NatsUsers | None:
-    """``users.json``, checked; None if there is none. Never logs a password."""
-    path = nats_dir / USERS_FILE
-    text = _read_if_present(path)
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-        passwords = data["users"]
-        if not isinstance(passwords, dict):
-            raise TypeError
-        return NatsUsers.from_mapping(passwords, str(path))
-    except (ValueError, KeyError, TypeError) as e:
-        detail = str(e) if isinstance(e, NatsUsersError) else "not a users file"
-        msg = (
-            f"{path}: {detail}; move it away and stop the server (`hsl log stop`): "
-            "the next start makes new passwords"
-        )
-        raise EmbeddedServerError(msg) from None
-
-
 def _start(
     nats_dir: Path, timeout: float, users: NatsUsers, preferred_port: int | None = None
 ) -> ServerState:
     log_file = nats_dir / LOG_FILE
     log_offset = log_file.stat().st_size if log_file.exists() else 0
     try:
-        auth = server_args(users, nats_dir, global_account=True)
+        extra = [s.entry() for s in read_subscribers(nats_dir)]
+        auth = server_args(users, nats_dir, global_account=True, extra=extra)
     except OSError as e:
         msg = f"cannot write the embedded server's configuration in {nats_dir}: {e.strerror or e}"
         raise EmbeddedServerError(msg) from e
@@ -358,7 +391,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _read_state(nats_dir: Path) -> ServerState | None:
     path = nats_dir / STATE_FILE
-    text = _read_if_present(path)
+    text = read_if_present(path)
     if text is None:
         return None
     try:

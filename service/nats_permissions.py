@@ -1,13 +1,16 @@
 """NATS users and what each may do: rendered as a nats-server configuration block.
 
-Four roles, one NATS user each, all in one account (``HSL``, JetStream enabled)::
+Three roles of the service, one NATS user each, all in one account (``HSL``, JetStream
+enabled)::
 
     service     writes the log: publishes events, checkpoints and the public feed, creates
                 its streams; it may not delete or purge a stream, nor delete a message
     projector   reads the event log (direct get, ordered consumers) and nothing else
     auditor     reads the event log and the checkpoints
-    subscriber  reads the public feed (hsl.public.>) through consumers on the public stream,
-                delivered to its own inbox; it cannot read the event log or the checkpoints
+
+and one user per downstream system of the public feed (``service.subscribers``), which
+reads the feed through its own durable consumers only; the rendering here takes those users
+as :class:`UserEntry` values.
 
 A NATS permission is a list of subjects a user may publish to and subscribe to; reading a
 stream is publishing requests to the JetStream API (``$JS.API.…``) and receiving the replies
@@ -16,10 +19,10 @@ on an inbox. So the read-only roles may publish only to the API subjects of *the
 never to a subject a stream stores. Everything not allowed is denied.
 
 Replies arrive on inboxes. The three internal roles use the client libraries' default
-``_INBOX.>``; the subscriber, the one role outside the service, is given its own prefix
-(:data:`SUBSCRIBER_INBOX_PREFIX`, ``nats.connect(inbox_prefix=…)``) and may subscribe to
-nothing else, so it cannot listen to the replies the others receive (events read by direct
-get travel on those).
+``_INBOX.>``; each downstream system, outside the service, is given its own prefix
+(``service.subscribers``, ``nats.connect(inbox_prefix=…)``) and may subscribe to nothing
+else, so it cannot listen to the replies the others receive (events read by direct get
+travel on those).
 
 Nobody subscribes to a subject a stream stores. A push consumer delivers only while someone
 subscribes to its delivery subject, and a reader chooses that subject when it creates one: so
@@ -52,7 +55,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -65,7 +68,7 @@ from replay.checkpointer import checkpoint_stream, checkpoint_subject
 from service.settings import NatsUser
 
 Role = NatsUser
-"""``service``, ``projector``, ``auditor`` or ``subscriber`` (``service.settings.NatsUser``)."""
+"""``service``, ``projector`` or ``auditor`` (``service.settings.NatsUser``)."""
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 READ_ONLY_ROLES: Final[frozenset[Role]] = frozenset({"projector", "auditor"})
 """The roles that read the event log but may not create its stream (``CREATE_TABLE=no``)."""
@@ -81,14 +84,11 @@ PUBLIC_SUBJECTS: Final = f"{SUBJECT_ROOT}.public.>"
 """The documented public subjects, e.g. ``hsl.public.outcome.adopted.<room>``."""
 
 DEFAULT_INBOX: Final = "_INBOX"
-SUBSCRIBER_INBOX_PREFIX: Final = "_INBOX_hsl_subscriber"
-"""The only inbox the subscriber role may use: ``nats.connect(..., inbox_prefix=this)``."""
 
 PASSWORD_VARIABLES: Final[Mapping[Role, str]] = {
     "service": "HSL_NATS_SERVICE_PASSWORD",
     "projector": "HSL_NATS_PROJECTOR_PASSWORD",
     "auditor": "HSL_NATS_AUDITOR_PASSWORD",
-    "subscriber": "HSL_NATS_SUBSCRIBER_PASSWORD",
 }
 """The environment variable holding each role's password (nats-server and ``hsl`` read it)."""
 
@@ -219,14 +219,6 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
             ),
             subscribe_allow=(f"{DEFAULT_INBOX}.>",),
         )
-    if role == "subscriber":
-        return Permissions(
-            publish_allow=(*ACCOUNT_API, *read_stream_api(s.public)),
-            # Not PUBLIC_SUBJECTS: a core subscription there would give a push consumer that
-            # another user points at hsl.public.… the interest it needs to deliver, and the
-            # public stream would then store what that consumer delivers.
-            subscribe_allow=(f"{SUBSCRIBER_INBOX_PREFIX}.>",),
-        )
     msg = f"unknown role {role!r}; roles are {', '.join(ROLES)}"
     raise ValueError(msg)
 
@@ -245,10 +237,20 @@ Password = str | EnvReference
 
 
 @dataclass(frozen=True)
+class UserEntry:
+    """A user beyond the roles (a downstream system's): name, password and permissions."""
+
+    user: str
+    password: Password = field(repr=False)
+    permissions: Permissions
+    comment: str
+
+
+@dataclass(frozen=True)
 class NatsUsers:
     """The password of each role, read from ``HSL_NATS_<ROLE>_PASSWORD``."""
 
-    passwords: Mapping[Role, str]
+    passwords: Mapping[Role, str] = field(repr=False)
 
     def __post_init__(self) -> None:
         # Every password this process holds is known to the log redactor (events.redact).
@@ -273,7 +275,11 @@ class NatsUsers:
 
     @classmethod
     def from_mapping(cls, passwords: Mapping[str, object], where: str) -> NatsUsers:
-        """Every role's password from ``{role: password}`` (a users file), each checked."""
+        """Every role's password from ``{role: password}`` (a users file), each checked.
+
+        Other keys are ignored: a file from before the downstream systems' users also holds
+        the password of the one shared ``subscriber`` user they replace.
+        """
         checked: dict[Role, str] = {}
         for role in ROLES:
             value = passwords.get(role)
@@ -344,12 +350,26 @@ def _permission_map(allow: Sequence[str], deny: Sequence[str], indent: str) -> l
 
 def render_user(role: Role, password: Password, streams: Streams | None = None) -> str:
     """One entry of the account's ``users`` list."""
-    p = role_permissions(role, streams)
+    return render_entry(
+        UserEntry(USER_NAMES[role], password, role_permissions(role, streams), comment=role)
+    )
+
+
+def _render_users(
+    passwords: Mapping[Role, Password], streams: Streams | None, extra: Sequence[UserEntry]
+) -> str:
+    roles = [render_user(role, passwords[role], streams) for role in ROLES]
+    return "\n".join([*roles, *(render_entry(entry) for entry in extra)])
+
+
+def render_entry(entry: UserEntry) -> str:
+    """One entry of a ``users`` list."""
+    p = entry.permissions
     i = " " * 8
     lines = [
-        f"      {{ # {role}",
-        f"{i}user: {_quote(USER_NAMES[role])}",
-        f"{i}password: {_password(password)}",
+        f"      {{ # {entry.comment}",
+        f"{i}user: {_quote(entry.user)}",
+        f"{i}password: {_password(entry.password)}",
         f"{i}permissions: {{",
         f"{i}  publish: {{",
         *_permission_map(p.publish_allow, p.publish_deny, i + "  "),
@@ -364,15 +384,18 @@ def render_user(role: Role, password: Password, streams: Streams | None = None) 
 
 
 def render_accounts(
-    passwords: Mapping[Role, Password] | None = None, streams: Streams | None = None
+    passwords: Mapping[Role, Password] | None = None,
+    streams: Streams | None = None,
+    extra: Sequence[UserEntry] = (),
 ) -> str:
-    """The nats-server ``accounts`` block: account ``HSL`` with JetStream and its four users.
+    """The nats-server ``accounts`` block: account ``HSL`` with JetStream and its users.
 
     ``passwords`` defaults to references to the ``HSL_NATS_<ROLE>_PASSWORD`` variables, which
     nats-server resolves from its environment (and refuses to start if one is unset).
+    ``extra``: the downstream systems' users (``service.subscribers``).
     """
     chosen = env_references() if passwords is None else passwords
-    users = "\n".join(render_user(role, chosen[role], streams) for role in ROLES)
+    users = _render_users(chosen, streams, extra)
     return (
         "# Generated by `python -m service.nats_permissions` (service/nats_permissions.py);\n"
         "# do not edit: a test checks that this file equals the rendering.\n"
@@ -387,7 +410,11 @@ def render_accounts(
     )
 
 
-def render_authorization(passwords: Mapping[Role, Password], streams: Streams | None = None) -> str:
+def render_authorization(
+    passwords: Mapping[Role, Password],
+    streams: Streams | None = None,
+    extra: Sequence[UserEntry] = (),
+) -> str:
     """The same users and permissions in the server's global account (the embedded server).
 
     The embedded server's JetStream store may predate its users: its streams then live in
@@ -395,7 +422,7 @@ def render_authorization(passwords: Mapping[Role, Password], streams: Streams | 
     rather than in an account ``HSL`` keeps such a store readable as it is, with nothing to
     move (docs/operations.md).
     """
-    users = "\n".join(render_user(role, passwords[role], streams) for role in ROLES)
+    users = _render_users(passwords, streams, extra)
     return (
         "# Written by hsl at every start of the embedded server (service/embedded.py), from\n"
         "# users.json beside it; do not edit: the next start rewrites it.\n"
@@ -413,6 +440,7 @@ def write_auth_config(
     streams: Streams | None = None,
     *,
     global_account: bool = False,
+    extra: Sequence[UserEntry] = (),
 ) -> Path:
     """Write ``auth.conf`` (owner-only) with the users and their passwords; return its path.
 
@@ -425,9 +453,9 @@ def write_auth_config(
     path = directory / "auth.conf"
     passwords = dict(users.passwords)
     text = (
-        render_authorization(passwords, streams)
+        render_authorization(passwords, streams, extra)
         if global_account
-        else render_accounts(passwords, streams)
+        else render_accounts(passwords, streams, extra)
     )
     write_private(path, text)
     return path
@@ -455,6 +483,7 @@ def server_args(
     streams: Streams | None = None,
     *,
     global_account: bool = False,
+    extra: Sequence[UserEntry] = (),
 ) -> list[str]:
     """Arguments that start a bundled ``nats-server`` with these users.
 
@@ -464,7 +493,7 @@ def server_args(
     ``global_account`` in the global account, as the embedded server does
     (``service.embedded``, with the passwords of ``<data_dir>/nats/users.json``).
     """
-    path = write_auth_config(users, directory, streams, global_account=global_account)
+    path = write_auth_config(users, directory, streams, global_account=global_account, extra=extra)
     return ["--config", str(path)]
 
 
@@ -475,14 +504,16 @@ def generate_password() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite ``deploy/nats/accounts.conf``; ``--check`` compares instead of writing;
-    ``--passwords`` prints fresh ``HSL_NATS_<ROLE>_PASSWORD=…`` lines for an ``.env`` file.
+    ``--passwords`` prints fresh ``HSL_NATS_…_PASSWORD=…`` lines for an ``.env`` file.
     """
+    from service import subscribers  # noqa: PLC0415 - it imports this module
+
     args = list(sys.argv[1:] if argv is None else argv)
     if "--passwords" in args:
-        for role in ROLES:
-            print(f"{PASSWORD_VARIABLES[role]}={generate_password()}")
+        for variable in subscribers.compose_password_variables():
+            print(f"{variable}={generate_password()}")
         return 0
-    rendered = render_accounts()
+    rendered = subscribers.compose_accounts()
     if "--check" in args:
         same = COMPOSE_ACCOUNTS_FILE.is_file() and COMPOSE_ACCOUNTS_FILE.read_text() == rendered
         print(f"{COMPOSE_ACCOUNTS_FILE}: {'up to date' if same else 'differs from the rendering'}")

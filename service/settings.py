@@ -14,7 +14,7 @@ from typing import Literal
 
 from events.nats_connection import server_list
 
-NatsUser = Literal["service", "projector", "auditor", "subscriber"]
+NatsUser = Literal["service", "projector", "auditor"]
 """The NATS users (one per role, ``service.nats_permissions``) a command may connect as."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -57,7 +57,9 @@ class Settings:
     Not from the environment: ``nats_user``, the NATS user this process connects to the
     *embedded* server as. Each ``hsl`` command sets the one it needs (``service.cli``); the
     passwords are the embedded server's, in ``<data_dir>/nats/users.json``. With ``NATS_URL``
-    set it is ignored: the URL carries the credentials.
+    set it is ignored: the URL carries the credentials. ``nats_subscriber``, when set, is the
+    downstream system (``service.subscribers``) whose user ``hsl subscribe --as NAME``
+    connects as instead.
     """
 
     nats_url: str | None
@@ -67,6 +69,7 @@ class Settings:
     http_port: int = DEFAULT_HTTP_PORT
     jetstream_replicas: int = 1
     nats_user: NatsUser = "service"
+    nats_subscriber: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -27,6 +27,7 @@ from service.nats_permissions import (
     role_permissions,
 )
 from service.nats_server import MIN_SERVER_VERSION
+from service.subscribers import compose_password_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
@@ -249,7 +250,7 @@ class TestNats:
             if _is_nats(service):
                 referenced = _config_variables(_nats_config(service))
                 assert set(service["environment"]) == referenced, name
-                assert set(PASSWORD_VARIABLES.values()) <= referenced
+                assert set(compose_password_variables()) <= referenced  # roles, systems
 
     def test_jetstream_store_is_a_volume(self) -> None:
         for name, service in _services().items():

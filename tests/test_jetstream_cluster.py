@@ -29,9 +29,10 @@ from replay.keys import origin_for
 from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
-from service.nats_permissions import COMPOSE_ACCOUNTS_FILE, PASSWORD_VARIABLES, NatsUsers
+from service.nats_permissions import COMPOSE_ACCOUNTS_FILE, NatsUsers
 from service.nats_server import NatsCluster, NatsServerProcess, _free_port, _healthy
 from service.settings import Settings
+from service.subscribers import compose_password_variables
 
 CLERK = Actor(id="clerk-1", role="clerk")
 DEPLOY = COMPOSE_ACCOUNTS_FILE.parent
@@ -173,7 +174,7 @@ class TestComposeClusterConfiguration:
         loopback: host names become 127.0.0.1 and the ports free ones; the users are compose's.
         The service creates the log at R3 and writes; the projector reads it.
         """
-        passwords = {v: f"p{secrets.token_hex(12)}" for v in PASSWORD_VARIABLES.values()}
+        passwords = {v: f"p{secrets.token_hex(12)}" for v in compose_password_variables()}
         for variable, value in passwords.items():
             monkeypatch.setenv(variable, value)
         users = NatsUsers.from_env(passwords)

@@ -39,6 +39,7 @@ from service import cli
 from service.bootstrap import BootstrapError, open_application
 from service.feed.integration import OutcomeStatusChanged, Status, subject_of
 from service.feed.stream import ensure_public_stream
+from service.feed.subscriber import SubscribeError
 from service.feed.subscriber import subscribe as feed_subscribe
 from service.nats_permissions import (
     COMPOSE_ACCOUNTS_FILE,
@@ -46,7 +47,6 @@ from service.nats_permissions import (
     PASSWORD_VARIABLES,
     PUBLIC_STREAM,
     ROLES,
-    SUBSCRIBER_INBOX_PREFIX,
     NatsUsers,
     NatsUsersError,
     Streams,
@@ -60,6 +60,12 @@ from service.nats_permissions import (
 )
 from service.nats_server import NatsServerProcess, find_server_binary
 from service.settings import Settings
+from service.subscribers import (
+    Subscriber,
+    compose_accounts,
+    compose_password_variables,
+    compose_subscribers,
+)
 
 T = TypeVar("T")
 CLERK = Actor(id="clerk-1", role="clerk")
@@ -69,9 +75,11 @@ DENIED_WAIT = 0.3
 
 
 def _passwords() -> dict[str, str]:
+    """A password for every variable compose's nats-server needs (roles, downstream systems)."""
     # Letters first, then the whole alphabet allowed, "-" and "_" included.
     return {
-        variable: "p" + secrets.token_urlsafe(18) + "-_" for variable in PASSWORD_VARIABLES.values()
+        variable: "p" + secrets.token_urlsafe(18) + "-_"
+        for variable in compose_password_variables()
     }
 
 
@@ -81,9 +89,28 @@ def users() -> NatsUsers:
 
 
 @pytest.fixture(scope="module")
-def server(users: NatsUsers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def alpha() -> Subscriber:
+    """A downstream system with a second durable granted besides its own name."""
+    return Subscriber.generate("alpha", ["alpha_push"])
+
+
+@pytest.fixture(scope="module")
+def beta() -> Subscriber:
+    return Subscriber.generate("beta")
+
+
+@pytest.fixture(scope="module")
+def server(
+    users: NatsUsers,
+    alpha: Subscriber,
+    beta: Subscriber,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
     base = tmp_path_factory.mktemp("nats-auth")
-    process = NatsServerProcess(store_dir=base / "store", extra_args=server_args(users, base))
+    extra = [alpha.entry(), beta.entry()]
+    process = NatsServerProcess(
+        store_dir=base / "store", extra_args=server_args(users, base, extra=extra)
+    )
     url = process.start()
     try:
         yield url
@@ -190,7 +217,7 @@ def log_written(users: NatsUsers, server: str, tmp_path_factory: pytest.TempPath
 
 class TestRendering:
     def test_the_committed_compose_file_is_the_rendering(self) -> None:
-        assert COMPOSE_ACCOUNTS_FILE.read_text() == render_accounts(), (
+        assert COMPOSE_ACCOUNTS_FILE.read_text() == compose_accounts(), (
             "deploy/nats/accounts.conf is stale: run `python -m service.nats_permissions`"
         )
         assert main(["--check"]) == 0
@@ -222,10 +249,32 @@ class TestRendering:
         assert "HSL_NATS_SERVICE_PASSWORD" in result.stdout + result.stderr
 
     def test_every_role_has_a_user_with_a_password_variable(self) -> None:
-        rendered = render_accounts()
+        rendered = compose_accounts()
         for role in ROLES:
             assert f'user: "{role}"' in rendered
             assert f"password: ${PASSWORD_VARIABLES[role]}" in rendered
+        assert [s.name for s in compose_subscribers()] == ["dashboard"]
+        for subscriber in compose_subscribers():
+            assert f'user: "{subscriber.user}"' in rendered
+            assert f"password: ${subscriber.password_variable}" in rendered
+        assert 'user: "subscriber"' not in rendered  # the one shared user is gone
+
+    def test_a_downstream_systems_list_is_checked(self, tmp_path: Path) -> None:
+        listed = tmp_path / "subscribers.txt"
+        listed.write_text("# comment\ncrm crm_old  # carries on\n\nmobile_app\n")
+        assert [(s.name, s.durables) for s in compose_subscribers(listed)] == [
+            ("crm", ("crm", "crm_old")),
+            ("mobile_app", ("mobile_app",)),
+        ]
+        for bad, named in (
+            ("CRM\n", "'CRM'"),
+            ("crm\ncrm\n", "listed twice"),
+            ("crm bad.durable\n", "'bad.durable'"),
+            ("9lives\n", "'9lives'"),
+        ):
+            listed.write_text(bad)
+            with pytest.raises(NatsUsersError, match=named):
+                compose_subscribers(listed)
 
     def test_passwords_are_read_and_checked(self) -> None:
         env = _passwords()
@@ -242,7 +291,8 @@ class TestRendering:
     def test_generated_passwords_are_accepted(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["--passwords"]) == 0
         lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
-        assert set(lines) == set(PASSWORD_VARIABLES.values())
+        assert set(lines) == set(compose_password_variables())
+        assert "HSL_NATS_SUBSCRIBER_DASHBOARD_PASSWORD" in lines
         NatsUsers.from_env(lines)
 
     def test_credentials_go_into_every_url_and_are_redacted_for_printing(self) -> None:
@@ -462,9 +512,28 @@ class TestReaders:
         _run(scenario)
 
 
-class TestSubscriber:
+async def _publish_public(users: NatsUsers, server: str, *events: OutcomeStatusChanged) -> None:
+    writer = await nats.connect(users.url("service", server).split(","))
+    try:
+        await ensure_public_stream(writer, EVENT_STREAM)
+        for event in events:
+            await writer.jetstream().publish(subject_of(event), msgspec.json.encode(event))
+    finally:
+        await writer.close()
+
+
+def _pull_config(durable: str, subject: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=durable,
+        filter_subject=subject,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+    )
+
+
+class TestDownstreamSystem:
     def test_consumes_the_public_subjects_only(
-        self, users: NatsUsers, server: str, log_written: int
+        self, users: NatsUsers, alpha: Subscriber, server: str, log_written: int
     ) -> None:
         async def scenario() -> None:
             writer = await nats.connect(users.url("service", server).split(","))
@@ -476,19 +545,17 @@ class TestSubscriber:
                 await writer.close()
 
             session = Session()
-            nc = await session.connect(
-                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
-            )
+            nc = await session.connect(alpha.url(server), inbox_prefix=alpha.inbox_prefix)
             try:
                 sjs = nc.jetstream()
-                # A durable pull consumer, as `hsl subscribe` keeps its place.
+                # Its durable pull consumer, as `hsl subscribe` keeps its place.
                 pull = await sjs.pull_subscribe(
-                    "hsl.public.outcome.closed.*", durable="closed-feed", stream=PUBLIC_STREAM
+                    "hsl.public.outcome.closed.*", durable="alpha", stream=PUBLIC_STREAM
                 )
                 [msg] = await pull.fetch(1, timeout=5)
                 assert msg.subject == "hsl.public.outcome.closed.room-2"
-                await msg.ack()
-                # A push consumer, delivered to the subscriber's own inbox.
+                await msg.ack_sync(timeout=5)
+                # A durable push consumer granted to it, delivered to its own inbox.
                 received: asyncio.Queue[Msg] = asyncio.Queue()
 
                 async def deliver(msg: Msg) -> None:
@@ -496,14 +563,16 @@ class TestSubscriber:
 
                 push = await sjs.subscribe(
                     "hsl.public.>",
+                    durable="alpha_push",
                     stream=PUBLIC_STREAM,
                     cb=deliver,
-                    ordered_consumer=True,
                     config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
                 )
                 first = await asyncio.wait_for(received.get(), 5)
-                assert first.subject.startswith("hsl.public.outcome.")
+                assert first.subject.startswith("hsl.public.outcome.")  # (acked on delivery)
                 await push.unsubscribe()
+                for durable in alpha.durables:  # its own, so it may
+                    assert await sjs.delete_consumer(PUBLIC_STREAM, durable)
 
                 # The event log and the checkpoints stay closed to it.
                 await session.request_refused(f"$JS.API.DIRECT.GET.{EVENT_STREAM}", b'{"seq":1}')
@@ -527,39 +596,101 @@ class TestSubscriber:
 
         _run(scenario)
 
-    def test_the_feeds_subscriber_works_with_its_own_inbox_prefix(
-        self, users: NatsUsers, server: str
+    def test_cannot_touch_another_systems_consumer(
+        self, users: NatsUsers, alpha: Subscriber, beta: Subscriber, server: str
     ) -> None:
-        """``service.feed.subscriber.subscribe`` (``hsl subscribe``) as the subscriber user.
+        """alpha may not delete, inspect, re-create, follow or ack beta's durable, list the
+        stream's consumers, make an unnamed one, or listen on beta's inbox; beta's consumer
+        is left as it was, and alpha still manages its own."""
+        room = uuid4()
+        at = datetime(2025, 3, 4, 9, tzinfo=UTC)
+        events = [_status_change(room, "reported", "adopted", at) for _ in range(2)]
+        subject = f"hsl.public.outcome.*.{room}"
+        public = PUBLIC_STREAM
 
-        The connection must use :data:`SUBSCRIBER_INBOX_PREFIX`: replies on ``_INBOX.>`` are
-        the other roles' and the subscriber may not listen there.
+        async def scenario() -> None:
+            await _publish_public(users, server, *events)
+            b_session, a_session = Session(), Session()
+            b = await b_session.connect(beta.url(server), inbox_prefix=beta.inbox_prefix)
+            a = await a_session.connect(alpha.url(server), inbox_prefix=alpha.inbox_prefix)
+            try:
+                bjs = b.jetstream()
+                await bjs.add_consumer(public, _pull_config("beta", subject))
+                pull = await bjs.pull_subscribe_bind("beta", stream=public)
+                [first] = await pull.fetch(1, timeout=5)
+                await first.ack_sync(timeout=5)
+
+                body = msgspec.json.encode(
+                    {
+                        "stream_name": public,
+                        "config": {"durable_name": "beta", "filter_subject": ">"},
+                    }
+                )
+                for refused, payload in (
+                    (f"$JS.API.CONSUMER.DELETE.{public}.beta", b""),
+                    (f"$JS.API.CONSUMER.INFO.{public}.beta", b""),
+                    (f"$JS.API.CONSUMER.CREATE.{public}.beta", body),
+                    (f"$JS.API.CONSUMER.CREATE.{public}.beta.hsl.public.>", body),
+                    (f"$JS.API.CONSUMER.DURABLE.CREATE.{public}.beta", body),
+                    (f"$JS.API.CONSUMER.CREATE.{public}", body),  # the name in the body only
+                    (f"$JS.API.CONSUMER.MSG.NEXT.{public}.beta", b'{"batch":1}'),
+                    (f"$JS.API.CONSUMER.LIST.{public}", b""),
+                    (f"$JS.API.CONSUMER.NAMES.{public}", b""),
+                    (f"$JS.ACK.{public}.beta.1.2.2.0.0", b"+ACK"),
+                ):
+                    await a_session.request_refused(refused, payload)
+                await a.subscribe(f"{beta.inbox_prefix}.>")
+                await a_session.refused("subscription", f"{beta.inbox_prefix}.>")
+
+                info = await bjs.consumer_info(public, "beta")
+                assert info.config.filter_subject == subject
+                assert info.num_pending == 1  # nobody moved it: one message still to come
+                assert info.delivered.consumer_seq == 1
+
+                # Its own: created, read, acked, inspected and deleted.
+                ajs = a.jetstream()
+                await ajs.add_consumer(public, _pull_config("alpha", subject))
+                mine = await ajs.pull_subscribe_bind("alpha", stream=public)
+                [got] = await mine.fetch(1, timeout=5)
+                await got.ack_sync(timeout=5)
+                assert (await ajs.consumer_info(public, "alpha")).num_ack_pending == 0
+                assert await ajs.delete_consumer(public, "alpha")
+                assert await bjs.consumer_info(public, "beta")  # beta's is still there
+                assert await bjs.delete_consumer(public, "beta")  # by beta itself
+            finally:
+                await a_session.close()
+                await b_session.close()
+            assert not b_session.errors
+
+        _run(scenario)
+
+    def test_the_feeds_subscriber_works_with_its_own_inbox_prefix(
+        self, users: NatsUsers, beta: Subscriber, server: str
+    ) -> None:
+        """``service.feed.subscriber.subscribe`` (``hsl subscribe``) as a downstream system.
+
+        The connection must use its own inbox prefix: replies on ``_INBOX.>`` are the other
+        roles' and a downstream system may not listen there.
         """
         room = uuid4()
         event = _status_change(room, "reported", "adopted", datetime(2025, 3, 2, 9, tzinfo=UTC))
 
         async def scenario() -> list[str]:
-            writer = await nats.connect(users.url("service", server).split(","))
-            try:
-                await ensure_public_stream(writer, EVENT_STREAM)
-                await writer.jetstream().publish(subject_of(event), msgspec.json.encode(event))
-            finally:
-                await writer.close()
+            await _publish_public(users, server, event)
             session = Session()
-            nc = await session.connect(
-                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
-            )
+            nc = await session.connect(beta.url(server), inbox_prefix=beta.inbox_prefix)
             lines: list[str] = []
             try:
                 await feed_subscribe(
                     nc,
                     EVENT_STREAM,
                     f"hsl.public.outcome.*.{room}",
-                    "one-room",
+                    "beta",
                     asyncio.Event(),
                     out=lines.append,
                     count=1,
                 )
+                await nc.jetstream().delete_consumer(PUBLIC_STREAM, "beta")
             finally:
                 await session.close()
             assert not session.errors
@@ -567,6 +698,28 @@ class TestSubscriber:
 
         [line] = _run(scenario)
         assert json.loads(line)["outcome_id"] == str(event.outcome_id)
+
+    def test_a_durable_not_granted_is_a_clear_error(
+        self, users: NatsUsers, beta: Subscriber, server: str
+    ) -> None:
+        async def scenario() -> None:
+            await _publish_public(users, server)
+            nc = await nats.connect(beta.url(server).split(","), inbox_prefix=beta.inbox_prefix)
+            try:
+                await feed_subscribe(
+                    nc,
+                    EVENT_STREAM,
+                    "hsl.public.outcome.>",
+                    "alpha",
+                    asyncio.Event(),
+                    out=print,
+                    count=1,
+                )
+            finally:
+                await nc.close()
+
+        with pytest.raises(SubscribeError, match="may keep"):
+            _run(scenario)
 
 
 class TestCredentialsAreNotShown:
@@ -613,7 +766,7 @@ class TestCredentialsAreNotShown:
 
 class TestConsumersCannotWriteIntoStreams:
     def test_a_readers_consumer_delivers_nothing_into_another_stream(
-        self, users: NatsUsers, server: str, log_written: int
+        self, users: NatsUsers, alpha: Subscriber, server: str, log_written: int
     ) -> None:
         """A reader picks its push consumer's delivery subject; pointing it at a subject the
         public stream (or the log) stores writes nothing there: nobody may subscribe to those
@@ -638,9 +791,7 @@ class TestConsumersCannotWriteIntoStreams:
             forged = f"hsl.public.outcome.adopted.{uuid4()}"
             # The one outside user tries to give that subject interest, and is refused.
             subscriber = Session()
-            listener = await subscriber.connect(
-                users.url("subscriber", server), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
-            )
+            listener = await subscriber.connect(alpha.url(server), inbox_prefix=alpha.inbox_prefix)
             await listener.subscribe(forged)
             await subscriber.refused("subscription", forged)
             projector = await nats.connect(users.url("projector", server).split(","))
@@ -674,10 +825,12 @@ class TestConsumersCannotWriteIntoStreams:
 
 
 class TestHslSubscribe:
-    def test_runs_as_the_subscriber_user(
+    def test_runs_as_the_downstream_systems_user(
         self,
         users: NatsUsers,
+        alpha: Subscriber,
         server: str,
+        *,
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
@@ -694,9 +847,10 @@ class TestHslSubscribe:
                 await writer.close()
 
         _run(publish)
-        monkeypatch.setenv("NATS_URL", users.url("subscriber", server))
+        monkeypatch.setenv("NATS_URL", alpha.url(server))
         monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
-        assert cli.main(["subscribe", f"hsl.public.outcome.*.{room}", "--count", "1"]) == 0
+        subscribe = ["subscribe", f"hsl.public.outcome.*.{room}", "--as", "alpha"]
+        assert cli.main([*subscribe, "--count", "1"]) == 0  # durable: alpha, its name
         [line] = capsys.readouterr().out.splitlines()
         assert json.loads(line)["outcome_id"] == str(event.outcome_id)
 
@@ -735,9 +889,12 @@ class TestComposeConfiguration:
                     assert ack.stream == PUBLIC_STREAM
                 finally:
                     await service.close()
+                dashboard = Subscriber.of(
+                    "dashboard", password=passwords["HSL_NATS_SUBSCRIBER_DASHBOARD_PASSWORD"]
+                )
                 subscriber = Session()
                 nc = await subscriber.connect(
-                    users.url("subscriber", url), inbox_prefix=SUBSCRIBER_INBOX_PREFIX
+                    dashboard.url(url), inbox_prefix=dashboard.inbox_prefix
                 )
                 try:
                     info = await nc.jetstream().stream_info(PUBLIC_STREAM)

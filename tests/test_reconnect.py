@@ -535,7 +535,10 @@ def test_hsl_feed_and_hsl_subscribe_follow_the_restarted_embedded_server(data_di
     running: list[subprocess.Popen[str]] = []
     try:
         scenario.drafted()
-        for command in (["feed", "--poll", "0.2"], ["subscribe", "hsl.public.outcome.>"]):
+        added = _hsl(data_dir, "subscribers", "add", "watcher")
+        assert added.returncode == 0, added.stderr
+        subscribe = ["subscribe", "hsl.public.outcome.>", "--as", "watcher"]
+        for command in (["feed", "--poll", "0.2"], subscribe):
             if running:  # the subscriber, once the feed has made the public stream
                 _await(lambda: "hsl-public" in _hsl(data_dir, "log", "status").stdout, "feed")
             running.append(

@@ -39,10 +39,12 @@ Status changes of consultation outcomes (协商成果), for downstream subscribe
 dashboard, a notification service, the 掌上履职 app.
 
 Every change is derived from the immutable event log exactly once and kept in the immutable \
-JetStream stream `hsl-public` (subjects `{ALL_SUBJECTS}`). Read it with a durable consumer \
-(`hsl subscribe SUBJECT --durable NAME` is a working example): acknowledge each message after \
-handling it, and a restart resumes after the last one acknowledged. Messages of one outcome \
-arrive in order and chain: each one's `previous_status` is the status of the one before.
+JetStream stream `hsl-public` (subjects `{ALL_SUBJECTS}`). Each downstream system reads it as \
+its own NATS user, through its own durable consumers and inbox (the operator makes the user; \
+docs/operations.md). Read it with a durable consumer (`hsl subscribe SUBJECT --as NAME` is a \
+working example): acknowledge each message after handling it, and a restart resumes after \
+the last one acknowledged. Messages of one outcome arrive in order and chain: each one's \
+`previous_status` is the status of the one before.
 
 `overdue` is reported once per deadline, when the clock passes the end of the deadline day \
 (24:00 China Standard Time) while the implementation is unfinished; its `source_type` is \

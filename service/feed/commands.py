@@ -1,18 +1,26 @@
-"""``hsl feed`` (the publisher) and ``hsl subscribe`` (the example subscriber).
+"""``hsl feed`` (the publisher), ``hsl subscribe`` (the example subscriber) and the downstream
+systems' users (``hsl subscribers``).
 
 - ``hsl feed [--once] [--poll S]`` publishes the outcome status changes of the log to the public
   stream, until SIGINT/SIGTERM (``--once``: catch up, then exit).
-- ``hsl subscribe SUBJECT [--durable NAME] [--count N]`` prints the integration events on
-  ``SUBJECT`` (e.g. ``hsl.public.outcome.>``) as JSON lines from a durable consumer, acking each
-  after printing, until SIGINT/SIGTERM (``--count``: after N).
+- ``hsl subscribe SUBJECT --as NAME [--durable D] [--count N]`` prints the integration events
+  on ``SUBJECT`` (e.g. ``hsl.public.outcome.>``) as JSON lines from the durable consumer of
+  the downstream system ``NAME``, acking each after printing, until SIGINT/SIGTERM
+  (``--count``: after N).
+- ``hsl subscribers add NAME [--durable D …] [--credentials FILE]``, ``list``, ``remove NAME``:
+  the embedded server's downstream systems, one NATS user each (``service.subscribers``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import signal
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from nats.aio.client import Client
 
@@ -21,13 +29,14 @@ from events.stream_layout import StreamLayout
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import CommandError, command
-from service.embedded import ServerHandle, connect_url
+from service.embedded import ServerHandle, connect_url, embedded_subscribers, update_subscribers
 from service.feed.integration import SubjectError, check_filter
 from service.feed.publisher import DEFAULT_POLL, FeedPublisher
 from service.feed.stream import FeedError, public_stream
-from service.feed.subscriber import check_durable, default_durable, subscribe
-from service.nats_permissions import SUBSCRIBER_INBOX_PREFIX
+from service.feed.subscriber import check_durable, subscribe
+from service.nats_permissions import NatsUsersError
 from service.settings import Settings
+from service.subscribers import Subscriber
 
 
 def _stream() -> str:
@@ -132,10 +141,18 @@ def _subscribe_arguments(parser: argparse.ArgumentParser) -> None:
         help="hsl.public.outcome.<status|*>.<room|*>, or hsl.public.outcome.> for everything",
     )
     parser.add_argument(
-        "--durable",
+        "--as",
+        dest="name",
+        required=True,
         metavar="NAME",
-        help="the durable consumer's name (default: one derived from SUBJECT); "
-        "the server remembers what NAME has acknowledged",
+        help="the downstream system to subscribe as: its own NATS user and inbox "
+        "(on the embedded server, one `hsl subscribers add NAME` made)",
+    )
+    parser.add_argument(
+        "--durable",
+        metavar="D",
+        help="the durable consumer's name (default: NAME; another must be granted to NAME); "
+        "the server remembers what it has acknowledged",
     )
     parser.add_argument(
         "--count", type=int, metavar="N", help="exit after printing N events (default: run on)"
@@ -150,24 +167,41 @@ def _subscribe_arguments(parser: argparse.ArgumentParser) -> None:
 def subscribe_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         subject = check_filter(args.subject)
-        durable = check_durable(args.durable or default_durable(subject))
-    except (SubjectError, FeedError) as e:
+        subscriber = Subscriber.of(args.name)
+        durable = check_durable(args.durable or subscriber.name)
+    except (SubjectError, FeedError, NatsUsersError) as e:
         raise CommandError(str(e)) from e
     if args.count is not None and args.count < 1:
         raise CommandError("--count must be 1 or more")
-    handle = _server(settings)
+    if settings.embedded:
+        _check_granted(settings, subscriber.name, durable)
+    handle = _server(replace(settings, nats_subscriber=subscriber.name))
     try:
-        asyncio.run(_run_subscriber(handle, subject, durable, args.count))
+        asyncio.run(_run_subscriber(handle, subscriber, subject, durable, args.count))
     except FeedError as e:
         raise CommandError(str(e)) from e
     return 0
 
 
+def _check_granted(settings: Settings, name: str, durable: str) -> None:
+    """On the embedded server: say at once that NAME is unknown or may not keep ``durable``."""
+    found = next((s for s in embedded_subscribers(settings) if s.name == name), None)
+    if found is None:
+        msg = f"no downstream system {name!r}: `hsl subscribers add {name}` makes its NATS user"
+        raise CommandError(msg)
+    if durable not in found.durables:
+        msg = (
+            f"{name!r} may keep the durables {', '.join(found.durables)}, not {durable!r}: "
+            f"`hsl subscribers add {name} --durable {durable}` grants it"
+        )
+        raise CommandError(msg)
+
+
 async def _run_subscriber(
-    handle: ServerHandle, subject: str, durable: str, count: int | None
+    handle: ServerHandle, subscriber: Subscriber, subject: str, durable: str, count: int | None
 ) -> int:
-    # The subscriber user may only receive on its own inbox prefix (docs/operations.md).
-    nc = await _connect(handle, f"hsl-subscribe-{durable}", inbox_prefix=SUBSCRIBER_INBOX_PREFIX)
+    # A downstream system may only receive on its own inbox prefix (docs/operations.md).
+    nc = await _connect(handle, f"hsl-subscribe-{durable}", inbox_prefix=subscriber.inbox_prefix)
     try:
         stop = _stop_on_signals()
 
@@ -178,3 +212,110 @@ async def _run_subscriber(
         return await subscribe(nc, _stream(), subject, durable, stop, out=out, count=count)
     finally:
         await nc.close()
+
+
+# --- hsl subscribers ----------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the downstream system, e.g. dashboard")
+    parser.add_argument(
+        "--durable",
+        action="append",
+        default=[],
+        metavar="D",
+        help="another durable consumer it may keep besides NAME (repeatable), e.g. the one a "
+        "shared subscriber kept before, to carry on from its place",
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="also write its user, password and inbox prefix to FILE (JSON, owner-only; "
+        "FILE must not exist) for its own client",
+    )
+
+
+@command(
+    "subscribers",
+    "add",
+    help="make (or widen) a downstream system's own NATS user on the embedded server",
+    arguments=_add_arguments,
+)
+def subscribers_add(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        wanted = Subscriber.of(args.name, args.durable)
+    except NatsUsersError as e:
+        raise CommandError(str(e)) from e
+    if args.credentials is not None and args.credentials.exists():
+        raise CommandError(f"{args.credentials} exists: give a new file for the credentials")
+
+    def add(current: tuple[Subscriber, ...]) -> tuple[Subscriber, ...]:
+        known = next((s for s in current if s.name == wanted.name), None)
+        made = (
+            Subscriber.generate(wanted.name, wanted.durables[1:])
+            if known is None
+            else Subscriber.of(known.name, (*known.durables, *wanted.durables), known.password)
+        )
+        return (*(s for s in current if s.name != made.name), made)
+
+    added = next(s for s in update_subscribers(settings, add) if s.name == wanted.name)
+    if args.credentials is not None:
+        _write_credentials(args.credentials, added)
+    print(
+        f"downstream system {added.name}: NATS user {added.user}, inbox {added.inbox_prefix}, "
+        f"durables {', '.join(added.durables)}"
+    )
+    return 0
+
+
+def _write_credentials(path: Path, subscriber: Subscriber) -> None:
+    document = {
+        "user": subscriber.user,
+        "password": subscriber.password,
+        "inbox_prefix": subscriber.inbox_prefix,
+        "durables": list(subscriber.durables),
+    }
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(json.dumps(document, indent=2) + "\n")
+    except OSError as e:
+        raise CommandError(f"cannot write {path}: {e.strerror or e}") from e
+    print(f"its credentials are in {path} (owner-only): hand them over, then delete the file")
+
+
+@command("subscribers", "list", help="the embedded server's downstream systems and their durables")
+def subscribers_list(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.embedded:
+        raise CommandError(
+            "NATS_URL is set: that server's downstream systems are in its own configuration "
+            "(compose: deploy/nats/subscribers.txt)"
+        )
+    found = embedded_subscribers(settings)
+    if not found:
+        print("no downstream systems yet: `hsl subscribers add NAME` makes one")
+    for s in found:
+        print(f"{s.name}  user {s.user}  inbox {s.inbox_prefix}  durables {', '.join(s.durables)}")
+    return 0
+
+
+def _remove_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the downstream system")
+
+
+@command(
+    "subscribers",
+    "remove",
+    help="remove a downstream system's NATS user (its consumers stay on the stream)",
+    arguments=_remove_arguments,
+)
+def subscribers_remove(args: argparse.Namespace, settings: Settings) -> int:
+    def remove(current: tuple[Subscriber, ...]) -> tuple[Subscriber, ...]:
+        return tuple(s for s in current if s.name != args.name)
+
+    if settings.embedded and args.name not in {s.name for s in embedded_subscribers(settings)}:
+        raise CommandError(f"no downstream system {args.name!r}")
+    update_subscribers(settings, remove)  # refused with NATS_URL set
+    print(f"removed the NATS user of {args.name}; its durable consumers stay on the stream")
+    return 0

@@ -1,7 +1,9 @@
 """The example subscriber: a durable JetStream consumer on the public stream.
 
-``hsl subscribe SUBJECT [--durable NAME]`` binds (or creates) a durable pull consumer on the public
-stream with ``SUBJECT`` as its filter, explicit acks and delivery from the first message; it
+``hsl subscribe SUBJECT --as NAME [--durable D]`` connects as the downstream system ``NAME``
+(its own NATS user and inbox, ``service.subscribers``) and binds (or creates) its durable pull
+consumer on the public stream (``NAME``, or another granted to it) with ``SUBJECT`` as its
+filter, explicit acks and delivery from the first message; it
 prints each integration event as one JSON line and acks it only after the line is written,
 waiting for the server to confirm the ack (a "double ack"). The server keeps the consumer's
 position, so stopped and restarted it goes on with the first message it has not acked: it misses
@@ -17,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-import re
 from collections.abc import Callable
 from typing import Final
 
@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events.nats_connection import RETRY_WAIT, is_transient
 from service.feed.integration import check_filter, decode, to_builtins
 from service.feed.stream import FeedError, public_stream
+from service.subscribers import SubscriberError, check_durable_name
 
 log = structlog.get_logger(__name__)
 
@@ -41,25 +42,17 @@ FETCH_TIMEOUT: Final = 1.0
 ACK_CONFIRM_TIMEOUT: Final = 5.0
 ACK_WAIT: Final = 30.0
 """Seconds before the server delivers an unacknowledged message again (after a crash)."""
-_DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class SubscribeError(FeedError):
     """A subscription that cannot be made as asked; the message says why."""
 
 
-def default_durable(subject: str) -> str:
-    """A durable name for a filter: readable, and distinct for distinct filters."""
-    readable = re.sub(r"[^A-Za-z0-9_-]", "_", subject.replace("*", "any").replace(">", "all"))
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:8]
-    return f"sub_{readable[-40:]}_{digest}"
-
-
 def check_durable(name: str) -> str:
-    if not _DURABLE.match(name):
-        msg = f"durable name {name!r}: use 1-64 letters, digits, '_' or '-'"
-        raise SubscribeError(msg)
-    return name
+    try:
+        return check_durable_name(name)
+    except SubscriberError as e:
+        raise SubscribeError(str(e)) from None
 
 
 async def ensure_consumer(nc: Client, stream: str, subject: str, durable: str) -> None:
@@ -68,6 +61,14 @@ async def ensure_consumer(nc: Client, stream: str, subject: str, durable: str) -
     public = public_stream(stream)
     try:
         info = await js.consumer_info(public, durable)
+    except nats.errors.TimeoutError as e:
+        # A request the server refuses (a permissions violation) is never answered.
+        msg = (
+            f"no answer about the durable {durable!r} on {public!r}: is it one this NATS user "
+            "may keep? (a downstream system keeps its NAME and the durables granted with "
+            "`hsl subscribers add NAME --durable D`)"
+        )
+        raise SubscribeError(msg) from e
     except nats.js.errors.NotFoundError as e:
         if getattr(e, "err_code", None) == 10059:  # the stream itself is missing
             msg = f"the public stream {public!r} does not exist yet: run `hsl feed` (or serve)"

@@ -79,7 +79,7 @@ def test_the_demo_reaches_a_subscriber_exactly_once_across_a_stop_and_a_restart(
     expected = _expected(url)
     assert len(expected) > 100
     env = _env(url, tmp_path)
-    command = _hsl("subscribe", EVERYTHING, "--durable", "dashboard")
+    command = _hsl("subscribe", EVERYTHING, "--as", "dashboard")
     first = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -120,7 +120,14 @@ def test_a_filtered_subscriber_sees_only_its_subject(
     printed: list[dict[str, Any]] = []
     for count in (1, len(expected) - 1):  # stopped after one, then the rest
         run = subprocess.run(
-            _hsl("subscribe", "hsl.public.outcome.adopted.*", "--count", str(count)),
+            _hsl(
+                "subscribe",
+                "hsl.public.outcome.adopted.*",
+                "--as",
+                "adopted",
+                "--count",
+                str(count),
+            ),
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -177,7 +184,7 @@ def test_a_live_subscriber_follows_the_publisher_as_the_log_grows(nats_url: str)
 def test_bad_input_is_a_one_line_error(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["subscribe", *args]) == 1
+    assert main(["subscribe", "--as", "dashboard", *args]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("hsl: error: ")
@@ -192,7 +199,7 @@ def test_subscribing_before_the_feed_exists_says_what_to_run(
 ) -> None:
     monkeypatch.setenv("NATS_URL", nats_url)
     monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
-    assert main(["subscribe", EVERYTHING]) == 1
+    assert main(["subscribe", "--as", "dashboard", EVERYTHING]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "does not exist yet: run `hsl feed`" in err
@@ -213,7 +220,12 @@ def test_a_durable_cannot_switch_subjects(
         s.app.close()
     assert main(["feed", "--once"]) == 0
     assert "published 1 outcome status changes" in capsys.readouterr().out
-    assert main(["subscribe", EVERYTHING, "--durable", "d", "--count", "1"]) == 0
+    assert (
+        main(["subscribe", "--as", "dashboard", EVERYTHING, "--durable", "d", "--count", "1"]) == 0
+    )
     assert json.loads(capsys.readouterr().out)["status"] == "drafted"
-    assert main(["subscribe", "hsl.public.outcome.closed.*", "--durable", "d"]) == 1
+    assert (
+        main(["subscribe", "--as", "dashboard", "hsl.public.outcome.closed.*", "--durable", "d"])
+        == 1
+    )
     assert "durable 'd' follows 'hsl.public.outcome.>'" in capsys.readouterr().err
