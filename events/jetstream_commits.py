@@ -114,6 +114,11 @@ class JetStreamRecorder:
     def layout(self) -> StreamLayout:
         return self._layout
 
+    @property
+    def bridge(self) -> NatsBridge:
+        """The connection, for stores kept beside the log (``events.idempotency_store``)."""
+        return self._bridge
+
     def create_stream(self) -> None:
         """Create the application's stream, or check that the existing one is immutable."""
         self._run(self._create_stream())

@@ -22,7 +22,7 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 import structlog
-from litestar import Litestar, Request, post
+from litestar import Litestar, MediaType, Request, Response, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
@@ -31,6 +31,7 @@ from litestar.openapi.spec import Components, OpenAPI, SecurityScheme, Server
 from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
+from events.common import Actor
 from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
@@ -38,6 +39,13 @@ from service.auth.users import User, UserStore
 from service.http.bearer import caller
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
+from service.http.idempotency import (
+    REPLAYED_HEADER,
+    Answer,
+    fingerprint,
+    idempotency_key,
+    run_once,
+)
 from service.http.metrics import METRICS
 from service.http.ops import OPS_HANDLERS
 from service.http.problems import problem_of, problem_response, problem_responses
@@ -124,7 +132,7 @@ handler never saw, refused with 422, is counted by the problem handler)."""
 
 def _run(
     route: CommandRoute, request: Request[Any, Any, Any], data: Any, ident: uuid.UUID | None
-) -> Accepted:
+) -> Response[Any]:
     services: Services = request.app.state.services
     state = request.scope.setdefault("state", {})
     user: User = state[_USER]
@@ -132,24 +140,91 @@ def _run(
     fields = msgspec.structs.asdict(data)
     state[COUNTED] = True
     try:
+        key = idempotency_key(request.headers)
         actor = authorize(user, route.name, target, fields)
         with structlog.contextvars.bound_contextvars(
             actor=actor.id, role=actor.role, command=route.name, aggregate_id=str(ident or "")
         ):
-            method = getattr(services.app, route.name)
-            result = method(*([ident] if ident is not None else []), actor=actor, **fields)
-            if route.creates is not None:
-                accepted = Accepted(command=route.name, id=str(result))
-                placements(services.app).created(route.creates, result, target)
+            if key is None:
+                accepted = _execute(services.app, route, actor, ident, fields)
+                _recorded(services.app, route, accepted, target)
+                answer: Response[Any] = Response(accepted, status_code=_status(route))
             else:
-                shown = None if result is None else str(result)
-                accepted = Accepted(command=route.name, id=str(ident), result=shown)
-            log.info("command recorded", id=accepted.id, result=accepted.result)
+                answer = _run_keyed(
+                    services.app, route, who=(user, actor, target), ident=ident, data=data, key=key
+                )
     except Exception as e:
         _count_refusal(route, e)
         raise
     METRICS.command(route.name, "ok")
-    return accepted
+    return answer
+
+
+def _status(route: CommandRoute) -> int:
+    """A command that creates an aggregate answers 201, any other 200."""
+    return 201 if route.creates else 200
+
+
+def _execute(
+    app: HaoshangliangApplication,
+    route: CommandRoute,
+    actor: Actor,
+    ident: uuid.UUID | None,
+    fields: dict[str, Any],
+) -> Accepted:
+    """Run the command; what it answers."""
+    method = getattr(app, route.name)
+    result = method(*([ident] if ident is not None else []), actor=actor, **fields)
+    if route.creates is not None:
+        return Accepted(command=route.name, id=str(result))
+    shown = None if result is None else str(result)
+    return Accepted(command=route.name, id=str(ident), result=shown)
+
+
+def _recorded(
+    app: HaoshangliangApplication, route: CommandRoute, accepted: Accepted, target: Target
+) -> None:
+    """After the command's events are stored: remember a new aggregate's place, log it."""
+    if route.creates is not None:
+        placements(app).created(route.creates, uuid.UUID(accepted.id), target)
+    log.info("command recorded", id=accepted.id, result=accepted.result)
+
+
+def _run_keyed(
+    app: HaoshangliangApplication,
+    route: CommandRoute,
+    *,
+    who: tuple[User, Actor, Target],
+    ident: uuid.UUID | None,
+    data: Any,
+    key: str,
+) -> Response[bytes]:
+    """A command with an ``Idempotency-Key`` (``service.http.idempotency``)."""
+    user, actor, target = who
+    status = _status(route)
+
+    def execute() -> Answer:
+        fields = msgspec.structs.asdict(data)
+        accepted = _execute(app, route, actor, ident, fields)
+        return Answer(status, msgspec.json.encode(accepted), replayed=False)
+
+    answer = run_once(
+        app,
+        caller=user.id,
+        key=key,
+        request_fingerprint=fingerprint(route.name, ident, msgspec.json.encode(data)),
+        execute=execute,
+    )
+    if answer.replayed:
+        log.info("command replayed", key_status=answer.status)
+    else:
+        _recorded(app, route, msgspec.json.decode(answer.body, type=Accepted), target)
+    return Response(
+        content=answer.body,
+        status_code=answer.status,
+        media_type=MediaType.JSON,
+        headers={REPLAYED_HEADER: "true" if answer.replayed else "false"},
+    )
 
 
 _JSON_BODY: Any = JSONBody
@@ -160,18 +235,18 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
     """``POST route.path``: authenticate, authorize against the policy table, run, answer."""
     if route.target is None:
 
-        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Accepted:
+        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Any:
             return _run(route, request, data, None)
 
         handler: Any = handler_without_id
         handler.__annotations__ = {
             "request": Request,
             "data": _JSON_BODY[route.body],
-            "return": Accepted,
+            "return": Response[Accepted],
         }
     else:
 
-        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Accepted:
+        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Any:
             return _run(route, request, data, id)
 
         handler = handler_with_id
@@ -179,7 +254,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
             "request": Request,
             "data": _JSON_BODY[route.body],
             "id": FromPath[uuid.UUID],
-            "return": Accepted,
+            "return": Response[Accepted],
         }
     handler.__name__ = handler.__qualname__ = route.name
     return post(
@@ -187,7 +262,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         operation_id=route.name,
         summary=route.summary,
         tags=[route.tag],
-        status_code=201 if route.creates else 200,
+        status_code=_status(route),
         sync_to_thread=True,
         guards=[command_guard(route)],
         responses=problem_responses(401, 403, *([404] if route.target else []), 409, 422, 503),
