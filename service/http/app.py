@@ -22,16 +22,27 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 import structlog
-from litestar import Litestar, MediaType, Request, Response, post
+from litestar import Litestar, Request, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.enums import ParamType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, OpenAPI, SecurityScheme, Server
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
+    Schema,
+    SecurityScheme,
+    Server,
+)
 from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
 from events.common import Actor
+from events.idempotency_store import RETENTION
 from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
@@ -40,6 +51,8 @@ from service.http.bearer import caller
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
 from service.http.idempotency import (
+    HEADER,
+    MAX_KEY_LENGTH,
     REPLAYED_HEADER,
     Answer,
     fingerprint,
@@ -48,7 +61,12 @@ from service.http.idempotency import (
 )
 from service.http.metrics import METRICS
 from service.http.ops import OPS_HANDLERS
-from service.http.problems import problem_of, problem_response, problem_responses
+from service.http.problems import (
+    COMMAND_PROBLEM_DESCRIPTIONS,
+    problem_of,
+    problem_response,
+    problem_responses,
+)
 from service.http.reads import READ_HANDLERS
 
 log = structlog.get_logger("service.http")
@@ -125,14 +143,14 @@ def command_guard(route: CommandRoute) -> Guard:
 
 
 _USER, _TARGET = "hsl_user", "hsl_target"
-COMMAND, COUNTED = "hsl_command", "hsl_counted"
+COMMAND, COUNTED, REPLAYED = "hsl_command", "hsl_counted", "hsl_replayed"
 """Request state: the command past its guard, and whether its result was counted (a body the
 handler never saw, refused with 422, is counted by the problem handler)."""
 
 
 def _run(
     route: CommandRoute, request: Request[Any, Any, Any], data: Any, ident: uuid.UUID | None
-) -> Response[Any]:
+) -> Accepted:
     services: Services = request.app.state.services
     state = request.scope.setdefault("state", {})
     user: User = state[_USER]
@@ -148,11 +166,12 @@ def _run(
             if key is None:
                 accepted = _execute(services.app, route, actor, ident, fields)
                 _recorded(services.app, route, accepted, target)
-                answer: Response[Any] = Response(accepted, status_code=_status(route))
+                answer = accepted
             else:
-                answer = _run_keyed(
+                answer, replayed = _run_keyed(
                     services.app, route, who=(user, actor, target), ident=ident, data=data, key=key
                 )
+                state[REPLAYED] = replayed
     except Exception as e:
         _count_refusal(route, e)
         raise
@@ -198,8 +217,10 @@ def _run_keyed(
     ident: uuid.UUID | None,
     data: Any,
     key: str,
-) -> Response[bytes]:
-    """A command with an ``Idempotency-Key`` (``service.http.idempotency``)."""
+) -> tuple[Accepted, bool]:
+    """A command with an ``Idempotency-Key`` (``service.http.idempotency``): its answer, and
+    whether that is the first request's, replayed (the status is the route's either way:
+    only recorded commands keep their answer)."""
     user, actor, target = who
     status = _status(route)
 
@@ -215,16 +236,12 @@ def _run_keyed(
         request_fingerprint=fingerprint(route.name, ident, msgspec.json.encode(data)),
         execute=execute,
     )
+    accepted = msgspec.json.decode(answer.body, type=Accepted)
     if answer.replayed:
-        log.info("command replayed", key_status=answer.status)
+        log.info("command replayed", id=accepted.id, result=accepted.result)
     else:
-        _recorded(app, route, msgspec.json.decode(answer.body, type=Accepted), target)
-    return Response(
-        content=answer.body,
-        status_code=answer.status,
-        media_type=MediaType.JSON,
-        headers={REPLAYED_HEADER: "true" if answer.replayed else "false"},
-    )
+        _recorded(app, route, accepted, target)
+    return accepted, answer.replayed
 
 
 _JSON_BODY: Any = JSONBody
@@ -235,18 +252,18 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
     """``POST route.path``: authenticate, authorize against the policy table, run, answer."""
     if route.target is None:
 
-        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Any:
+        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Accepted:
             return _run(route, request, data, None)
 
         handler: Any = handler_without_id
         handler.__annotations__ = {
             "request": Request,
             "data": _JSON_BODY[route.body],
-            "return": Response[Accepted],
+            "return": Accepted,
         }
     else:
 
-        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Any:
+        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Accepted:
             return _run(route, request, data, id)
 
         handler = handler_with_id
@@ -254,7 +271,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
             "request": Request,
             "data": _JSON_BODY[route.body],
             "id": FromPath[uuid.UUID],
-            "return": Response[Accepted],
+            "return": Accepted,
         }
     handler.__name__ = handler.__qualname__ = route.name
     return post(
@@ -265,7 +282,16 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         status_code=_status(route),
         sync_to_thread=True,
         guards=[command_guard(route)],
-        responses=problem_responses(401, 403, *([404] if route.target else []), 409, 422, 503),
+        responses=problem_responses(
+            400,
+            401,
+            403,
+            *([404] if route.target else []),
+            409,
+            422,
+            503,
+            descriptions=COMMAND_PROBLEM_DESCRIPTIONS,
+        ),
     )(handler)
 
 
@@ -291,7 +317,10 @@ def request_context(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID] = request_id
+                headers = MutableScopeHeaders.from_message(message)
+                headers[REQUEST_ID] = request_id
+                if REPLAYED in state:  # a command with an Idempotency-Key, answered
+                    headers[REPLAYED_HEADER] = "true" if state[REPLAYED] else "false"
             await send(message)
 
         started = time.perf_counter()
@@ -339,11 +368,44 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def _without_litestar_400(schema: OpenAPI) -> None:
-    """Litestar documents a 400 for validation; this API answers 422 problems instead."""
+    """Litestar documents a 400 for validation; this API answers 422 problems instead (a
+    command's own 400, a malformed ``Idempotency-Key``, stays)."""
+    ours = COMMAND_PROBLEM_DESCRIPTIONS[400]
     for item in (schema.paths or {}).values():
         for operation in (item.get, item.post):
             if operation is not None and operation.responses:
-                operation.responses.pop("400", None)
+                kept = operation.responses.get("400")
+                if not isinstance(kept, OpenAPIResponse) or kept.description != ours:
+                    operation.responses.pop("400", None)
+
+
+def _with_idempotency_key(schema: OpenAPI) -> None:
+    """Every command takes the optional ``Idempotency-Key`` header (docs/api.md)."""
+    commands = {route.name for route in COMMAND_ROUTES}
+    for item in (schema.paths or {}).values():
+        operation = item.post
+        if operation is None or operation.operation_id not in commands:
+            continue
+        operation.parameters = [
+            *(operation.parameters or []),
+            Parameter(
+                name=HEADER,
+                param_in=ParamType.HEADER,
+                required=False,
+                description=(
+                    "A key the client makes per request (1–255 visible ASCII characters): a "
+                    "retry with the same key and body gets the first answer "
+                    "(`Idempotent-Replayed: true`) and records nothing twice, on any API "
+                    f"process, for {RETENTION.total_seconds() / 3600:g} h"
+                ),
+                schema=Schema(
+                    type=OpenAPIType.STRING,
+                    min_length=1,
+                    max_length=MAX_KEY_LENGTH,
+                    pattern="^[\\x21-\\x7e]+$",
+                ),
+            ),
+        ]
 
 
 def create_app(services: Services) -> Litestar:
@@ -363,4 +425,5 @@ def create_app(services: Services) -> Litestar:
         debug=False,
     )
     _without_litestar_400(app.openapi_schema)
+    _with_idempotency_key(app.openapi_schema)
     return app

@@ -404,12 +404,15 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+def problem_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problems a route may answer (``application/problem+json``)."""
+    described = descriptions or PROBLEM_DESCRIPTIONS
     return {
         status: ResponseSpec(
             data_container=Problem,
-            description=PROBLEM_DESCRIPTIONS[status],
+            description=described[status],
             media_type=MEDIA_TYPE,
             generate_examples=False,
         )
@@ -421,18 +424,26 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     401: "No token, or an unknown or revoked one (未登录或令牌无效)",
     403: "The caller's role or scope does not allow it (无权办理)",
     404: "Unknown id (未找到)",
-    400: "A malformed `Idempotency-Key` header (请求有误)",
+    409: "A seed rule would be broken, named in `rule`; or a concurrent write",
+    422: "Bad JSON or field, named in `field` (填写内容有误)",
+    503: "The log or the views cannot be reached now (服务暂不可用)",
+}
+
+COMMAND_PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    **PROBLEM_DESCRIPTIONS,
+    400: "A malformed `Idempotency-Key` header, named in `field` (请求有误)",
     409: (
         "A seed rule would be broken, named in `rule`; a concurrent write; or a request "
-        "with the same `Idempotency-Key` is being recorded (`Retry-After`)"
+        "with the same `Idempotency-Key` is still being recorded (see `Retry-After`)"
     ),
     422: (
         "Bad JSON or field, named in `field` (填写内容有误); or an `Idempotency-Key` "
-        "first used with another request"
+        "first used with another request (`idempotency-key-reused`)"
     ),
     503: (
-        "The log or the views cannot be reached now (服务暂不可用): nothing was recorded; "
-        "or a store is full (`storage-full`, nothing recorded); or the write's result is "
-        "unknown (`result-unknown`: retry with the same `Idempotency-Key`)"
+        "Nothing was recorded: the log cannot be reached (`unavailable`) or its store is "
+        "full (`storage-full`); or the write was sent and its result is unknown "
+        "(`result-unknown`: retry with the same `Idempotency-Key`)"
     ),
 }
+"""What a command's problems mean: its 503 says whether anything may have been recorded."""
