@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import msgspec
 import nats.errors
 import nats.js.errors
-from eventsourcing.persistence import OperationalError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from nats.js.api import Header, KeyValueConfig, StorageType
 
 from events.jetstream_commits import JetStreamRecorder
@@ -68,6 +68,8 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     body: str
     """The answer's JSON, exactly as first sent."""
     events: tuple[PlannedEvent, ...] = ()
+    claim: str = ""
+    """Which attempt wrote it: a process knows the attempts it gave up before committing."""
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,8 @@ class JetStreamIdempotencyStore:
             ):
                 msg = f"the idempotency store (bucket {self.bucket!r}) has no room; nothing stored"
                 raise StorageFullError(msg, store=self.stream) from e
-            msg = f"the idempotency store (bucket {self.bucket!r}) cannot be reached: {e}"
-            raise OperationalError(msg) from e
+            msg = f"the idempotency store (bucket {self.bucket!r}) did not answer: {e}"
+            raise NotStoredError(msg) from e
 
 
 class MemoryIdempotencyStore:

@@ -10,7 +10,8 @@ the log, and the same one after a restart, finds the key and answers it:
   Replayed: true``), nothing stored again;
 - claimed by a request with another body: 422, nothing stored;
 - claimed moments ago and its events not (yet) in the log: 409, retry after a few seconds
-  (the first request may still be committing; after :data:`LEASE` the claim lapses);
+  (the first request may still be committing; after :data:`LEASE` the claim lapses, and at
+  once in the process that gave the claim up before committing);
 - released (nothing was stored) or unknown: the command runs as new.
 
 Keys are per caller (another person's key is another key) and kept for
@@ -23,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import threading
+import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
 
 from eventsourcing.application import Application
 
@@ -97,12 +100,12 @@ def idempotency_key(headers: Mapping[str, str]) -> str | None:
     return key
 
 
-def fingerprint(command: str, ident: UUID | None, body: bytes) -> str:
+def fingerprint(command: str, ident: uuid.UUID | None, body: bytes) -> str:
     """What makes two requests the same request: the command, its path id and its body."""
     return hashlib.sha256(f"{command}\n{ident or ''}\n".encode() + body).hexdigest()
 
 
-_STORES: weakref.WeakKeyDictionary[Application[UUID], IdempotencyStore] = (
+_STORES: weakref.WeakKeyDictionary[Application[uuid.UUID], IdempotencyStore] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -119,6 +122,24 @@ def store_for(app: HaoshangliangApplication) -> IdempotencyStore:
         )
         _STORES[app] = store
     return store
+
+
+_ABANDONED: OrderedDict[str, None] = OrderedDict()
+"""Claims this process gave up before committing their events: those will never be stored."""
+_ABANDONED_KEPT = 10_000
+_abandoned_lock = threading.Lock()
+
+
+def _abandon(claim: str) -> None:
+    with _abandoned_lock:
+        _ABANDONED[claim] = None
+        if len(_ABANDONED) > _ABANDONED_KEPT:
+            _ABANDONED.popitem(last=False)
+
+
+def _abandoned(claim: str) -> bool:
+    with _abandoned_lock:
+        return claim in _ABANDONED
 
 
 def run_once(
@@ -146,7 +167,7 @@ def run_once(
                 with contextlib.suppress(Exception):  # the log says it; this only saves a read
                     store.put(key_id, _settled(record, "done"), entry.revision)
                 return Answer(record.status, record.body.encode(), replayed=True)
-            if entry.age < LEASE:
+            if entry.age < LEASE and not _abandoned(record.claim):
                 raise IdempotencyKeyBusyError(int((LEASE - entry.age).total_seconds()) + 1)
         base = entry.revision
     with deferred_saves() as collected:
@@ -158,16 +179,21 @@ def run_once(
         status=answer.status,
         body=answer.body.decode(),
         events=planned,
+        claim=uuid.uuid4().hex,
     )
     try:
         revision = store.put(key_id, claim, base)
     except KeyTakenError:
         raise IdempotencyKeyBusyError(int(LEASE.total_seconds())) from None
+    except Exception:
+        _abandon(claim.claim)  # it may be stored, but its events will never be
+        raise
     try:
         app.save(*collected)
     except ResultUnknownError:
         raise  # the claim stays: a retry with the key reads the log and answers
     except Exception:
+        _abandon(claim.claim)
         with contextlib.suppress(Exception):  # nothing was stored: free the key
             store.put(key_id, _settled(claim, "void"), revision)
         raise
@@ -183,6 +209,7 @@ def _settled(record: KeyRecord, state: str) -> KeyRecord:
         status=record.status,
         body=record.body,
         events=record.events if state == "done" else (),
+        claim=record.claim,
     )
 
 
@@ -192,7 +219,7 @@ def _in_log(app: HaoshangliangApplication, planned: tuple[PlannedEvent, ...]) ->
         return False
     for event in planned:
         stored = app.recorder.select_events(
-            UUID(event.originator_id), gt=event.version - 1, lte=event.version
+            uuid.UUID(event.originator_id), gt=event.version - 1, lte=event.version
         )
         if not stored or PlannedEvent.of(stored[0]).digest != event.digest:
             return False

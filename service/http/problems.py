@@ -38,7 +38,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
-from events.write_errors import ResultUnknownError, StorageFullError
+from events.write_errors import NotStoredError, ResultUnknownError, StorageFullError
 from replay.bundle import ExportError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
@@ -300,6 +300,14 @@ def write_problem(exc: Exception) -> Problem | None:
                     f"the event log's store (NATS JetStream, {exc.store}) is full; nothing was "
                     "recorded. Retry once space is freed or the limit raised; no restart needed"
                 ),
+            )
+        case NotStoredError():
+            return Problem(
+                type="urn:hsl:problem:unavailable",
+                title="服务暂不可用",
+                status=503,
+                detail="事件日志暂时无法写入，本次未记录；请稍后重试",
+                detail_en=f"nothing was recorded: {exc}",
             )
         case IdempotencyKeyError():
             return Problem(

@@ -9,6 +9,8 @@ answers the first result once the log is reachable again.
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +30,6 @@ from service.bootstrap import application_env
 from service.http.app import Services, create_app
 from service.http.idempotency import HEADER, REPLAYED_HEADER
 from service.http.server import APP_ENV
-from service.nats_server import NatsServerProcess
 from tests.ack_dropping_proxy import AckDroppingProxy
 from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE, Clock
 
@@ -102,7 +103,8 @@ class TestReplay:
             assert stored(nats_url) == count
             # without the key, the same body is a new request
             other = api.post("/rooms", room(AT))
-            assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+            assert other.status_code == 201
+            assert other.json()["id"] != first.json()["id"]
             assert stored(nats_url) == count + 1
 
     def test_command_on_an_aggregate_is_not_applied_twice(
@@ -150,7 +152,10 @@ class TestReplay:
             response = api.client.post(
                 "/rooms",
                 json=room(AT),
-                headers=[("Authorization", f"Bearer {token}"), (HEADER, key.encode())],  # type: ignore[list-item]
+                headers=[
+                    (b"Authorization", f"Bearer {token}".encode()),
+                    (HEADER.encode(), key.encode()),
+                ],
             )
             assert response.status_code == 400, response.text
             assert response.json()["field"] == HEADER
@@ -180,15 +185,14 @@ class TestReplay:
             store = JetStreamIdempotencyStore(api.app.recorder)  # type: ignore[arg-type]
             key_id = _key_id("clerk-1", "busy")
             entry = store.get(key_id)
-            assert entry is not None and entry.record.state == "done"
+            assert entry is not None
+            assert entry.record.state == "done"
             fake = KeyRecord(
                 state="pending",
                 fingerprint=entry.record.fingerprint,
                 status=201,
                 body=first.text,
-                events=tuple(
-                    type(e)(str(uuid.uuid4()), 1, e.digest) for e in entry.record.events
-                ),
+                events=tuple(type(e)(str(uuid.uuid4()), 1, e.digest) for e in entry.record.events),
             )
             store.put(key_id, fake, entry.revision)
             count = stored(nats_url)
@@ -200,8 +204,6 @@ class TestReplay:
 
 
 def _key_id(caller: str, key: str) -> str:
-    import hashlib
-
     return hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
 
 
@@ -306,8 +308,6 @@ class TestResultUnknown:
 
 def _eventually(call: Any, attempts: int = 40) -> Any:
     """The first answer that is not a 503 while the connection comes back."""
-    import time
-
     response = call()
     for _ in range(attempts):
         if response.status_code != 503:
