@@ -13,6 +13,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,3 +316,34 @@ def _eventually(call: Any, attempts: int = 40) -> Any:
         time.sleep(0.25)
         response = call()
     return response
+
+
+class TestConcurrentRetries:
+    def test_the_same_key_sent_at_once_is_recorded_once(
+        self, nats_url: str, people: tuple[UserStore, str], tmp_path: Path
+    ) -> None:
+        """Eight copies of one request at once, over two API processes: one is recorded,
+        every other answers its result or "being recorded"; nothing is stored twice."""
+        users, token = people
+        with (
+            instance(nats_url, users, token, tmp_path / "a") as one,
+            instance(nats_url, users, token, tmp_path / "b") as two,
+        ):
+            assert one.post("/rooms", room(AT)).status_code == 201  # streams and bucket made
+            assert two.post("/rooms", room(AT), key="warm").status_code == 201
+            before = stored(nats_url)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                answers = list(
+                    pool.map(
+                        lambda i: (one, two)[i % 2].post("/rooms", room(AT, "同时"), key="at-once"),
+                        range(8),
+                    )
+                )
+            statuses = sorted(a.status_code for a in answers)
+            assert set(statuses) <= {201, 409}, [a.text for a in answers]
+            assert 201 in statuses
+            assert len({a.content for a in answers if a.status_code == 201}) == 1
+            assert stored(nats_url) == before + 1
+            final = one.post("/rooms", room(AT, "同时"), key="at-once")
+            assert final.status_code == 201
+            assert final.headers[REPLAYED_HEADER] == "true"
