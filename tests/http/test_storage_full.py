@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +37,7 @@ from service.http import idempotency
 from service.http.idempotency import REPLAYED_HEADER
 from service.nats_server import NatsServerProcess
 from tests.http.test_idempotency import AT, Instance, instance, people, room, stored
+from tests.small_disk import fill_disk, small_disk
 
 __all__ = ["people"]  # the fixture, used by name
 
@@ -179,43 +178,16 @@ def _try_insert(recorder: JetStreamApplicationRecorder, events: list[StoredEvent
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs, mounted for this test only; skipped where mounting is not allowed."""
-    where = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", f"hsl-test-{where.name}", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
-    try:
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs for this test only; skipped where mounting is not allowed."""
+    with small_disk(tmp_path) as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def _fill_disk(where: Path) -> Path:
-    """Write zeros until the volume is full; the file, to remove when space should return."""
-    filler = where / "filler"
-    chunk = b"\0" * 65536
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(chunk)
-                out.flush()
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-    return filler
 
 
 class TestFullDisk:
     def test_full_disk_answers_503_stores_nothing_partial_and_recovers(
         self,
-        small_disk: Path,
+        disk: Path,
         people: tuple[UserStore, str],
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
@@ -225,7 +197,7 @@ class TestFullDisk:
         # a claim left by an unanswered commit lapses sooner (still longer than a commit)
         monkeypatch.setattr(idempotency, "LEASE", timedelta(seconds=5))
         users, token = people
-        server = NatsServerProcess(store_dir=small_disk / "nats", log_file=tmp_path / "nats.log")
+        server = NatsServerProcess(store_dir=disk / "nats", log_file=tmp_path / "nats.log")
         server.start()
         try:
             with instance(server.url, users, token, tmp_path) as api:
@@ -233,7 +205,7 @@ class TestFullDisk:
                 assert first.status_code == 201
                 room_id = first.json()["id"]
                 before = stored(server.url)
-                filler = _fill_disk(small_disk)
+                filler = fill_disk(disk)
 
                 # A write or two may still be taken from what the server had buffered; keep
                 # writing until the full disk shows.
@@ -265,7 +237,7 @@ class TestFullDisk:
                 port = int(server.url.rsplit(":", 1)[1])
                 server.stop()
                 server = NatsServerProcess(
-                    store_dir=small_disk / "nats", port=port, log_file=tmp_path / "nats-2.log"
+                    store_dir=disk / "nats", port=port, log_file=tmp_path / "nats-2.log"
                 )
                 server.start()
                 retried = [
