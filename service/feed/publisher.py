@@ -59,6 +59,7 @@ from events.jetstream_ops import (
     direct_get_range,
 )
 from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from events.write_errors import is_storage_full
 from service.feed.integration import (
     ALL_SUBJECTS,
     SUBJECT_PREFIX,
@@ -101,6 +102,10 @@ _decode_when = msgspec.json.Decoder(_When).decode
 
 class _Restart(Exception):  # noqa: N818 - a signal, not an error
     """The public stream holds something this publisher did not expect: resume from it."""
+
+
+class _StoreFull(Exception):  # noqa: N818 - a signal, not an error
+    """The public stream has no room now: nothing of the batch was stored; try again later."""
 
 
 def overdue_msg_id(change: OutcomeStatusChanged) -> str:
@@ -188,6 +193,11 @@ class FeedPublisher:
             except _Restart as e:
                 log.info("feed resuming from the public stream", reason=str(e))
                 await self.resume()
+            except _StoreFull as e:
+                # Nothing was stored: go on from what the stream holds at the next step.
+                log.warning("feed paused: the public stream has no room", reason=str(e))
+                await self.resume()
+                return self.published - before
 
     async def _follow(self) -> None:
         while True:
@@ -293,6 +303,8 @@ class FeedPublisher:
             ):
                 return None
             msg = f"{self.public!r} refused {batch[0][1]}…: {ack.error.description}"
+            if is_storage_full(ack.error.err_code, ack.error.description):
+                raise _StoreFull(msg)
             raise FeedError(msg)
         return None if ack.duplicate else ack
 
