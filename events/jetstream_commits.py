@@ -32,6 +32,7 @@ from eventsourcing.persistence import (
 from nats.js.api import Header
 
 from events.jetstream_ops import (
+    CONNECTION_ERRORS,
     MAX_BATCH_MESSAGES,
     JetStreamApiError,
     OutgoingMessage,
@@ -40,6 +41,7 @@ from events.jetstream_ops import (
     commit,
     direct_get_last,
     direct_get_range,
+    discard_unsent,
     ensure_immutable_stream,
 )
 from events.nats_bridge import NatsBridge
@@ -72,14 +74,6 @@ _BATCH_HEADER_ROOM = 80
 """Bytes the batch id, sequence and commit headers add to a message at send time."""
 _HEADER_ROOM = 4096
 """Our own headers stay well under this, so smaller payloads need no exact size check."""
-
-_CONNECTION_ERRORS = (
-    nats.errors.ConnectionClosedError,
-    nats.errors.StaleConnectionError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.OutboundBufferLimitError,
-)
-"""Raised by a send on a connection that broke: what was sent may have reached the server."""
 
 
 class _Progress:
@@ -334,10 +328,14 @@ class JetStreamRecorder:
         progress = _Progress()
         try:
             return await self._commit_attempts(events, tracking, progress)
+        except ResultUnknownError:
+            discard_unsent(self._bridge.client)  # nothing of it may be sent after this
+            raise
         except (DatabaseError, InterfaceError):
             raise
         except Exception as e:  # a NATS error while the outcome was open, e.g. a read
             if progress.maybe_stored:
+                discard_unsent(self._bridge.client)
                 raise self._unknown(events, f"{type(e).__name__}: {e}") from e
             raise
 
@@ -358,19 +356,23 @@ class JetStreamRecorder:
             earlier = progress.maybe_stored
             progress.maybe_stored = True  # from here on this attempt may be stored
             try:
+                if not self._bridge.client.is_connected:
+                    # Reconnecting: a send now would wait in the client, to be sent however
+                    # late. Send nothing; wait for the connection, as for no responders.
+                    raise nats.errors.NoRespondersError
                 ack = await commit(self._bridge.client, messages)
             except nats.errors.TimeoutError:
                 continue  # sent, unanswered: retry with the same message ids
-            except (nats.errors.NoRespondersError, *_CONNECTION_ERRORS) as e:
-                # No responders: nothing answered, so nothing was stored (in a cluster the
-                # stream is electing a new leader). A broken connection: what was going out
-                # may have reached the server. Either way, wait within a bound and ask again.
-                no_responders = isinstance(e, nats.errors.NoRespondersError)
-                if no_responders:
+            except (nats.errors.NoRespondersError, *CONNECTION_ERRORS) as e:
+                # Not sent, or nothing answered (in a cluster the stream is electing a new
+                # leader): nothing stored by this attempt. A connection that broke while the
+                # commit went out: it may have reached the server. Wait, within a bound.
+                not_sent = isinstance(e, nats.errors.NoRespondersError)
+                if not_sent:
                     progress.maybe_stored = earlier
                     attempt -= 1
                 if time.monotonic() + backoff > unavailable_until:
-                    if no_responders:
+                    if not_sent and self._bridge.client.is_connected:
                         raise
                     break
                 await asyncio.sleep(backoff)

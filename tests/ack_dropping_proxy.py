@@ -39,6 +39,10 @@ class AckDroppingProxy:
         self.dropped.clear()
         self._armed.set()
 
+    def cut(self) -> None:
+        """Drop every connection now and refuse new ones until :meth:`heal`."""
+        self._cut_all()
+
     def heal(self) -> None:
         """Accept connections again (after a cut)."""
         self._refusing.clear()
