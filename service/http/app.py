@@ -144,8 +144,9 @@ def command_guard(route: CommandRoute) -> Guard:
 
 _USER, _TARGET = "hsl_user", "hsl_target"
 COMMAND, COUNTED, REPLAYED = "hsl_command", "hsl_counted", "hsl_replayed"
-"""Request state: the command past its guard, and whether its result was counted (a body the
-handler never saw, refused with 422, is counted by the problem handler)."""
+"""Request state: the command past its guard, whether its result was counted (a body the
+handler never saw, refused with 422, is counted by the problem handler), and for a command with
+an ``Idempotency-Key`` whether its answer is the first request's (``Idempotent-Replayed``)."""
 
 
 def _run(
@@ -225,8 +226,7 @@ def _run_keyed(
     status = _status(route)
 
     def execute() -> Answer:
-        fields = msgspec.structs.asdict(data)
-        accepted = _execute(app, route, actor, ident, fields)
+        accepted = _execute(app, route, actor, ident, msgspec.structs.asdict(data))
         return Answer(status, msgspec.json.encode(accepted), replayed=False)
 
     answer = run_once(
@@ -393,7 +393,8 @@ def _with_idempotency_key(schema: OpenAPI) -> None:
                 param_in=ParamType.HEADER,
                 required=False,
                 description=(
-                    "A key the client makes per request (1–255 visible ASCII characters): a "
+                    f"A key the client makes per request (1–{MAX_KEY_LENGTH} visible ASCII "
+                    "characters, no spaces): a "
                     "retry with the same key and body gets the first answer "
                     "(`Idempotent-Replayed: true`) and records nothing twice, on any API "
                     f"process, for {RETENTION.total_seconds() / 3600:g} h"
@@ -402,7 +403,7 @@ def _with_idempotency_key(schema: OpenAPI) -> None:
                     type=OpenAPIType.STRING,
                     min_length=1,
                     max_length=MAX_KEY_LENGTH,
-                    pattern="^[\\x21-\\x7e]+$",
+                    pattern="^[!-~]+$",  # visible ASCII, as service.http.idempotency checks
                 ),
             ),
         ]
