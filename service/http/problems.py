@@ -265,7 +265,7 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
             )
 
 
-def write_problem(exc: Exception) -> Problem | None:
+def write_problem(exc: Exception) -> Problem | None:  # noqa: PLR0911 - one case per kind
     """How a write ended when it did not simply succeed or break a rule: its result unknown,
     no room in a store, or an ``Idempotency-Key`` that cannot be used (docs/api.md)."""
     match exc:
