@@ -41,6 +41,7 @@ from events.idempotency_store import (
     KeyTakenError,
     MemoryIdempotencyStore,
     PlannedEvent,
+    State,
 )
 from events.jetstream_commits import JetStreamRecorder
 from events.write_errors import ResultUnknownError
@@ -202,9 +203,9 @@ def run_once(
     return answer
 
 
-def _settled(record: KeyRecord, state: str) -> KeyRecord:
+def _settled(record: KeyRecord, state: State) -> KeyRecord:
     return KeyRecord(
-        state="done" if state == "done" else "void",
+        state=state,
         fingerprint=record.fingerprint,
         status=record.status,
         body=record.body,
