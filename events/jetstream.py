@@ -15,11 +15,14 @@ and any eventsourcing ``Application`` stores its events in its own JetStream str
   process application's tracking position) form one ADR-50 atomic batch;
 - idempotent retry: a commit whose acknowledgement was lost is retried with the same message
   ids, and a retry that the server refuses is checked against what is stored before it is
-  called a conflict;
+  called a conflict; one still unresolved raises ``ResultUnknownError``, never "not stored"
+  (:mod:`events.write_errors`);
 - immutability: the stream denies delete and purge, refuses roll-ups and has no limits.
 
 NATS errors are translated into the library's PEP 249 errors where the recorders call the
-connection (:meth:`events.jetstream_commits.JetStreamRecorder._run`).
+connection (:meth:`events.jetstream_commits.JetStreamRecorder._run`); a commit's failure is
+one of :mod:`events.write_errors`' ``OperationalError`` subclasses, saying whether anything
+may have been stored.
 """
 
 from __future__ import annotations

@@ -32,10 +32,8 @@ from eventsourcing.persistence import (
 from nats.js.api import Header
 
 from events.jetstream_ops import (
-    ATOMIC_PUBLISH_DISABLED,
-    DUPLICATE_MESSAGE_ID,
+    CONNECTION_ERRORS,
     MAX_BATCH_MESSAGES,
-    WRONG_LAST_SEQUENCE,
     JetStreamApiError,
     OutgoingMessage,
     PubAck,
@@ -43,6 +41,7 @@ from events.jetstream_ops import (
     commit,
     direct_get_last,
     direct_get_range,
+    discard_unsent,
     ensure_immutable_stream,
 )
 from events.nats_bridge import NatsBridge
@@ -54,6 +53,7 @@ from events.stream_layout import (
     decode_header_text,
     encode_header_text,
 )
+from events.write_errors import NotStoredError, ResultUnknownError, refusal_error
 
 MAX_COMMIT_ATTEMPTS = 5
 """Attempts per commit: a stale cached position or a lost ack costs one more each."""
@@ -74,6 +74,15 @@ _BATCH_HEADER_ROOM = 80
 """Bytes the batch id, sequence and commit headers add to a message at send time."""
 _HEADER_ROOM = 4096
 """Our own headers stay well under this, so smaller payloads need no exact size check."""
+
+
+class _Progress:
+    """Whether some attempt of one commit may have been stored without our knowing."""
+
+    __slots__ = ("maybe_stored",)
+
+    def __init__(self) -> None:
+        self.maybe_stored = False
 
 
 class AggregatePosition(msgspec.Struct, frozen=True):
@@ -103,6 +112,11 @@ class JetStreamRecorder:
     def connected(self) -> bool:
         """Whether the connection is up now (False while it reconnects): for readiness."""
         return bool(self._bridge.client.is_connected)
+
+    @property
+    def bridge(self) -> NatsBridge:
+        """The connection, for stores kept beside the log (``events.idempotency_store``)."""
+        return self._bridge
 
     def create_stream(self) -> None:
         """Create the application's stream, or check that the existing one is immutable."""
@@ -308,9 +322,31 @@ class JetStreamRecorder:
     async def _commit(
         self, events: Sequence[StoredEvent], tracking: Tracking | None = None
     ) -> list[int]:
-        """Store ``events`` (and ``tracking``) atomically; return their stream sequences."""
+        """Store ``events`` (and ``tracking``) atomically; return their stream sequences.
+
+        A failure says what the caller may conclude (:mod:`events.write_errors`): a refusal or
+        a request that never left is ``NotStoredError`` (``StorageFullError``: no room), one
+        sent and never answered is ``ResultUnknownError``; a lost answer is first resolved
+        here, by retrying with the same message ids and reading what is stored.
+        """
         self._check_commit(events, extra=1 if tracking else 0)
-        maybe_stored = False  # True once an attempt may have been stored without our knowing
+        progress = _Progress()
+        try:
+            return await self._commit_attempts(events, tracking, progress)
+        except ResultUnknownError:
+            discard_unsent(self._bridge.client)  # nothing of it may be sent after this
+            raise
+        except (DatabaseError, InterfaceError):
+            raise
+        except Exception as e:  # a NATS error while the outcome was open, e.g. a read
+            if progress.maybe_stored:
+                discard_unsent(self._bridge.client)
+                raise self._unknown(events, f"{type(e).__name__}: {e}") from e
+            raise
+
+    async def _commit_attempts(
+        self, events: Sequence[StoredEvent], tracking: Tracking | None, progress: _Progress
+    ) -> list[int]:
         unavailable_until = time.monotonic() + UNAVAILABLE_WAIT
         backoff = 0.05
         attempt = 0
@@ -320,40 +356,71 @@ class JetStreamRecorder:
             if tracking is not None:
                 messages.append(await self._tracking_message(tracking))
             self._check_sizes(messages, events)
+            if self._bridge.client.is_closed:
+                break  # nothing can be sent any more
+            earlier = progress.maybe_stored
+            progress.maybe_stored = True  # from here on this attempt may be stored
             try:
+                if not self._bridge.client.is_connected:
+                    # Reconnecting: a send now would wait in the client, to be sent however
+                    # late. Send nothing; wait for the connection, as for no responders.
+                    raise nats.errors.NoRespondersError
                 ack = await commit(self._bridge.client, messages)
             except nats.errors.TimeoutError:
-                maybe_stored = True
-                continue
-            except nats.errors.NoRespondersError:
-                # Nothing answered, so nothing was stored: in a cluster the stream is electing
-                # a new leader after losing a node. Wait for it, within a bound.
+                continue  # sent, unanswered: retry with the same message ids
+            except (nats.errors.NoRespondersError, *CONNECTION_ERRORS) as e:
+                # Not sent, or nothing answered (in a cluster the stream is electing a new
+                # leader): nothing stored by this attempt. A connection that broke while the
+                # commit went out: it may have reached the server. Wait, within a bound.
+                not_sent = isinstance(e, nats.errors.NoRespondersError)
+                if not_sent:
+                    progress.maybe_stored = earlier
+                    attempt -= 1
                 if time.monotonic() + backoff > unavailable_until:
-                    raise
+                    if not_sent and self._bridge.client.is_connected:
+                        raise
+                    break
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-                attempt -= 1
                 continue
             if ack.error is None and not ack.duplicate:
                 return self._committed(events, messages, ack)
-            if ack.error is not None and ack.error.err_code == ATOMIC_PUBLISH_DISABLED:
-                msg = f"stream {self._layout.stream!r} does not allow atomic batch publish"
-                raise OperationalError(msg)
-            if ack.error is not None and (
-                ack.error.err_code not in WRONG_LAST_SEQUENCE
-                and ack.error.err_code != DUPLICATE_MESSAGE_ID
-            ):
-                error = ack.error
-                msg = f"JetStream refused the commit: {error.description} ({error.err_code})"
-                raise DatabaseError(msg)
-            # Refused as stale or duplicate: look at what is stored before calling it a conflict.
-            if maybe_stored:
-                stored = await self._find_stored(events)
-                if stored is not None:
-                    return stored
+            # An answer: this attempt was not stored, an earlier one may have been.
+            progress.maybe_stored = earlier
+            stored = await self._after_refusal(events, ack, progress)
+            if stored is not None:
+                return stored
+            # Refused as stale or duplicate, and not ours: a real conflict raises here.
             await self._refresh_positions(events, tracking)
-        msg = f"commit to {self._layout.stream!r} failed after {MAX_COMMIT_ATTEMPTS} attempts"
-        raise OperationalError(msg)
+        if progress.maybe_stored:
+            raise self._unknown(events, f"no answer after {attempt} attempts")
+        msg = f"commit to {self._layout.stream!r} failed after {attempt} attempts; nothing stored"
+        raise NotStoredError(msg)
+
+    async def _after_refusal(
+        self, events: Sequence[StoredEvent], ack: PubAck, progress: _Progress
+    ) -> list[int] | None:
+        """Ours, if an earlier attempt stored it; else raise for a refusal that a new attempt
+        cannot mend (None: a stale position or duplicate id, to re-read and retry)."""
+        if progress.maybe_stored:
+            stored = await self._find_stored(events)
+            if stored is not None:
+                return stored
+            progress.maybe_stored = not events  # read: ours is not stored
+        refusal = None if ack.error is None else refusal_error(self._layout.stream, ack.error)
+        if refusal is None:
+            return None
+        if progress.maybe_stored:
+            raise self._unknown(events, f"then refused: {refusal}")
+        raise refusal
+
+    def _unknown(self, events: Sequence[StoredEvent], why: str) -> ResultUnknownError:
+        ids = tuple(dict.fromkeys(str(event.originator_id) for event in events))
+        msg = (
+            f"a commit to {self._layout.stream!r} was sent but its result is unknown ({why}); "
+            f"read aggregate(s) {', '.join(ids) or '-'} to see whether it was stored"
+        )
+        return ResultUnknownError(msg, aggregate_ids=ids)
 
     def _check_sizes(
         self, messages: Sequence[OutgoingMessage], events: Sequence[StoredEvent]

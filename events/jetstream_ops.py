@@ -35,6 +35,15 @@ DUPLICATE_MESSAGE_ID = 10201
 ATOMIC_PUBLISH_DISABLED = 10174
 
 
+CONNECTION_ERRORS = (
+    nats_errors.ConnectionClosedError,
+    nats_errors.StaleConnectionError,
+    nats_errors.ConnectionReconnectingError,
+    nats_errors.OutboundBufferLimitError,
+)
+"""Raised by a send on a connection that broke: what was sent may have reached the server."""
+
+
 class JetStreamApiError(Exception):
     """The server answered a JetStream API request with an error."""
 
@@ -123,6 +132,20 @@ async def commit(nc: Client, messages: Sequence[OutgoingMessage]) -> PubAck:
             )
             return _decode_ack(reply.data)
     raise AssertionError("unreachable: an empty commit is never sent")
+
+
+def discard_unsent(nc: Client) -> None:
+    """Drop what a disconnected client holds to send once it reconnects.
+
+    nats-py keeps publishes made while it reconnects, and sends them when it is back, however
+    late. A commit given up as "result unknown" must not be stored after that: a retry may
+    by then have stored the same request anew. Only ever called while disconnected.
+    """
+    if nc.is_connected:
+        return
+    if isinstance(getattr(nc, "_pending", None), list):
+        nc._pending = []
+        nc._pending_data_size = 0
 
 
 async def direct_get_last(nc: Client, stream: str, subject: str) -> StoredMessage | None:

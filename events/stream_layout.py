@@ -98,6 +98,11 @@ class StreamLayout:
         """Matches every event of the application, and nothing else in its stream."""
         return f"{self.prefix}.events.*"
 
+    @property
+    def idempotency_bucket(self) -> str:
+        """The key-value bucket of commands' Idempotency-Key records (not part of the log)."""
+        return f"{self.stream}_idempotency"
+
     def event_subject(self, originator_id: UUID | str) -> str:
         return f"{self.prefix}.events.{aggregate_token(originator_id)}"
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import duckdb
 import msgspec
+import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
@@ -31,6 +32,18 @@ from projections.people_reader import person_acts
 from projections.schema import TABLES, create_schema, tracking_position
 
 DEFAULT_BATCH: Final = 5000
+
+STALL_PAUSE: Final = (0.2, 5.0)
+"""Seconds between tries of a batch the views file could not take: the first, the longest."""
+_FULL_DISK_WORDS: Final = ("no space left", "disk quota", "could not write file", "disk full")
+
+log = structlog.get_logger(__name__)
+
+
+def views_write_failed(error: duckdb.Error) -> bool:
+    """Whether DuckDB refused a write for want of space (the batch was rolled back whole)."""
+    text = str(error).lower()
+    return any(word in text for word in _FULL_DISK_WORDS)
 
 
 class ProjectionError(RuntimeError):
@@ -64,11 +77,15 @@ class Projector:
         application_name: str,
         *,
         after_change: Hook | None = None,
+        on_stall: Callable[[str | None], None] | None = None,
     ) -> None:
         self.con = con
         self.recorder = recorder
         self.application_name = application_name
         self._after_change = after_change
+        self._on_stall = on_stall
+        self.stalled: str | None = None
+        """Why the views file takes no batch now (a full disk), while following; else None."""
         create_schema(con)
         self._columns = {table: _columns(con, table) for table in TABLES}
         self._types = {table: _columns(con, table, "data_type") for table in TABLES}
@@ -104,13 +121,51 @@ class Projector:
             self.con.execute("INSERT INTO tracking VALUES (?, ?)", [self.application_name, last])
             self.con.execute("COMMIT")
         except MissingRowError as e:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise ProjectionError(str(e)) from e
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
         self.position = last
         return len(fresh)
+
+    def _rollback(self) -> None:
+        # A failed COMMIT (a full disk) has ended the transaction already; keep its error.
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
+
+    def _apply_riding_out(
+        self, notifications: Sequence[Notification], stop: threading.Event | None
+    ) -> int:
+        """``apply``, for a follower: a batch the views file cannot take for want of space is
+        rolled back whole and tried again, pausing longer each time, until it is written or
+        ``stop`` is set; the service goes on (reads answer the views as they were)."""
+        if stop is None:
+            return self.apply(notifications)
+        pause = STALL_PAUSE[0]
+        while True:
+            try:
+                applied = self.apply(notifications)
+            except duckdb.Error as e:
+                if not views_write_failed(e):
+                    raise
+                self._stall(f"the views file cannot be written: {e}")
+                if stop.wait(pause):
+                    return 0
+                pause = min(pause * 2, STALL_PAUSE[1])
+                continue
+            if self.stalled is not None:
+                self._stall(None)
+            return applied
+
+    def _stall(self, why: str | None) -> None:
+        if why is not None and self.stalled is None:
+            log.warning("views not updated; retrying", position=self.position, reason=why)
+        elif why is None:
+            log.info("views updated again", position=self.position)
+        self.stalled = why
+        if self._on_stall is not None:
+            self._on_stall(why)
 
     def _changes(self, notifications: Sequence[Notification]) -> list[tuple[int, Change]]:
         """Decode a batch and list its row changes, in notification order."""
@@ -247,7 +302,8 @@ class Projector:
                 for first in range(0, len(notifications), batch_size):
                     if stop is not None and stop.is_set():
                         return applied
-                    applied += self.apply(notifications[first : first + batch_size])
+                    batch = notifications[first : first + batch_size]
+                    applied += self._apply_riding_out(batch, stop)
                     if progress is not None:
                         progress(self.position)
         finally:
@@ -295,9 +351,9 @@ class Projector:
                     batch, ended = _drain(arrived, first, batch_size)
                     if batch and batch[0].id > self.position + 1:
                         # Never skip: fetch anything the subscription did not hand over.
-                        self.catch_up(batch_size, until=batch[0].id - 1)
+                        self.catch_up(batch_size, until=batch[0].id - 1, stop=stop)
                     if batch:
-                        self.apply(batch)
+                        self._apply_riding_out(batch, stop)
                         if on_batch is not None:
                             on_batch(self.position)
                     if ended:

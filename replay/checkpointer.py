@@ -40,6 +40,7 @@ from events.jetstream_ops import (
 )
 from events.nats_connection import ride_out, until_answered
 from events.stream_layout import StreamLayout, immutable_stream_config
+from events.write_errors import is_storage_full
 from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from replay.leaf import leaf_bytes
 from replay.merkle import HASH_SIZE, TreeBuilder
@@ -177,6 +178,9 @@ class Checkpointer:
         self._last_seq = 0
         self._stream_ready = False
         self._last_at = clock()
+        self._following = False
+        self.no_room = False
+        """Whether the last checkpoint was refused for want of room (while following)."""
 
     async def resume(self) -> None:
         """Continue from the last checkpoint, checking that its stream is immutable.
@@ -279,9 +283,17 @@ class Checkpointer:
                 log.info("another checkpointer went first; continuing from its checkpoint")
                 await self.resume()
                 return None
-            msg = f"checkpoint refused by JetStream: {error.get('description')}"
+            description = str(error.get("description", ""))
+            if self._following and is_storage_full(int(error.get("err_code") or 0), description):
+                # Nothing stored: a later step signs again, once the stream has room.
+                if not self.no_room:
+                    log.warning("checkpoint not stored: no room", stream=self.stream)
+                self.no_room = True
+                return None
+            msg = f"checkpoint refused by JetStream: {description}"
             raise CheckpointerError(msg)
         ack = msgspec.json.decode(reply.data, type=_Ack)
+        self.no_room = False
         self.last_size, self._last_seq, self._last_at = checkpoint.size, ack.seq, self._clock()
         log.info("checkpoint", stream=self.stream, size=checkpoint.size, sequence=ack.seq)
         return StoredCheckpoint(seq=ack.seq, note=note, state=state)
@@ -290,6 +302,8 @@ class Checkpointer:
         """Resume, then follow the log until ``stop`` is set, checkpointing as it goes.
 
         A NATS fault (a reconnect, a cluster electing a leader) does not end it: it resumes
-        from the last stored checkpoint once the server answers again.
+        from the last stored checkpoint once the server answers again; a checkpoint the stream
+        has no room for is signed again later instead of stopping.
         """
+        self._following = True
         await ride_out(stop, resume=self.resume, step=self.step, poll=poll, what="checkpointer")

@@ -579,7 +579,12 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
         views.share(path, con)
         service: QueryService | None = None
         try:
-            projector = Projector(con, opened.app.recorder, opened.app.name)
+            projector = Projector(
+                con,
+                opened.app.recorder,
+                opened.app.name,
+                on_stall=lambda why: views.stalled(path, why),
+            )
             # Other API processes (`hsl serve --no-projector` on this data directory) cannot
             # open the file this one holds: they ask here, as they would ask `hsl project`.
             service = QueryService(
@@ -597,6 +602,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
             if service is not None:
                 service.stop()
             views.unshare(path)
+            views.stalled(path, None)
             con.close()
     finally:
         opened.close()

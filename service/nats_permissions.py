@@ -3,8 +3,9 @@
 Three roles of the service, one NATS user each, all in one account (``HSL``, JetStream
 enabled)::
 
-    service     writes the log: publishes events, checkpoints and the public feed, creates
-                its streams; it may not delete or purge a stream, nor delete a message
+    service     writes the log: publishes events, checkpoints, the public feed and the
+                commands' Idempotency-Key records, creates its streams; it may not
+                delete or purge a stream, nor delete a message
     projector   reads the event log (direct get, ordered consumers) and nothing else
     auditor     reads the event log and the checkpoints
 
@@ -126,6 +127,11 @@ class Streams:
     def checkpoint_subject(self) -> str:
         return checkpoint_subject(self.events)
 
+    @property
+    def idempotency_subjects(self) -> str:
+        """The key-value bucket of commands' Idempotency-Key records."""
+        return f"$KV.{StreamLayout(self.events).idempotency_bucket}.>"
+
 
 @dataclass(frozen=True)
 class Permissions:
@@ -188,6 +194,7 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
             publish_allow=(
                 s.event_subjects,
                 s.checkpoint_subject,
+                s.idempotency_subjects,
                 PUBLIC_SUBJECTS,
                 "$JS.API.>",
                 "$JS.ACK.>",

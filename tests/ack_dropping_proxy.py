@@ -3,6 +3,8 @@
 It forwards the NATS protocol unchanged, except that, when armed, it swallows the next
 message from server to client whose payload is a JetStream publish ack: the commit is stored
 by the server but the client never hears so, exactly as when a network drops the reply.
+Armed to cut, it then also drops every connection and refuses new ones until healed: the
+connection broke after the commit was sent, and stays down for a while.
 """
 
 from __future__ import annotations
@@ -21,14 +23,37 @@ class AckDroppingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"nats://127.0.0.1:{self._listener.getsockname()[1]}"
         self._armed = threading.Event()
+        self._ack_marker = b'"stream":'
+        self._cut = False
+        self._refusing = threading.Event()
         self.dropped = threading.Event()
         self._closing = False
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def drop_next_ack(self) -> None:
+    def drop_next_ack(self, stream: str | None = None, *, then_cut: bool = False) -> None:
+        """Swallow the next publish ack (of ``stream`` only, if given); ``then_cut``: and
+        drop every connection, refusing new ones until :meth:`heal`."""
+        self._ack_marker = b'"stream":' if stream is None else f'"stream":"{stream}"'.encode()
+        self._cut = then_cut
         self.dropped.clear()
         self._armed.set()
+
+    def cut(self) -> None:
+        """Drop every connection now and refuse new ones until :meth:`heal`."""
+        self._cut_all()
+
+    def heal(self) -> None:
+        """Accept connections again (after a cut)."""
+        self._refusing.clear()
+
+    def _cut_all(self) -> None:
+        self._refusing.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def close(self) -> None:
         self._closing = True
@@ -42,6 +67,9 @@ class AckDroppingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._refusing.is_set():
+                client.close()
+                continue
             server = socket.create_connection(self._upstream)
             self._sockets += [client, server]
             threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
@@ -67,10 +95,13 @@ class AckDroppingProxy:
                     if (
                         self._armed.is_set()
                         and frame.startswith((b"MSG", b"HMSG"))
-                        and (b'"seq":' in frame and b'"stream":' in frame)
+                        and (b'"seq":' in frame and self._ack_marker in frame)
                     ):
                         self._armed.clear()
                         self.dropped.set()
+                        if self._cut:
+                            self._cut_all()
+                            return
                         continue
                     out += frame
                 if out:

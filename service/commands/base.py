@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.domain import BaseAggregate
+from eventsourcing.persistence import Mapper, Recording, StoredEvent
 from eventsourcing.utils import EnvType
 
 from events.common import Actor
@@ -29,6 +32,25 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The default clock."""
     return datetime.now(UTC)
+
+
+_DEFERRED: ContextVar[list[Any] | None] = ContextVar("hsl_deferred_saves", default=None)
+
+
+@contextmanager
+def deferred_saves() -> Iterator[list[Any]]:
+    """Within it, a command's ``save`` collects what it would store instead of storing it.
+
+    For a caller that must record something before the command's events are committed (an
+    ``Idempotency-Key``'s claim, which names the events): it runs the command here, then
+    saves what was collected itself. Every command saves once, as its last step.
+    """
+    collected: list[Any] = []
+    token = _DEFERRED.set(collected)
+    try:
+        yield collected
+    finally:
+        _DEFERRED.reset(token)
 
 
 class CommandsBase(Application[UUID]):
@@ -52,6 +74,23 @@ class CommandsBase(Application[UUID]):
             compressor=self.factory.compressor(),
             cipher=self.factory.cipher(),
         )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Store the aggregates' new events, or collect them (:func:`deferred_saves`)."""
+        collected = _DEFERRED.get()
+        if collected is not None:
+            collected.extend(objs)
+            return []
+        return super().save(*objs, **kwargs)
+
+    def stored_events_of(self, objs: list[Any]) -> list[StoredEvent]:
+        """The stored form of the events that saving ``objs`` would commit, unsaved."""
+        return [
+            self.mapper.to_stored_event(event)
+            for obj in objs
+            if isinstance(obj, BaseAggregate)
+            for event in obj.pending_events
+        ]
 
     def _act(self, actor: Actor, occurred_at: datetime) -> Act:
         """Validate who and when; ``recorded_at`` is now, by our clock, in UTC."""

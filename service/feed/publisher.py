@@ -59,6 +59,7 @@ from events.jetstream_ops import (
 )
 from events.nats_connection import NatsUnavailableError, ride_out, until_answered
 from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from events.write_errors import is_storage_full
 from service.feed.integration import (
     ALL_SUBJECTS,
     SUBJECT_PREFIX,
@@ -105,6 +106,10 @@ class FeedUnavailableError(FeedError, NatsUnavailableError):
 
 class _Restart(Exception):  # noqa: N818 - a signal, not an error
     """The public stream holds something this publisher did not expect: resume from it."""
+
+
+class _StoreFull(Exception):  # noqa: N818 - a signal, not an error
+    """The public stream has no room now: nothing of the batch was stored; try again later."""
 
 
 def overdue_msg_id(change: OutcomeStatusChanged) -> str:
@@ -200,6 +205,11 @@ class FeedPublisher:
             except _Restart as e:
                 log.info("feed resuming from the public stream", reason=str(e))
                 await self.resume()
+            except _StoreFull as e:
+                # Nothing was stored: go on from what the stream holds at the next step.
+                log.warning("feed paused: the public stream has no room", reason=str(e))
+                await self.resume()
+                return self.published - before
 
     async def _follow(self) -> None:
         while True:
@@ -307,6 +317,8 @@ class FeedPublisher:
             ):
                 return None
             msg = f"{self.public!r} refused {batch[0][1]}…: {ack.error.description}"
+            if is_storage_full(ack.error.err_code, ack.error.description):
+                raise _StoreFull(msg)
             raise FeedError(msg)
         return None if ack.duplicate else ack
 

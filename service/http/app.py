@@ -25,12 +25,24 @@ import structlog
 from litestar import Litestar, Request, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.enums import ParamType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, OpenAPI, SecurityScheme, Server
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
+    Schema,
+    SecurityScheme,
+    Server,
+)
 from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
+from events.common import Actor
+from events.idempotency_store import RETENTION
 from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
@@ -40,9 +52,23 @@ from service.http.bearer import LIMITER_STATE, caller
 from service.http.bodies import body_guard, decoded_body
 from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
+from service.http.idempotency import (
+    HEADER,
+    MAX_KEY_LENGTH,
+    REPLAYED_HEADER,
+    Answer,
+    fingerprint,
+    idempotency_key,
+    run_once,
+)
 from service.http.metrics import METRICS
 from service.http.ops import OPS_HANDLERS
-from service.http.problems import problem_of, problem_response, problem_responses
+from service.http.problems import (
+    COMMAND_PROBLEM_DESCRIPTIONS,
+    problem_of,
+    problem_response,
+    problem_responses,
+)
 from service.http.reads import READ_HANDLERS
 
 log = structlog.get_logger("service.http")
@@ -119,9 +145,10 @@ def command_guard(route: CommandRoute) -> Guard:
 
 
 _USER, _TARGET = "hsl_user", "hsl_target"
-COMMAND, COUNTED = "hsl_command", "hsl_counted"
-"""Request state: the command past its guard, and whether its result was counted (a body the
-handler never saw, refused with 422, is counted by the problem handler)."""
+COMMAND, COUNTED, REPLAYED = "hsl_command", "hsl_counted", "hsl_replayed"
+"""Request state: the command past its guard, whether its result was counted (a body the
+handler never saw, refused with 422, is counted by the problem handler), and for a command with
+an ``Idempotency-Key`` whether its answer is the first request's (``Idempotent-Replayed``)."""
 
 
 def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID | None) -> Accepted:
@@ -133,24 +160,89 @@ def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID 
     fields = msgspec.structs.asdict(data)
     state[COUNTED] = True
     try:
+        key = idempotency_key(request.headers)
         actor = authorize(user, route.name, target, fields)
         with structlog.contextvars.bound_contextvars(
             actor=actor.id, role=actor.role, command=route.name, aggregate_id=str(ident or "")
         ):
-            method = getattr(services.app, route.name)
-            result = method(*([ident] if ident is not None else []), actor=actor, **fields)
-            if route.creates is not None:
-                accepted = Accepted(command=route.name, id=str(result))
-                placements(services.app).created(route.creates, result, target)
+            if key is None:
+                accepted = _execute(services.app, route, actor, ident, fields)
+                _recorded(services.app, route, accepted, target)
+                answer = accepted
             else:
-                shown = None if result is None else str(result)
-                accepted = Accepted(command=route.name, id=str(ident), result=shown)
-            log.info("command recorded", id=accepted.id, result=accepted.result)
+                answer, replayed = _run_keyed(
+                    services.app, route, who=(user, actor, target), ident=ident, data=data, key=key
+                )
+                state[REPLAYED] = replayed
     except Exception as e:
         _count_refusal(route, e)
         raise
     METRICS.command(route.name, "ok")
-    return accepted
+    return answer
+
+
+def _status(route: CommandRoute) -> int:
+    """A command that creates an aggregate answers 201, any other 200."""
+    return 201 if route.creates else 200
+
+
+def _execute(
+    app: HaoshangliangApplication,
+    route: CommandRoute,
+    actor: Actor,
+    ident: uuid.UUID | None,
+    fields: dict[str, Any],
+) -> Accepted:
+    """Run the command; what it answers."""
+    method = getattr(app, route.name)
+    result = method(*([ident] if ident is not None else []), actor=actor, **fields)
+    if route.creates is not None:
+        return Accepted(command=route.name, id=str(result))
+    shown = None if result is None else str(result)
+    return Accepted(command=route.name, id=str(ident), result=shown)
+
+
+def _recorded(
+    app: HaoshangliangApplication, route: CommandRoute, accepted: Accepted, target: Target
+) -> None:
+    """After the command's events are stored: remember a new aggregate's place, log it."""
+    if route.creates is not None:
+        placements(app).created(route.creates, uuid.UUID(accepted.id), target)
+    log.info("command recorded", id=accepted.id, result=accepted.result)
+
+
+def _run_keyed(
+    app: HaoshangliangApplication,
+    route: CommandRoute,
+    *,
+    who: tuple[User, Actor, Target],
+    ident: uuid.UUID | None,
+    data: Any,
+    key: str,
+) -> tuple[Accepted, bool]:
+    """A command with an ``Idempotency-Key`` (``service.http.idempotency``): its answer, and
+    whether that is the first request's, replayed (the status is the route's either way:
+    only recorded commands keep their answer)."""
+    user, actor, target = who
+    status = _status(route)
+
+    def execute() -> Answer:
+        accepted = _execute(app, route, actor, ident, msgspec.structs.asdict(data))
+        return Answer(status, msgspec.json.encode(accepted), replayed=False)
+
+    answer = run_once(
+        app,
+        caller=user.id,
+        key=key,
+        request_fingerprint=fingerprint(route.name, ident, msgspec.json.encode(data)),
+        execute=execute,
+    )
+    accepted = msgspec.json.decode(answer.body, type=Accepted)
+    if answer.replayed:
+        log.info("command replayed", id=accepted.id, result=accepted.result)
+    else:
+        _recorded(app, route, accepted, target)
+    return accepted, answer.replayed
 
 
 _JSON_BODY: Any = JSONBody
@@ -191,10 +283,19 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         operation_id=route.name,
         summary=route.summary,
         tags=[route.tag],
-        status_code=201 if route.creates else 200,
+        status_code=_status(route),
         sync_to_thread=True,
         guards=[command_guard(route), body_guard(route)],
-        responses=problem_responses(401, 403, *([404] if route.target else []), 409, 422, 503),
+        responses=problem_responses(
+            400,
+            401,
+            403,
+            *([404] if route.target else []),
+            409,
+            422,
+            503,
+            descriptions=COMMAND_PROBLEM_DESCRIPTIONS,
+        ),
     )(handler)
 
 
@@ -220,7 +321,10 @@ def request_context(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID] = request_id
+                headers = MutableScopeHeaders.from_message(message)
+                headers[REQUEST_ID] = request_id
+                if REPLAYED in state:  # a command with an Idempotency-Key, answered
+                    headers[REPLAYED_HEADER] = "true" if state[REPLAYED] else "false"
             await send(message)
 
         started = time.perf_counter()
@@ -268,11 +372,45 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def _without_litestar_400(schema: OpenAPI) -> None:
-    """Litestar documents a 400 for validation; this API answers 422 problems instead."""
+    """Litestar documents a 400 for validation; this API answers 422 problems instead (a
+    command's own 400, a malformed ``Idempotency-Key``, stays)."""
+    ours = COMMAND_PROBLEM_DESCRIPTIONS[400]
     for item in (schema.paths or {}).values():
         for operation in (item.get, item.post):
             if operation is not None and operation.responses:
-                operation.responses.pop("400", None)
+                kept = operation.responses.get("400")
+                if not isinstance(kept, OpenAPIResponse) or kept.description != ours:
+                    operation.responses.pop("400", None)
+
+
+def _with_idempotency_key(schema: OpenAPI) -> None:
+    """Every command takes the optional ``Idempotency-Key`` header (docs/api.md)."""
+    commands = {route.name for route in COMMAND_ROUTES}
+    for item in (schema.paths or {}).values():
+        operation = item.post
+        if operation is None or operation.operation_id not in commands:
+            continue
+        operation.parameters = [
+            *(operation.parameters or []),
+            Parameter(
+                name=HEADER,
+                param_in=ParamType.HEADER,
+                required=False,
+                description=(
+                    f"A key the client makes per request (1–{MAX_KEY_LENGTH} visible ASCII "
+                    "characters, no spaces): a "
+                    "retry with the same key and body gets the first answer "
+                    "(`Idempotent-Replayed: true`) and records nothing twice, on any API "
+                    f"process, for {RETENTION.total_seconds() / 3600:g} h"
+                ),
+                schema=Schema(
+                    type=OpenAPIType.STRING,
+                    min_length=1,
+                    max_length=MAX_KEY_LENGTH,
+                    pattern="^[!-~]+$",  # visible ASCII, as service.http.idempotency checks
+                ),
+            ),
+        ]
 
 
 def create_app(services: Services) -> Litestar:
@@ -292,4 +430,5 @@ def create_app(services: Services) -> Litestar:
         debug=False,
     )
     _without_litestar_400(app.openapi_schema)
+    _with_idempotency_key(app.openapi_schema)
     return app

@@ -10,6 +10,11 @@
 | role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
 | a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
 | the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
+| a write sent and never answered          | 503    | ``urn:hsl:problem:result-unknown`` |
+| a store has no room (nothing stored)     | 503    | ``urn:hsl:problem:storage-full``   |
+| a malformed ``Idempotency-Key`` header   | 400    | ``urn:hsl:problem:bad-request``    |
+| a key first used with another request    | 422    | ``…:idempotency-key-reused``       |
+| a request with the key is being recorded | 409    | ``…:idempotency-key-busy``         |
 | anything else (a bug)                    | 500    | ``urn:hsl:problem:internal``    |
 
 ``title`` is a short Chinese heading; ``detail`` the domain's own Chinese message (what to do);
@@ -36,12 +41,20 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 
 from events.redact import redact_text
+from events.write_errors import NotStoredError, ResultUnknownError, StorageFullError
 from replay.bundle import ExportError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
 from service.auth.policy import Forbidden
 from service.domain.errors import DomainError, NotFoundError, RuleViolation, ValidationError
 from service.http.auth_limit import Throttled
+from service.http.idempotency import (
+    HEADER,
+    MAX_KEY_LENGTH,
+    IdempotencyKeyBusyError,
+    IdempotencyKeyError,
+    IdempotencyKeyReusedError,
+)
 from service.http.metrics import METRICS
 
 log = structlog.get_logger(__name__)
@@ -99,6 +112,9 @@ class Unavailable(Exception):  # noqa: N818 - reads as the HTTP status it maps t
 
 def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case per row
     """The problem an exception becomes (the table in this module's docstring)."""
+    written = write_problem(exc)
+    if written is not None:
+        return written
     match exc:
         case RuleViolation():
             return Problem(
@@ -261,6 +277,94 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
             )
 
 
+def write_problem(exc: Exception) -> Problem | None:  # noqa: PLR0911 - one case per kind
+    """How a write ended when it did not simply succeed or break a rule: its result unknown,
+    no room in a store, or an ``Idempotency-Key`` that cannot be used (docs/api.md)."""
+    match exc:
+        case ResultUnknownError():
+            where = "、".join(exc.aggregate_ids) or "-"
+            return Problem(
+                type="urn:hsl:problem:result-unknown",
+                title="结果未知",
+                status=503,
+                detail=(
+                    "提交已发往事件日志，但未收到确认（连接中断或超时），无法确定是否已记录。"
+                    "请带同一 Idempotency-Key 重试以取得原结果（不会重复记录）；"
+                    f"未带该请求头时，请先查询相关事项（{where}）确认是否已记录，再决定是否重试"
+                ),
+                detail_en=(
+                    "the commit was sent to the event log but no answer came (connection lost "
+                    "or timeout): it may or may not be recorded. Retry with the same "
+                    "Idempotency-Key to get the first result without recording twice; without "
+                    f"one, GET the aggregate ({where}) to see whether it was recorded"
+                ),
+            )
+        case StorageFullError():
+            return Problem(
+                type="urn:hsl:problem:storage-full",
+                title="存储空间不足",
+                status=503,
+                detail=(
+                    f"事件日志的存储（NATS JetStream，{exc.store}）已无空间，本次未记录；"
+                    "请管理员释放空间或提高 JetStream 存储上限，之后重试即可，服务无需重启"
+                ),
+                detail_en=(
+                    f"the event log's store (NATS JetStream, {exc.store}) is full; nothing was "
+                    "recorded. Retry once space is freed or the limit raised; no restart needed"
+                ),
+            )
+        case NotStoredError():
+            return Problem(
+                type="urn:hsl:problem:unavailable",
+                title="服务暂不可用",
+                status=503,
+                detail="事件日志暂时无法写入，本次未记录；请稍后重试",
+                detail_en=f"nothing was recorded: {exc}",
+            )
+        case IdempotencyKeyError():
+            return Problem(
+                type="urn:hsl:problem:bad-request",
+                title="请求有误",
+                status=400,
+                detail=(
+                    f"请求头 Idempotency-Key 无效：须为 1 至 {MAX_KEY_LENGTH} 个"
+                    "可见 ASCII 字符，不含空格"
+                ),
+                detail_en=str(exc),
+                field=HEADER,
+            )
+        case IdempotencyKeyReusedError():
+            return Problem(
+                type="urn:hsl:problem:idempotency-key-reused",
+                title="Idempotency-Key 已用于另一请求",
+                status=422,
+                detail=(
+                    "该 Idempotency-Key 已用于内容不同的另一请求，本次未记录；新的请求请换用新的键"
+                ),
+                detail_en=(
+                    "this Idempotency-Key was first used with another request (command, path "
+                    "or body); nothing was recorded. Use a new key for a new request"
+                ),
+                field=HEADER,
+            )
+        case IdempotencyKeyBusyError():
+            return Problem(
+                type="urn:hsl:problem:idempotency-key-busy",
+                title="同一请求正在办理",
+                status=409,
+                detail=(
+                    "带此 Idempotency-Key 的请求正在记录中，本次未重复记录；"
+                    f"请约 {exc.retry_after} 秒后重试"
+                ),
+                detail_en=(
+                    "a request with this Idempotency-Key is being recorded; nothing was "
+                    f"recorded twice. Retry in about {exc.retry_after} s"
+                ),
+                field=HEADER,
+            )
+    return None
+
+
 def _validation_problem(exc: ValidationException) -> Problem:
     """Litestar's body/path validation → the first field at fault."""
     errors: list[dict[str, Any]] = exc.extra if isinstance(exc.extra, list) else []
@@ -313,7 +417,7 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     headers = {"X-Request-ID": problem.request_id}
     if problem.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="hsl"'
-    if isinstance(exc, Throttled):
+    if isinstance(exc, (Throttled, IdempotencyKeyBusyError)):
         headers["Retry-After"] = str(exc.retry_after)
     return Response(
         content=msgspec.json.encode(problem),
@@ -323,15 +427,18 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+def problem_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problems a route may answer (``application/problem+json``);
     a route that authenticates (401) may also answer 429."""
     if 401 in statuses and 429 not in statuses:
         statuses = (*statuses, 429)
+    described = descriptions or PROBLEM_DESCRIPTIONS
     return {
         status: ResponseSpec(
             data_container=Problem,
-            description=PROBLEM_DESCRIPTIONS[status],
+            description=described[status],
             media_type=MEDIA_TYPE,
             generate_examples=False,
         )
@@ -348,3 +455,22 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     422: "Bad JSON or field, named in `field` (填写内容有误)",
     503: "The log or the views cannot be reached now (服务暂不可用)",
 }
+
+COMMAND_PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    **PROBLEM_DESCRIPTIONS,
+    400: "A malformed `Idempotency-Key` header, named in `field` (请求有误)",
+    409: (
+        "A seed rule would be broken, named in `rule`; a concurrent write; or a request "
+        "with the same `Idempotency-Key` is still being recorded (see `Retry-After`)"
+    ),
+    422: (
+        "Bad JSON or field, named in `field` (填写内容有误); or an `Idempotency-Key` "
+        "first used with another request (`idempotency-key-reused`)"
+    ),
+    503: (
+        "Nothing was recorded: the log cannot be reached (`unavailable`) or its store is "
+        "full (`storage-full`); or the write was sent and its result is unknown "
+        "(`result-unknown`: retry with the same `Idempotency-Key`)"
+    ),
+}
+"""What a command's problems mean: its 503 says whether anything may have been recorded."""

@@ -58,6 +58,18 @@ def ask_remote(path: Path, client: RemoteViews) -> None:
     _REMOTE[path.resolve()] = client
 
 
+_STALLED: dict[Path, str] = {}
+"""Views files whose projector in this process cannot write them now, and why."""
+
+
+def stalled(path: Path, why: str | None) -> None:
+    """The in-process projector's word: the file takes no batch now (a full disk), or again."""
+    if why is None:
+        _STALLED.pop(path.resolve(), None)
+    else:
+        _STALLED[path.resolve()] = why
+
+
 def forget_remote(path: Path) -> None:
     _REMOTE.pop(path.resolve(), None)
 
@@ -109,7 +121,11 @@ def _read_file(path: Path, request: Read, remote: str | None) -> Any:
 
 
 def readable(path: Path) -> str | None:
-    """None when the views answer a read, else why not (for ``/readyz``)."""
+    """None when the views answer a read and take the log's new events, else why not (for
+    ``/readyz``)."""
+    why = _STALLED.get(path.resolve())
+    if why is not None:
+        return f"views file {path} is not updated (reads show it as it was): {why}"
     try:
         read(path, Ping())
     except Unavailable as e:
