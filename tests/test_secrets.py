@@ -72,7 +72,8 @@ class Serve:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service.cli", "serve", "--port", "0"],
                 cwd=REPO_ROOT,
-                env=_env(data_dir),
+                # Debug: every failed reconnect attempt is logged, the most lines to search.
+                env={**_env(data_dir), "HSL_LOG_LEVEL": "debug"},
                 stdout=out,
                 stderr=err,
                 text=True,
