@@ -55,6 +55,7 @@ from events.jetstream_ops import (
     direct_get_range,
 )
 from events.jetstream_subscription import JetStreamSubscription
+from events.quarantine import envelope_verdict, foreign_topic, token_of
 from events.nats_bridge import NatsBridge
 from events.stream_layout import (
     ORIGINATOR_VERSION,
@@ -202,6 +203,15 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
         else:
             seq = message.metadata.sequence.stream
             subject, headers, payload = message.subject, message.headers or {}, message.data
+        fault = envelope_verdict(subject, headers, f"{self._layout.prefix}.events.")
+        if fault is not None:  # not an event's: the readers quarantine it (events.quarantine)
+            return Notification(
+                id=seq,
+                originator_id=token_of(subject) or subject,
+                originator_version=0,
+                topic=foreign_topic(fault),
+                state=payload,
+            )
         return Notification(
             id=seq,
             originator_id=self._layout.originator_id_of(subject),

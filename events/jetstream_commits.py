@@ -155,14 +155,16 @@ class JetStreamRecorder:
         return cast(list[StoredMessage], self._run(self._read_subject(subject)))
 
     def stored_range(self, start: int, limit: int) -> list[StoredMessage]:
-        """Up to ``limit`` stored events from stream sequence ``start`` on, as stored.
+        """Up to ``limit`` stored messages from stream sequence ``start`` on, as stored.
 
-        For the integrity code (``replay``), whose Merkle leaves are the events' stored bytes
-        with their sequence, subject and server time.
+        For the integrity code (``replay``), whose Merkle leaves are the messages' stored bytes
+        with their sequence, subject and server time: every subject of the stream, so that a
+        message someone stored beside the events (``events.quarantine``) is a leaf too and the
+        sequence has no gap.
         """
         messages, _pending = self._run(
             direct_get_range(
-                self._bridge.client, self._layout.stream, self._layout.events_filter, start, limit
+                self._bridge.client, self._layout.stream, self._layout.all_subjects, start, limit
             )
         )
         return cast(list[StoredMessage], messages)

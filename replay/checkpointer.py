@@ -169,7 +169,9 @@ class Checkpointer:
         self.every = every
         self.interval = interval
         self._clock = clock
-        self._events_filter = StreamLayout(stream).events_filter
+        # Every subject of the stream: the tree's leaf n is stream sequence n + 1, whatever
+        # was stored there (a message that is not an event is a leaf too; events.quarantine).
+        self._events_filter = StreamLayout(stream).all_subjects
         self.tree = TreeBuilder()
         self.last_size = 0
         self._last_seq = 0
