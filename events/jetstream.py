@@ -55,8 +55,8 @@ from events.jetstream_ops import (
     direct_get_range,
 )
 from events.jetstream_subscription import JetStreamSubscription
-from events.quarantine import envelope_verdict, foreign_topic, token_of
 from events.nats_bridge import NatsBridge
+from events.quarantine import envelope_verdict, foreign_topic, token_of
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,

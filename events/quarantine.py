@@ -192,7 +192,7 @@ def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[Kind, st
     return "foreign", short(f"a {tag} that breaks its schema: {error}")
 
 
-_many: Final = msgspec.json.Decoder(list[codec.AnyEvent])  # type: ignore[valid-type]
+_many: Final = msgspec.json.Decoder(list[codec.AnyEvent])
 
 
 def payload_verdicts(

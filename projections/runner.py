@@ -27,7 +27,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
 from events.common import BaseEvent
 from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
-from events.quarantine import FOREIGN_TOPIC, Quarantined, QuarantineCounter, payload_verdict
+from events.quarantine import FOREIGN_TOPIC, QuarantineCounter, Quarantined, payload_verdict
 from events.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError

@@ -14,7 +14,6 @@ from typing import Final, cast
 import duckdb
 
 from events.quarantine import Kind, Quarantined
-
 from projections.analytics import ANALYTICS_SQL
 from projections.closed_loop import CLOSED_LOOP_SQL
 

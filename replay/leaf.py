@@ -101,6 +101,36 @@ _decode_times: Final = msgspec.json.Decoder(_EventTimes).decode
 _decode_leaf_times: Final = msgspec.json.Decoder(LeafTimes).decode
 
 
+class Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    """A leaf's place, around the stored payload (read without reading the payload)."""
+
+    seq: int
+    subject: str
+    version: int
+    stored_at: str
+
+
+_EVENT_KEY: Final = b',"event":'
+_decode_envelope: Final = msgspec.json.Decoder(Envelope).decode
+
+
+def read_envelope(line: bytes) -> tuple[Envelope, bytes] | None:
+    """A line's envelope and the stored payload it ends with, or None if it has none.
+
+    The payload is whatever was stored (``events.quarantine``: perhaps not JSON at all), so it
+    is cut out, not parsed: ``,"event":`` cannot occur earlier, inside the JSON strings of the
+    subject or the time (a quote there is escaped).
+    """
+    at = line.find(_EVENT_KEY)
+    if at < 0 or not line.endswith(b"}"):
+        return None
+    try:
+        envelope = _decode_envelope(line[:at] + b"}")
+    except msgspec.MsgspecError:
+        return None
+    return envelope, line[at + len(_EVENT_KEY) : -1]
+
+
 def read_leaf(line: bytes, where: str) -> LeafTimes:
     """Read a line's place and times, without the canonical-form check of :func:`parse_leaf`.
 
