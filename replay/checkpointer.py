@@ -40,6 +40,7 @@ from events.jetstream_ops import (
     direct_get_last,
     direct_get_range,
     ensure_immutable_stream,
+    read_backwards,
     stream_replicas,
 )
 from events.quarantine import QuarantineCounter, Quarantined
@@ -268,30 +269,20 @@ class Checkpointer:
         stored with a tree state that does not give its root (it cannot be continued).
         """
         subject, where = checkpoint_subject(self.stream), checkpoint_stream(self.stream)
-        candidates = [last]
-        end = last.seq
-        while candidates:
-            for message in reversed(candidates):
-                verdict = checkpoint_verdict(
-                    self.stream, _stored_checkpoint(message), self.signer.verifier, self.origin
-                )
-                if isinstance(verdict, Quarantined):
-                    self.quarantine.note(verdict)
-                    continue
-                checkpoint, tree = verdict
-                if tree is None:  # a copy of a checkpoint of ours, stored with another state
-                    reason = f"tree size {checkpoint.size}: its tree state does not give its root"
-                    self.quarantine.note(
-                        Quarantined(where, message.seq, subject, "foreign", reason)
-                    )
-                    continue
-                return checkpoint, tree
-            if end <= 1:
-                return None
-            start = max(1, end - READ_PAGE)
-            candidates, _ = await direct_get_range(self.nc, where, subject, start, end - start)
-            candidates = [m for m in candidates if m.seq < end]
-            end = start
+        earlier = read_backwards(self.nc, where, subject, last.seq, READ_PAGE)
+        message: StoredMessage | None = last
+        while message is not None:
+            verdict = checkpoint_verdict(
+                self.stream, _stored_checkpoint(message), self.signer.verifier, self.origin
+            )
+            if isinstance(verdict, Quarantined):
+                self.quarantine.note(verdict)
+            elif verdict[1] is None:  # a copy of a checkpoint of ours, with another state
+                reason = f"tree size {verdict[0].size}: its tree state does not give its root"
+                self.quarantine.note(Quarantined(where, message.seq, subject, "foreign", reason))
+            else:
+                return verdict[0], verdict[1]
+            message = await anext(earlier, None)
         return None
 
     async def step(self) -> int:

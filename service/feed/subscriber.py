@@ -27,8 +27,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from events.quarantine import QuarantineCounter, Quarantined
 from service.feed.integration import check_filter, decode, to_builtins
-from service.feed.stream import FeedError, public_stream
+from service.feed.stream import FeedError, change_verdict, public_stream
 
 FETCH_TIMEOUT: Final = 1.0
 """Seconds one fetch waits for a message; a stop is noticed within this."""
@@ -112,11 +113,15 @@ async def subscribe(
 ) -> int:
     """Print each event on ``subject`` with ``out`` and ack it, until ``stop`` (or ``count``).
 
-    Returns how many were printed.
+    Returns how many were printed. A message that is not an integration event (anyone who may
+    publish on the feed's subjects can store one) is not printed but logged and acked, so the
+    consumer goes on past it (``service.feed.stream.change_verdict``).
     """
     subject = check_filter(subject)
     await ensure_consumer(nc, stream, subject, check_durable(durable))
-    sub = await nc.jetstream().pull_subscribe_bind(durable, stream=public_stream(stream))
+    public = public_stream(stream)
+    sub = await nc.jetstream().pull_subscribe_bind(durable, stream=public)
+    quarantine = QuarantineCounter("subscriber")
     printed = 0
     try:
         while not stop.is_set() and (count is None or printed < count):
@@ -126,13 +131,23 @@ async def subscribe(
                 (message,) = await sub.fetch(1, timeout=FETCH_TIMEOUT)
             except nats.errors.TimeoutError:
                 continue
-            out(render(message))
+            verdict = change_verdict(
+                public,
+                message.metadata.sequence.stream,
+                message.subject,
+                message.headers,
+                message.data,
+            )
+            if isinstance(verdict, Quarantined):  # not an integration event: skip it, acked
+                quarantine.note(verdict)
+            else:
+                out(render(message))
             try:
                 await message.ack_sync(timeout=ACK_CONFIRM_TIMEOUT)
             except nats.errors.TimeoutError as e:
                 msg = "the server did not confirm an ack; the last line may come again"
                 raise SubscribeError(msg) from e
-            printed += 1
+            printed += 0 if isinstance(verdict, Quarantined) else 1
     finally:
         await sub.unsubscribe()
     return printed
