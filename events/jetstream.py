@@ -56,7 +56,13 @@ from events.jetstream_ops import (
 )
 from events.jetstream_subscription import JetStreamSubscription
 from events.nats_bridge import NatsBridge
-from events.quarantine import envelope_verdict, foreign_topic, token_of
+from events.quarantine import (
+    Quarantined,
+    QuarantinedError,
+    envelope_verdict,
+    foreign_topic,
+    token_of,
+)
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
@@ -109,6 +115,7 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             # The latest event only (e.g. the last snapshot): one direct get.
             last = await direct_get_last(self._bridge.client, self._layout.stream, subject)
             messages = [last] if last is not None else []
+            self._refuse_foreign(messages)
         else:
             # Fast-forwarding a cached aggregate (``gt`` = the version it has): when that
             # version's stream sequence is known, read only what was stored after it, not
@@ -116,6 +123,7 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             known = None if gt is None else self._sequence_of(subject, gt)
             start_seq = 1 if known is None else known + 1
             messages = await self._read_subject(subject, start_seq)
+            self._refuse_foreign(messages)
             if messages:
                 last_version = int(messages[-1].headers[ORIGINATOR_VERSION])
                 self._remember(subject, AggregatePosition(last_version, messages[-1].seq))
@@ -139,6 +147,18 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
         if desc:
             selected.reverse()
         return selected[:limit] if limit is not None else selected
+
+    def _refuse_foreign(self, messages: Sequence[StoredMessage]) -> None:
+        """Raise :class:`~events.quarantine.QuarantinedError` for a message on an aggregate's
+        subject whose headers are not an event's: the aggregate cannot be read, the others can.
+        (A payload that does not decode fails in the mapper, naming the aggregate too.)"""
+        prefix = f"{self._layout.prefix}.events."
+        for message in messages:
+            fault = envelope_verdict(message.subject, message.headers, prefix)
+            if fault is not None:
+                raise QuarantinedError(
+                    Quarantined(self._layout.stream, message.seq, message.subject, "foreign", fault)
+                )
 
 
 class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecorder):

@@ -46,6 +46,7 @@ from events.jetstream_ops import (
     ensure_immutable_stream,
 )
 from events.nats_bridge import NatsBridge
+from events.quarantine import Quarantined, QuarantinedError, envelope_verdict
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
@@ -396,7 +397,13 @@ class JetStreamRecorder:
             if last is None:
                 self._remember(subject, None)
                 continue
-            version = int(last.headers[ORIGINATOR_VERSION])
+            text = last.headers.get(ORIGINATOR_VERSION, "")
+            if not text.isdigit():  # someone stored a message that is not an event there
+                fault = envelope_verdict(last.subject, last.headers) or "not an event"
+                raise QuarantinedError(
+                    Quarantined(self._layout.stream, last.seq, last.subject, "foreign", fault)
+                )
+            version = int(text)
             self._remember(subject, AggregatePosition(version, last.seq))
             if version >= event.originator_version:
                 msg = (

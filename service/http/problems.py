@@ -8,6 +8,8 @@
 | missing, unknown or revoked token        | 401    | ``urn:hsl:problem:unauthorized``|
 | role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
 | a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
+| the aggregate's subject holds a message  | 409    | ``urn:hsl:problem:quarantined`` |
+| that is not an event (events.quarantine) |        |                                 |
 | the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
 | anything else (a bug)                    | 500    | ``urn:hsl:problem:internal``    |
 
@@ -22,7 +24,11 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    OperationalError,
+)
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -33,6 +39,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
+from events.quarantine import QuarantinedError
 from replay.bundle import ExportError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
@@ -162,6 +169,20 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 status=503,
                 detail=exc.message,
                 detail_en=exc.message_en,
+            )
+        case QuarantinedError() | MapperDeserialisationError():
+            return Problem(
+                type="urn:hsl:problem:quarantined",
+                title="记录中有无法读取的消息",
+                status=409,
+                detail=(
+                    "该事项的日志中有一条不是本系统事件的消息，无法读取该事项，本次未记录；"
+                    f"其他事项不受影响。请联系运维人员（hsl audit verify --live）：{exc}"
+                ),
+                detail_en=(
+                    "the log holds a message on this aggregate's subject that is not one of "
+                    f"its events; nothing was recorded, other aggregates are unaffected: {exc}"
+                ),
             )
         case IntegrityError():
             return Problem(
