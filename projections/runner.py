@@ -27,7 +27,13 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
 from events.common import BaseEvent
 from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
-from events.quarantine import FOREIGN_TOPIC, QuarantineCounter, Quarantined, payload_verdict
+from events.quarantine import (
+    FOREIGN_TOPIC,
+    QuarantineCounter,
+    Quarantined,
+    payload_verdict,
+    short,
+)
 from events.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError
@@ -85,6 +91,8 @@ class Projector:
         self._prefix = str(getattr(layout, "prefix", f"hsl.{self.stream}"))
         self.quarantine = QuarantineCounter("projector")
         """The messages this projector skipped (also rows of the ``quarantine`` table)."""
+        self._refused: dict[int, str] = {}
+        """Events found to update a row no earlier event created, and why: quarantined."""
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -97,6 +105,20 @@ class Projector:
         fresh = [n for n in notifications if n.id > self.position]
         if not fresh:
             return 0
+        while True:
+            try:
+                return self._apply(fresh)
+            except MissingRowError as e:  # rolled back: apply the batch again without it
+                self._refuse(e)
+
+    def _refuse(self, error: MissingRowError) -> None:
+        """Quarantine the event that updates a row no earlier event created (a well-formed
+        event on an aggregate that never began: ``foreign``), or give up if it was already."""
+        if error.seq in self._refused:
+            raise ProjectionError(str(error)) from error
+        self._refused[error.seq] = short(f"its aggregate has no such row: {error}")
+
+    def _apply(self, fresh: Sequence[Notification]) -> int:
         changes, skipped = self._changes(fresh)
         last = fresh[-1].id
         batch = Batch(self.con, self._columns)
@@ -114,9 +136,6 @@ class Projector:
             )
             self.con.execute("INSERT INTO tracking VALUES (?, ?)", [self.application_name, last])
             self.con.execute("COMMIT")
-        except MissingRowError as e:
-            self.con.execute("ROLLBACK")
-            raise ProjectionError(str(e)) from e
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -144,7 +163,8 @@ class Projector:
 
     def verdict(self, seq: int, originator_id: str, topic: str, state: bytes) -> Any:
         """The event a notification holds, or the :class:`Quarantined` it is."""
-        found = payload_verdict(topic, state)
+        refused = self._refused.get(seq)
+        found = payload_verdict(topic, state) if refused is None else ("foreign", refused)
         if isinstance(found, BaseEvent):
             return found
         if topic.startswith(FOREIGN_TOPIC):  # the reader kept the subject's token, or subject
@@ -175,6 +195,13 @@ class Projector:
         if self.position != 0:
             msg = f"fold_all needs empty views; these are at event {self.position}"
             raise ProjectionError(msg)
+        while True:
+            try:
+                return self._fold_all(until, page, progress)
+            except MissingRowError as e:  # rolled back: fold again without that event
+                self._refuse(e)
+
+    def _fold_all(self, until: int, page: int, progress: Callable[[int], None] | None) -> int:
         fold = Fold(self.con, self._columns, self._types)
         applied = 0
         skipped: list[Quarantined] = []
@@ -195,10 +222,6 @@ class Projector:
                         "INSERT INTO tracking VALUES (?, ?)", [self.application_name, last]
                     )
                 self.con.execute("COMMIT")
-            except MissingRowError as e:
-                fold.close()
-                self.con.execute("ROLLBACK")
-                raise ProjectionError(str(e)) from e
             except BaseException:
                 fold.close()
                 self.con.execute("ROLLBACK")
@@ -217,7 +240,8 @@ class Projector:
         reader child made it (``projections.people_reader``). Returns what the page skips.
         """
         ids, oids, tags = chunk.ids, chunk.originator_ids, chunk.topics
-        events = decode_page(chunk)
+        refused = self._refused and not self._refused.keys().isdisjoint(ids)
+        events = None if refused else decode_page(chunk)
         skipped: list[Quarantined] = []
         # The reader child's person_acts rows, taken only if every payload is current.
         annex = chunk.annex if events is not None else None

@@ -64,6 +64,9 @@ class Poisoned:
     """Bytes without any header: foreign."""
     on_outcome: int
     """Junk on the chain's outcome's subject: that aggregate can no longer be read."""
+    orphan: int
+    """A well-formed outcome event of an outcome that was never drafted: foreign to the views
+    and the feed (the verifier, which reads no state, cannot tell)."""
     public: int
     """``{}`` on the public feed's subjects (sequence in the public stream)."""
     checkpoint: int
@@ -143,6 +146,8 @@ def poisoned(nats_url: str) -> Iterator[Poisoned]:
         signer = SignerKey.generate(origin_for(stream))
         _feed_once(nats_url, stream)  # makes the public stream
         _checkpoint_once(nats_url, stream, signer)  # makes the checkpoint stream
+        honest = recorder.stored_range(1, 1000)
+        latest = max(json.loads(m.payload)["recorded_at"] for m in honest)
         drafted = next(
             m for m in recorder.stored_range(1, 1000) if m.headers[TOPIC] == "outcome.drafted"
         )
@@ -168,12 +173,34 @@ def poisoned(nats_url: str) -> Iterator[Poisoned]:
             b"junk",
             _event_headers("outcome.closed", outcome_version + 1),
         )
+        reported = next(
+            m for m in recorder.stored_range(1, 1000) if m.headers[TOPIC] == "outcome.reported"
+        )
+        forged = json.loads(reported.payload)  # recorded when the last event was: in order
+        forged["recorded_at"] = latest
+        orphan = publish(
+            nats_url,
+            recorder.layout.event_subject(uuid4()),
+            json.dumps(forged, ensure_ascii=False, separators=(",", ":")).encode(),
+            _event_headers("outcome.reported", 1),
+        )
         public = publish(nats_url, f"{SUBJECT_PREFIX}.adopted.{chain.room}", b"{}")
         checkpoint = publish(nats_url, checkpoint_subject(stream), b"\x00junk")
         s.town_room()  # honest events after the poison
         s.verified()
         yield Poisoned(
-            s, nats_url, stream, chain, no_actor, junk, bare, on_outcome, public, checkpoint, signer
+            s,
+            nats_url,
+            stream,
+            chain,
+            no_actor,
+            junk,
+            bare,
+            on_outcome,
+            orphan,
+            public,
+            checkpoint,
+            signer,
         )
     finally:
         s.app.close()
@@ -191,7 +218,8 @@ class TestProjector:
         assert projector.position == last
         rows = con.execute("SELECT seq, kind, stream, subject FROM quarantine ORDER BY seq")
         found = rows.fetchall()
-        assert {seq: kind for seq, kind, _, _ in found} == poisoned.log_poison
+        expected = {**poisoned.log_poison, poisoned.orphan: "foreign"}
+        assert {seq: kind for seq, kind, _, _ in found} == expected
         assert all(stream == poisoned.stream for _, _, stream, _ in found)
         assert con.execute("SELECT count(*) FROM rooms").fetchone() == (3,)
         live = snapshot(con)
@@ -211,7 +239,7 @@ class TestProjector:
         end = poisoned.recorder.max_notification_id() or 0
         assert projector.fold_all(end, page=4) == end
         found = dict(con.execute("SELECT seq, kind FROM quarantine").fetchall())
-        assert found == poisoned.log_poison
+        assert found == {**poisoned.log_poison, poisoned.orphan: "foreign"}
         assert projector.position == end
 
 
@@ -223,7 +251,7 @@ class TestFeed:
         assert publisher.published > 0  # the verified outcome stored after the poison
         public = public_stream(poisoned.stream)
         assert (public, poisoned.public) in publisher.quarantine.seen
-        for seq in poisoned.log_poison:
+        for seq in [*poisoned.log_poison, poisoned.orphan]:
             assert (poisoned.stream, seq) in publisher.quarantine.seen
 
         # A later start resumes past the foreign message and publishes nothing twice.

@@ -59,7 +59,7 @@ from events.jetstream_ops import (
     direct_get_range,
     read_backwards,
 )
-from events.quarantine import QuarantineCounter, Quarantined, classify_messages
+from events.quarantine import QuarantineCounter, Quarantined, classify_messages, short
 from events.stream_layout import StreamLayout
 from service.feed.integration import (
     ALL_SUBJECTS,
@@ -239,9 +239,17 @@ class FeedPublisher:
         state = self.state
         if tag.startswith("outcome."):
             outcome_id = self.layout.originator_id_of(message.subject)
-            if not isinstance(outcome_id, UUID):  # pragma: no cover - outcomes have UUIDs
-                raise FeedError(f"event {seq}: outcome id {outcome_id!r} is not a UUID")
-            change = state.apply(seq, outcome_id, event)
+            try:
+                if not isinstance(outcome_id, UUID):
+                    raise LookupError(f"outcome id {outcome_id!r} is not a UUID")
+                change = state.apply(seq, outcome_id, event)
+            except LookupError as e:  # a well-formed event of an outcome that never began
+                reason = short(f"its outcome has no such state: {e}")
+                self.quarantine.note(
+                    Quarantined(self.stream, seq, message.subject, "foreign", reason)
+                )
+                self.position = seq
+                return
             state.advance(event.recorded_at)
             if change is not None and seq > self._published_until:
                 await self._publish(change, str(seq))
