@@ -115,7 +115,6 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             # The latest event only (e.g. the last snapshot): one direct get.
             last = await direct_get_last(self._bridge.client, self._layout.stream, subject)
             messages = [last] if last is not None else []
-            self._refuse_foreign(messages)
         else:
             # Fast-forwarding a cached aggregate (``gt`` = the version it has): when that
             # version's stream sequence is known, read only what was stored after it, not
@@ -123,19 +122,23 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             known = None if gt is None else self._sequence_of(subject, gt)
             start_seq = 1 if known is None else known + 1
             messages = await self._read_subject(subject, start_seq)
-            self._refuse_foreign(messages)
-            if messages:
+            if messages and self._fault(messages[-1]) is None:
                 last_version = int(messages[-1].headers[ORIGINATOR_VERSION])
                 self._remember(subject, AggregatePosition(last_version, messages[-1].seq))
-            elif start_seq == 1:
+            elif start_seq == 1 and not messages:
                 self._remember(subject, None)
         selected = []
         for message in messages:
+            fault = self._fault(message)
+            if fault is not None:  # the aggregate cannot be read past it; the others can
+                raise QuarantinedError(
+                    Quarantined(self._layout.stream, message.seq, message.subject, "foreign", fault)
+                )
             version = int(message.headers[ORIGINATOR_VERSION])
             if gt is not None and version <= gt:
                 continue
             if lte is not None and version > lte:
-                continue
+                break  # versions rise with the sequence: nothing later is wanted
             selected.append(
                 StoredEvent(
                     originator_id=originator_id,
@@ -148,17 +151,13 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             selected.reverse()
         return selected[:limit] if limit is not None else selected
 
-    def _refuse_foreign(self, messages: Sequence[StoredMessage]) -> None:
-        """Raise :class:`~events.quarantine.QuarantinedError` for a message on an aggregate's
-        subject whose headers are not an event's: the aggregate cannot be read, the others can.
-        (A payload that does not decode fails in the mapper, naming the aggregate too.)"""
-        prefix = f"{self._layout.prefix}.events."
-        for message in messages:
-            fault = envelope_verdict(message.subject, message.headers, prefix)
-            if fault is not None:
-                raise QuarantinedError(
-                    Quarantined(self._layout.stream, message.seq, message.subject, "foreign", fault)
-                )
+    def _fault(self, message: StoredMessage) -> str | None:
+        """What in a message on an aggregate's subject is not an event's (its headers), or None.
+
+        Such a message raises :class:`~events.quarantine.QuarantinedError` when a read reaches
+        it; a payload that does not decode fails in the mapper, naming the aggregate too.
+        """
+        return envelope_verdict(message.subject, message.headers, f"{self._layout.prefix}.events.")
 
 
 class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecorder):

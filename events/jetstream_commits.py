@@ -423,13 +423,15 @@ class JetStreamRecorder:
         for event in events:
             subject = self._layout.event_subject(event.originator_id)
             if subject not in by_subject:
-                by_subject[subject] = {
-                    int(m.headers[ORIGINATOR_VERSION]): m for m in await self._read_subject(subject)
+                by_subject[subject] = {  # a message without a version is not ours: passed
+                    int(version): m
+                    for m in await self._read_subject(subject)
+                    if (version := m.headers.get(ORIGINATOR_VERSION, "")).isdigit()
                 }
             found = by_subject[subject].get(event.originator_version)
             if found is None or found.payload != event.state:
                 return None
-            if decode_header_text(found.headers[TOPIC]) != event.topic:
+            if decode_header_text(found.headers.get(TOPIC, "")) != event.topic:
                 return None
             sequences.append(found.seq)
         for event, seq in zip(events, sequences, strict=True):

@@ -330,6 +330,8 @@ class TestReads:
         seq = publish(poisoned.url, poisoned.recorder.layout.event_subject(room), b"{}")
         with pytest.raises(QuarantinedError, match=f"message {seq}"):
             poisoned.recorder.select_events(room)
+        # Its history before the message still reads (as of a version, `hsl replay`).
+        assert [e.originator_version for e in poisoned.recorder.select_events(room, lte=1)] == [1]
 
     def test_history_leaves_the_junk_out(self, poisoned: Poisoned) -> None:
         """A timeline holds the aggregate's events; the junk on its subject is named, not shown."""
