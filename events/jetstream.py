@@ -147,6 +147,8 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
                     state=message.payload,
                 )
             )
+            if version == lte:
+                break
         if desc:
             selected.reverse()
         return selected[:limit] if limit is not None else selected

@@ -47,6 +47,12 @@ FOREIGN_TOPIC: Final = "\x00"
 type begins with it); the rest is the reason. Readers that get notifications (the projector,
 the log reader child) carry the verdict on the envelope this way."""
 
+MAX_VERSION_DIGITS: Final = 18
+"""An aggregate version is a 64-bit integer: more digits are no version (and no leaf's)."""
+
+NO_VERSION: Final = -1
+"""The version a Merkle leaf gives a message stored without a version header."""
+
 REASON_LENGTH: Final = 200
 """Characters of a reason kept: a validation error may quote a value of the payload."""
 
@@ -128,9 +134,9 @@ def envelope_fault(token: str | None, topic: str | None, version: str | None) ->
         return "its subject names no aggregate of the log"
     if topic is not None and not topic:
         return f"no {TOPIC} header"
-    if version is None or version == "0":
+    if version is None:
         return f"no {ORIGINATOR_VERSION} header"
-    if not version.isdigit() or int(version) < 1:
+    if not (version.isascii() and version.isdigit()) or len(version) > MAX_VERSION_DIGITS:
         return f"{ORIGINATOR_VERSION} {version[:20]!r} is not a version"
     try:
         originator_id_from_token(token)
@@ -266,16 +272,3 @@ def envelope_verdict(
 
 def _topic(headers: Mapping[str, str] | None) -> str:
     return decode_header_text((headers or {}).get(TOPIC, ""))
-
-
-def leaf_verdict(subject: str, version: int, payload: bytes) -> tuple[Kind, str] | None:
-    """Why the event of a Merkle leaf is quarantined, or None for an event.
-
-    A leaf keeps the subject, the version and the payload, not the topic header: the verifier,
-    live and offline, judges by these alone, so both name the same sequences.
-    """
-    fault = envelope_fault(token_of(subject), None, str(version))
-    if fault is not None:
-        return "foreign", fault
-    found = payload_verdict(None, payload)
-    return None if isinstance(found, BaseEvent) else found

@@ -50,3 +50,15 @@ def quarantine_report(path: Path, url: str, stream: str, limit: int = 5) -> dict
         return f"the views file {path} cannot say: {type(e).__name__}"
     finally:
         con.close()
+
+
+def summary_line(count: int | None, rows: list[dict[str, Any]]) -> str:
+    """``hsl log status``'s line: how many messages the views skipped as not events, the first
+    of them, or why that is not known (``rows`` then holds ``{"unknown": why}``)."""
+    if count is None:
+        why = rows[0].get("unknown", "unknown") if rows else "unknown"
+        return f"quarantined  unknown: {why}"
+    shown = ", ".join(f"{q['stream']} {q['seq']} {q['kind']}" for q in rows)
+    more = " …" if count > len(rows) else ""
+    detail = f" ({shown}{more}; `SELECT * FROM quarantine` in `hsl query`)" if shown else ""
+    return f"quarantined  {count} messages that are not events{detail}"

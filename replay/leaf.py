@@ -21,6 +21,7 @@ from typing import Final
 import msgspec
 
 from events.jetstream_ops import StoredMessage
+from events.quarantine import MAX_VERSION_DIGITS, NO_VERSION
 from events.stream_layout import ORIGINATOR_VERSION
 
 _encode_str: Final = msgspec.json.encode
@@ -33,11 +34,13 @@ class LeafError(ValueError):
 def leaf_bytes(message: StoredMessage) -> bytes:
     """The canonical bytes of one stored event message.
 
-    A message stored without a version header (``events.quarantine``: not one of our events)
-    has version 0: its leaf is still its bytes as stored, and the verifier names it.
+    A message stored without a version header, or with one that is no version
+    (``events.quarantine``: not one of our events), has version -1: its leaf is still its
+    bytes as stored, and the verifier names it.
     """
     text = message.headers.get(ORIGINATOR_VERSION, "")
-    version = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+    valid = text.isascii() and text.isdigit() and len(text) <= MAX_VERSION_DIGITS
+    version = int(text) if valid else NO_VERSION
     return b"".join(
         (
             b'{"seq":',

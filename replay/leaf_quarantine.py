@@ -52,7 +52,8 @@ def quarantined_lines(lines: list[bytes]) -> dict[int, Flagged]:
         page = envelopes[first : first + QUARANTINE_PAGE]
         verdicts = payload_verdicts([None] * len(page), [payload for _, _, payload in page])
         for (position, envelope, _), verdict in zip(page, verdicts, strict=True):
-            fault = envelope_fault(token_of(envelope.subject), None, str(envelope.version))
+            version = None if envelope.version < 0 else str(envelope.version)
+            fault = envelope_fault(token_of(envelope.subject), None, version)
             if fault is not None:
                 flagged[position] = Flagged("event", envelope.seq, "foreign", fault)
             elif isinstance(verdict, tuple):

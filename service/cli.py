@@ -330,7 +330,9 @@ def log_status(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(str(row[0])) for row in rows)
     for name, messages, first, last in rows:
         print(f"  {name!s:<{width}}  {messages!s:>10}  {first!s:>10}  {last!s:>10}")
-    _print_quarantine(status)
+    from projections.quarantine_report import summary_line  # noqa: PLC0415 - read side
+
+    print(summary_line(status.quarantined, status.quarantine))
     return 0
 
 
@@ -344,18 +346,6 @@ def _with_quarantine(status: LogStatus, handle: ServerHandle, settings: Settings
     if isinstance(report, str):
         return replace(status, quarantine=[{"unknown": report}])
     return replace(status, quarantined=int(report["count"]), quarantine=list(report["rows"]))
-
-
-def _print_quarantine(status: LogStatus) -> None:
-    """One line: how many stored messages the views skipped as not events, and the first."""
-    if status.quarantined is None:
-        why = status.quarantine[0]["unknown"] if status.quarantine else "unknown"
-        print(f"quarantined  unknown: {why}")
-        return
-    shown = ", ".join(f"{q['stream']} {q['seq']} {q['kind']}" for q in status.quarantine)
-    more = " …" if status.quarantined > len(status.quarantine) else ""
-    detail = f" ({shown}{more}; `SELECT * FROM quarantine` in `hsl query`)" if shown else ""
-    print(f"quarantined  {status.quarantined} messages that are not events{detail}")
 
 
 # --- hsl log stop ----------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def poisoned(nats_url: str) -> Iterator[Poisoned]:
             _event_headers("room.established", 1),
         )
         bare = publish(nats_url, recorder.layout.event_subject(uuid4()), b"{}")
-        outcome_version = s.app.repository.get(chain.outcome).version
+        outcome_version: int = s.app.repository.get(chain.outcome).version
         on_outcome = publish(
             nats_url,
             recorder.layout.event_subject(chain.outcome),
@@ -342,11 +342,11 @@ class TestReads:
         assert (poisoned.stream, poisoned.on_outcome) in reader.quarantine.seen
 
 
-def test_a_leaf_of_a_message_without_headers_is_its_bytes_with_version_0() -> None:
+def test_a_leaf_of_a_message_without_headers_is_its_bytes_with_version_minus_1() -> None:
     """The Merkle leaf of a bare message holds its payload verbatim; its envelope reads back."""
     message = StoredMessage(7, "hsl.hsl.events.x", {}, b"\x00junk", "2026-01-01T00:00:00Z")
     line = leaf_bytes(message)
     found = read_envelope(line)
     assert found is not None
     envelope, payload = found
-    assert (envelope.seq, envelope.version, payload) == (7, 0, b"\x00junk")
+    assert (envelope.seq, envelope.version, payload) == (7, -1, b"\x00junk")

@@ -21,11 +21,11 @@ import nats
 
 from events.common import Actor
 from events.jetstream_ops import direct_get_range
+from events.room import Region
 from events.stream_layout import ORIGINATOR_VERSION, TOPIC, StreamLayout
 from replay.checkpointer import checkpoint_subject
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
-from service.domain.room import Region
 from service.embedded import connect_url
 from service.feed.integration import SUBJECT_PREFIX
 from service.settings import Settings
@@ -149,6 +149,11 @@ def test_serve_rides_over_every_kind_of_bad_message(data_dir: Path, tmp_path: Pa
         assert f"event {junk}: undecodable" in offline.stdout
     finally:
         assert stopped(proc) == 0
+
+    rebuilt = hsl("projections", "rebuild", data_dir=data_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "skipped 3 stored messages that are not events" in rebuilt.stderr
+    assert f"hsl message {bare} " in rebuilt.stderr
 
 
 async def _first_payload(url: str, stream: str, subjects: str) -> bytes:
