@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
-from events.quarantine import envelope_fault, foreign_topic
+from events.quarantine import CANONICAL_UUID, envelope_fault, foreign_topic
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -588,7 +588,7 @@ class RawConnection:
                 ids.append(seq)
                 token = token_.decode(errors="replace")
                 topic = "" if topic_ is None else topic_.decode(errors="replace")
-                if version_ is not None and _CANONICAL_UUID(token):
+                if version_ is not None and CANONICAL_UUID(token):
                     tokens.append(token)
                     versions.append(int(version_))
                 else:  # a string id, or something that is not an event's (events.quarantine)
@@ -629,12 +629,6 @@ def _delivery(
     seq, delivery = (reply[5], reply[6]) if len(reply) == 9 else (reply[7], reply[8])
     topic, version = _header(header, _TOPIC), _header(header, _VERSION)
     return fields[0][skip:], seq, delivery, topic, version
-
-
-_CANONICAL_UUID: Final = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
-).match
-"""The subject token of an aggregate with a UUID id, as our recorder writes it."""
 
 
 def _unusual(token: str, topic: str, version: bytes | None) -> tuple[str, int, str]:

@@ -20,6 +20,7 @@ prefix of a payload.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -52,6 +53,11 @@ MAX_VERSION_DIGITS: Final = 18
 
 NO_VERSION: Final = -1
 """The version a Merkle leaf gives a message stored without a version header."""
+
+CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+).match
+"""The subject token of an aggregate with a UUID id, as the recorder writes it."""
 
 REASON_LENGTH: Final = 200
 """Characters of a reason kept: a validation error may quote a value of the payload."""
@@ -138,11 +144,17 @@ def envelope_fault(token: str | None, topic: str | None, version: str | None) ->
         return f"no {ORIGINATOR_VERSION} header"
     if not (version.isascii() and version.isdigit()) or len(version) > MAX_VERSION_DIGITS:
         return f"{ORIGINATOR_VERSION} {version[:20]!r} is not a version"
+    return None if _names_aggregate(token) else f"subject token {token[:40]!r} names no aggregate"
+
+
+def _names_aggregate(token: str) -> bool:
+    if CANONICAL_UUID(token):  # the common case, without parsing
+        return True
     try:
         originator_id_from_token(token)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        return f"subject token {token[:40]!r} names no aggregate"
-    return None
+        return False
+    return True
 
 
 def foreign_topic(reason: str) -> str:
@@ -210,17 +222,28 @@ def payload_verdicts(
         events: list[Any] = _many.decode(b"[" + b",".join(payloads) + b"]")
     except msgspec.MsgspecError:
         events = []
-    if len(events) == len(payloads) and all(
-        _current(t, e) for t, e in zip(topics, events, strict=True)
-    ):
+    if len(events) == len(payloads) and _all_current(topics, events):
         return list(events)
     return [payload_verdict(t, p) for t, p in zip(topics, payloads, strict=True)]
 
 
-def _current(topic: str | None, event: BaseEvent) -> bool:
-    """Decoded in bulk as :func:`payload_verdict` would: of its topic, nothing to upcast."""
-    tag = codec.tag_of(event)
-    return (topic is None or tag == topic) and event.schema_version >= codec.CURRENT_VERSIONS[tag]
+_VERSIONED: Final[dict[type, int]] = {
+    codec.EVENT_TYPES[tag]: version
+    for tag, version in codec.CURRENT_VERSIONS.items()
+    if version > 1
+}
+"""Event classes past their first schema version: a stored older payload needs upcasting."""
+
+
+def _all_current(topics: Sequence[str | None], events: list[Any]) -> bool:
+    """Decoded in bulk as :func:`payload_verdict` would: each of its topic, nothing to upcast."""
+    kinds = list(map(type, events))
+    expected = codec.EVENT_TYPES.get
+    if any(t is not None and expected(t) is not k for t, k in zip(topics, kinds, strict=True)):
+        return False
+    if _VERSIONED.keys().isdisjoint(kinds):
+        return True
+    return all(e.schema_version >= _VERSIONED.get(type(e), 1) for e in events)
 
 
 # --- stored messages ---------------------------------------------------------------------------
