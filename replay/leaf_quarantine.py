@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
+import msgspec
+
+from events import codec
 from events.quarantine import Kind, envelope_fault, payload_verdicts, token_of
 from replay.leaf import Envelope, read_envelope
 
@@ -32,7 +36,20 @@ class Flagged:
 
 
 QUARANTINE_PAGE: Final = 10_000
-"""Event payloads decoded in one call when looking for messages that are not events."""
+"""Lines decoded in one call when looking for messages that are not events."""
+
+
+class _EventLeaf(msgspec.Struct):
+    """A leaf whose payload is one of our events (decoded and validated whole)."""
+
+    seq: int
+    subject: str
+    version: int
+    stored_at: str
+    event: codec.AnyEvent
+
+
+_decode_page: Final = msgspec.json.Decoder(list[_EventLeaf]).decode
 
 
 def quarantined_lines(lines: list[bytes]) -> dict[int, Flagged]:
@@ -40,25 +57,52 @@ def quarantined_lines(lines: list[bytes]) -> dict[int, Flagged]:
 
     Judged by what the leaf holds (subject, version, payload) with ``events.quarantine``'s
     rules, so the live and the offline verification name the same sequences. A line without
-    a leaf's envelope is not here: :func:`read_leaf` calls it malformed.
+    a leaf's envelope is not here: :func:`read_leaf` calls it malformed. A page of lines is
+    decoded in one call; only a page holding something else is looked at line by line.
     """
+    flagged: dict[int, Flagged] = {}
+    for first in range(0, len(lines), QUARANTINE_PAGE):
+        page = lines[first : first + QUARANTINE_PAGE]
+        try:
+            leaves = _decode_page(b"[" + b",".join(page) + b"]")
+        except msgspec.MsgspecError:
+            leaves = []
+        if len(leaves) != len(page) or not all(
+            line.startswith(b'{"seq":%d,' % leaf.seq)
+            for line, leaf in zip(page, leaves, strict=True)
+        ):
+            flagged |= _line_by_line(page, first)
+            continue
+        for position, leaf in enumerate(leaves, start=first):
+            fault = _envelope_fault(leaf.subject, leaf.version)
+            if fault is not None:
+                flagged[position] = Flagged("event", leaf.seq, "foreign", fault)
+    return flagged
+
+
+def _line_by_line(page: list[bytes], first: int) -> dict[int, Flagged]:
     envelopes: list[tuple[int, Envelope, bytes]] = []
-    for position, line in enumerate(lines):
+    for position, line in enumerate(page, start=first):
         found = read_envelope(line)
         if found is not None:
             envelopes.append((position, *found))
+    verdicts = payload_verdicts([None] * len(envelopes), [payload for _, _, payload in envelopes])
     flagged: dict[int, Flagged] = {}
-    for first in range(0, len(envelopes), QUARANTINE_PAGE):
-        page = envelopes[first : first + QUARANTINE_PAGE]
-        verdicts = payload_verdicts([None] * len(page), [payload for _, _, payload in page])
-        for (position, envelope, _), verdict in zip(page, verdicts, strict=True):
-            version = None if envelope.version < 0 else str(envelope.version)
-            fault = envelope_fault(token_of(envelope.subject), None, version)
-            if fault is not None:
-                flagged[position] = Flagged("event", envelope.seq, "foreign", fault)
-            elif isinstance(verdict, tuple):
-                flagged[position] = Flagged("event", envelope.seq, *verdict)
+    for (position, envelope, _), verdict in zip(envelopes, verdicts, strict=True):
+        fault = _envelope_fault(envelope.subject, envelope.version)
+        if fault is not None:
+            flagged[position] = Flagged("event", envelope.seq, "foreign", fault)
+        elif isinstance(verdict, tuple):
+            flagged[position] = Flagged("event", envelope.seq, *verdict)
     return flagged
+
+
+@lru_cache(maxsize=1 << 16)
+def _envelope_fault(subject: str, version: int) -> str | None:
+    """:func:`events.quarantine.envelope_fault` of a leaf (remembered: one aggregate's
+    subject recurs on every one of its events)."""
+    text = None if version < 0 else str(version)
+    return envelope_fault(token_of(subject), None, text)
 
 
 def joined_leaves(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
