@@ -73,15 +73,22 @@ _decode_type: Final = msgspec.json.Decoder(_Type).decode
 
 
 def change_verdict(
-    public: str, seq: int, subject: str, headers: Mapping[str, str] | None, payload: bytes
+    public: str,
+    seq: int,
+    subject: str,
+    headers: Mapping[str, str] | None,
+    payload: bytes,
+    *,
+    own: bool = True,
 ) -> OutcomeStatusChanged | Quarantined:
     """The status change a message of the public stream holds, or why it is quarantined.
 
     Whoever may publish on ``hsl.public.outcome.…`` can store a message there
     (``events.quarantine``): one that is not an integration event's JSON is *undecodable*; one
     on another subject than its status and room, or without the publisher's headers
-    (``Nats-Msg-Id``, ``Hsl-Source-Sequence`` naming its ``source_sequence``), is *foreign*.
-    The publisher, and the example subscriber, skip them.
+    (``Nats-Msg-Id``, ``Hsl-Source-Sequence`` naming its ``source_sequence``; checked when
+    ``own``, for the publisher, which resumes from its own messages) is *foreign*. The
+    publisher, and the example subscriber, skip them.
     """
     headers = headers or {}
     try:
@@ -91,6 +98,8 @@ def change_verdict(
     fault = None
     if subject_of(change) != subject:
         fault = f"published on {subject!r}, its status and room say {subject_of(change)!r}"
+    elif not own:
+        pass
     elif not headers.get(MSG_ID):
         fault = f"no {MSG_ID} header"
     elif headers.get(SOURCE_SEQUENCE) != str(change.source_sequence):

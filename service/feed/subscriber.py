@@ -137,6 +137,7 @@ async def subscribe(
                 message.subject,
                 message.headers,
                 message.data,
+                own=False,
             )
             if isinstance(verdict, Quarantined):  # not an integration event: skip it, acked
                 quarantine.note(verdict)
