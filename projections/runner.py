@@ -24,7 +24,7 @@ import duckdb
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
+from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
 from events.common import BaseEvent
 from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
 from events.quarantine import (
@@ -396,27 +396,6 @@ def _drain(
             return batch, False
 
 
-def changes_of(seq: int, originator_id: str, topic: str, state: bytes) -> list[Change]:
-    """Decode one stored event and return its row changes; refuse what cannot be applied."""
-    event = event_of(seq, topic, state)  # raises first for an unknown topic
-    return APPLIERS[topic](originator_id, event)
-
-
-def event_of(seq: int, topic: str, state: bytes) -> Any:
-    """One stored event decoded (and upcast); refused if unknown or not what its topic says."""
-    if topic not in APPLIERS:
-        raise UnknownEventError(seq, topic)
-    try:
-        event = decode(state)
-    except msgspec.MsgspecError as e:
-        msg = f"event {seq} ({topic}) does not decode: {e}"
-        raise ProjectionError(msg) from e
-    if type(event) is not EVENT_TYPES.get(topic):
-        msg = f"event {seq} is stored as {topic!r} but its payload is {tag_of(event)!r}"
-        raise ProjectionError(msg)
-    return event
-
-
 def _uuid_or_text(text: str) -> UUID | str:
     """An aggregate id as a notification gives it as text: a UUID's, or a string id."""
     try:
@@ -437,11 +416,11 @@ _VERSIONED: Final[dict[type, int]] = {
 
 
 def decode_page(chunk: Page) -> list[Any] | None:
-    """A page's events decoded by one call, or None if any needs :func:`event_of`.
+    """A page's events decoded by one call, or None if any needs :meth:`Projector.verdict`.
 
     The page holds its payloads as one JSON array (msgspec validates each element against the
-    union of the events, as ``decode`` does). None (the caller then goes event by event, which
-    raises at the first event that cannot be applied, naming it) when a topic is unknown,
+    union of the events, as ``decode`` does). None (the caller then goes event by event, and
+    quarantines what is not an event: ``events.quarantine``) when a topic is unknown,
     anything fails to decode, an event is not of its topic's type, or one was stored at an
     older schema version. Every payload is one JSON value, so equal counts pair them up.
     """
