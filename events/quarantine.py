@@ -41,7 +41,6 @@ from events.stream_layout import (
 log = structlog.get_logger(__name__)
 
 Kind = Literal["undecodable", "foreign"]
-KINDS: Final[tuple[Kind, ...]] = ("undecodable", "foreign")
 
 FOREIGN_TOPIC: Final = "\x00"
 """Starts the topic of a notification whose subject or headers are not an event's (no event
@@ -249,28 +248,12 @@ def _all_current(topics: Sequence[str | None], events: list[Any]) -> bool:
 # --- stored messages ---------------------------------------------------------------------------
 
 
-def classify_message(
-    stream: str,
-    seq: int,
-    subject: str,
-    headers: Mapping[str, str] | None,
-    payload: bytes,
-    *,
-    events_prefix: str | None = None,
-) -> BaseEvent | Quarantined:
-    """The event a stored message of the log holds, or why it is quarantined."""
-    fault = envelope_verdict(subject, headers, events_prefix)
-    topic = foreign_topic(fault) if fault is not None else _topic(headers)
-    found = payload_verdict(topic, payload)
-    if isinstance(found, BaseEvent):
-        return found
-    return Quarantined(stream, seq, subject, *found)
-
-
 def classify_messages(
     stream: str, messages: Sequence[StoredMessage], events_prefix: str | None = None
 ) -> list[BaseEvent | Quarantined]:
-    """:func:`classify_message` of a page of messages, their payloads decoded in one call."""
+    """The event each stored message of the log holds, or why it is quarantined (its subject
+    and headers, then its payload: :func:`envelope_verdict`, :func:`payload_verdict`); the
+    payloads of a page decoded in one call."""
     faults = [envelope_verdict(m.subject, m.headers, events_prefix) for m in messages]
     topics = [
         foreign_topic(fault) if fault is not None else _topic(m.headers)

@@ -22,7 +22,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 
 from events.jetstream import JetStreamApplicationRecorder
 from events.jetstream_ops import StoredMessage
-from events.quarantine import QuarantinedError
+from events.quarantine import QuarantinedError, envelope_fault, foreign_topic, payload_verdict
 from events.stream_layout import ORIGINATOR_VERSION, TOPIC
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
@@ -350,3 +350,48 @@ def test_a_leaf_of_a_message_without_headers_is_its_bytes_with_version_minus_1()
     assert found is not None
     envelope, payload = found
     assert (envelope.seq, envelope.version, payload) == (7, -1, b"\x00junk")
+
+
+ROOM_WITHOUT_ACTOR = (
+    b'{"type":"room.established","occurred_at":"2024-01-01T00:00:00Z",'
+    b'"recorded_at":"2024-01-01T00:00:00Z"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "kind", "says"),
+    [
+        ("room.established", b"\xffjunk", "undecodable", "not an event's JSON"),
+        ("outcome.mystery", b'{"type":"outcome.mystery"}', "undecodable", "unknown event type"),
+        ("room.established", ROOM_WITHOUT_ACTOR, "foreign", "`actor`"),
+        (foreign_topic("no Hsl-Topic header"), b"{}", "foreign", "no Hsl-Topic header"),
+    ],
+)
+def test_one_definition_names_the_kind_and_the_reason(
+    topic: str, payload: bytes, kind: str, says: str
+) -> None:
+    """``events.quarantine`` says why a stored message is not an event, in one short line."""
+    verdict = payload_verdict(topic, payload)
+    assert isinstance(verdict, tuple)
+    assert verdict[0] == kind
+    assert says in verdict[1]
+    assert "\n" not in verdict[1]
+
+
+@pytest.mark.parametrize(
+    ("token", "topic", "version", "says"),
+    [
+        (None, "room.established", "1", "names no aggregate"),
+        ("s-!!", "room.established", "1", None),  # lenient base64, as the recorder reads it
+        ("not-a-uuid", "room.established", "1", "names no aggregate"),
+        (str(uuid4()), "", "1", "no Hsl-Topic header"),
+        (str(uuid4()), "room.established", None, "no Hsl-Originator-Version header"),
+        (str(uuid4()), "room.established", "x1", "is not a version"),
+        (str(uuid4()), "room.established", "3", None),
+    ],
+)
+def test_the_envelope_of_an_event(
+    token: str | None, topic: str, version: str | None, says: str | None
+) -> None:
+    fault = envelope_fault(token, topic, version)
+    assert (fault is None) if says is None else (fault is not None and says in fault)
