@@ -64,6 +64,9 @@ class Poisoned:
     """Bytes without any header: foreign."""
     on_outcome: int
     """Junk on the chain's outcome's subject: that aggregate can no longer be read."""
+    beside: int
+    """Junk on a subject of the stream outside the events' (``hsl.hsl.junk``): no reader of
+    events sees it, but it is a leaf, and the verifier names it."""
     orphan: int
     """A well-formed outcome event of an outcome that was never drafted: foreign to the views
     and the feed (the verifier, which reads no state, cannot tell)."""
@@ -173,6 +176,7 @@ def poisoned(nats_url: str) -> Iterator[Poisoned]:
             b"junk",
             _event_headers("outcome.closed", outcome_version + 1),
         )
+        beside = publish(nats_url, f"{recorder.layout.prefix}.junk", b"junk")
         reported = next(
             m for m in recorder.stored_range(1, 1000) if m.headers[TOPIC] == "outcome.reported"
         )
@@ -197,6 +201,7 @@ def poisoned(nats_url: str) -> Iterator[Poisoned]:
             junk,
             bare,
             on_outcome,
+            beside,
             orphan,
             public,
             checkpoint,
@@ -237,7 +242,8 @@ class TestProjector:
         projector = Projector(con, poisoned.recorder, poisoned.s.app.name)
         projector.process_threshold = 1  # read through the child, however short the log
         end = poisoned.recorder.max_notification_id() or 0
-        assert projector.fold_all(end, page=4) == end
+        read = projector.fold_all(end, page=4)
+        assert read == end - 1  # every event subject's message; not the one beside them
         found = dict(con.execute("SELECT seq, kind FROM quarantine").fetchall())
         assert found == {**poisoned.log_poison, poisoned.orphan: "foreign"}
         assert projector.position == end
@@ -303,6 +309,7 @@ class TestCheckpointerAndVerify:
         assert live.tree_size == end
         named = {(f.place, f.seq): f.kind for f in live.quarantined}
         expected = {("event", seq): kind for seq, kind in poisoned.log_poison.items()}
+        expected[("event", poisoned.beside)] = "foreign"
         assert named == {**expected, ("checkpoint", poisoned.checkpoint): "undecodable"}
 
         monkeypatch.setenv("NATS_URL", poisoned.url)
