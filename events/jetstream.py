@@ -60,6 +60,13 @@ from events.jetstream_ops import (
 )
 from events.jetstream_subscription import JetStreamSubscription
 from events.nats_bridge import NatsBridge
+from events.quarantine import (
+    Quarantined,
+    QuarantinedError,
+    envelope_verdict,
+    foreign_topic,
+    token_of,
+)
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
@@ -119,18 +126,23 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
             known = None if gt is None else self._sequence_of(subject, gt)
             start_seq = 1 if known is None else known + 1
             messages = await self._read_subject(subject, start_seq)
-            if messages:
+            if messages and self._fault(messages[-1]) is None:
                 last_version = int(messages[-1].headers[ORIGINATOR_VERSION])
                 self._remember(subject, AggregatePosition(last_version, messages[-1].seq))
-            elif start_seq == 1:
+            elif start_seq == 1 and not messages:
                 self._remember(subject, None)
         selected = []
         for message in messages:
+            fault = self._fault(message)
+            if fault is not None:  # the aggregate cannot be read past it; the others can
+                raise QuarantinedError(
+                    Quarantined(self._layout.stream, message.seq, message.subject, "foreign", fault)
+                )
             version = int(message.headers[ORIGINATOR_VERSION])
             if gt is not None and version <= gt:
                 continue
             if lte is not None and version > lte:
-                continue
+                break  # versions rise with the sequence: nothing later is wanted
             selected.append(
                 StoredEvent(
                     originator_id=originator_id,
@@ -139,9 +151,19 @@ class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):
                     state=message.payload,
                 )
             )
+            if version == lte:
+                break
         if desc:
             selected.reverse()
         return selected[:limit] if limit is not None else selected
+
+    def _fault(self, message: StoredMessage) -> str | None:
+        """What in a message on an aggregate's subject is not an event's (its headers), or None.
+
+        Such a message raises :class:`~events.quarantine.QuarantinedError` when a read reaches
+        it; a payload that does not decode fails in the mapper, naming the aggregate too.
+        """
+        return envelope_verdict(message.subject, message.headers, f"{self._layout.prefix}.events.")
 
 
 class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecorder):
@@ -206,6 +228,15 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
         else:
             seq = message.metadata.sequence.stream
             subject, headers, payload = message.subject, message.headers or {}, message.data
+        fault = envelope_verdict(subject, headers, f"{self._layout.prefix}.events.")
+        if fault is not None:  # not an event's: the readers quarantine it (events.quarantine)
+            return Notification(
+                id=seq,
+                originator_id=token_of(subject) or subject,
+                originator_version=0,
+                topic=foreign_topic(fault),
+                state=payload,
+            )
         return Notification(
             id=seq,
             originator_id=self._layout.originator_id_of(subject),

@@ -45,6 +45,7 @@ from events.jetstream_ops import (
     ensure_immutable_stream,
 )
 from events.nats_bridge import NatsBridge
+from events.quarantine import Quarantined, QuarantinedError, envelope_verdict
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
@@ -174,14 +175,16 @@ class JetStreamRecorder:
         return cast(list[StoredMessage], self._run(self._read_subject(subject)))
 
     def stored_range(self, start: int, limit: int) -> list[StoredMessage]:
-        """Up to ``limit`` stored events from stream sequence ``start`` on, as stored.
+        """Up to ``limit`` stored messages from stream sequence ``start`` on, as stored.
 
-        For the integrity code (``replay``), whose Merkle leaves are the events' stored bytes
-        with their sequence, subject and server time.
+        For the integrity code (``replay``), whose Merkle leaves are the messages' stored bytes
+        with their sequence, subject and server time: every subject of the stream, so that a
+        message someone stored beside the events (``events.quarantine``) is a leaf too and the
+        sequence has no gap.
         """
         messages, _pending = self._run(
             direct_get_range(
-                self._bridge.client, self._layout.stream, self._layout.events_filter, start, limit
+                self._bridge.client, self._layout.stream, self._layout.all_subjects, start, limit
             )
         )
         return cast(list[StoredMessage], messages)
@@ -466,7 +469,13 @@ class JetStreamRecorder:
             if last is None:
                 self._remember(subject, None)
                 continue
-            version = int(last.headers[ORIGINATOR_VERSION])
+            text = last.headers.get(ORIGINATOR_VERSION, "")
+            if not text.isdigit():  # someone stored a message that is not an event there
+                fault = envelope_verdict(last.subject, last.headers) or "not an event"
+                raise QuarantinedError(
+                    Quarantined(self._layout.stream, last.seq, last.subject, "foreign", fault)
+                )
+            version = int(text)
             self._remember(subject, AggregatePosition(version, last.seq))
             if version >= event.originator_version:
                 msg = (
@@ -486,13 +495,15 @@ class JetStreamRecorder:
         for event in events:
             subject = self._layout.event_subject(event.originator_id)
             if subject not in by_subject:
-                by_subject[subject] = {
-                    int(m.headers[ORIGINATOR_VERSION]): m for m in await self._read_subject(subject)
+                by_subject[subject] = {  # a message without a version is not ours: passed
+                    int(version): m
+                    for m in await self._read_subject(subject)
+                    if (version := m.headers.get(ORIGINATOR_VERSION, "")).isdigit()
                 }
             found = by_subject[subject].get(event.originator_version)
             if found is None or found.payload != event.state:
                 return None
-            if decode_header_text(found.headers[TOPIC]) != event.topic:
+            if decode_header_text(found.headers.get(TOPIC, "")) != event.topic:
                 return None
             sequences.append(found.seq)
         for event, seq in zip(events, sequences, strict=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -200,6 +200,23 @@ async def direct_get_range(
             raise nats_errors.TimeoutError(msg) from e
     finally:
         await sub.unsubscribe()
+
+
+async def read_backwards(
+    nc: Client, stream: str, subject: str, before: int, page: int = 1000
+) -> AsyncIterator[StoredMessage]:
+    """The messages on ``subject`` stored before sequence ``before``, the latest first.
+
+    For a reader that looks for the last message it can use (``events.quarantine``: the
+    ones after it are not its own), a page at a time.
+    """
+    end = before
+    while end > 1:
+        start = max(1, end - page)
+        found, _ = await direct_get_range(nc, stream, subject, start, end - start)
+        for message in reversed([m for m in found if m.seq < end]):
+            yield message
+        end = start
 
 
 def _stored_or_none(reply: Msg) -> StoredMessage | None:

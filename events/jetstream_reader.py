@@ -50,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
 from events.nats_connection import address_of, server_list
+from events.quarantine import CANONICAL_UUID, envelope_fault, foreign_topic
 from events.stream_layout import originator_id_from_token
 
 PAGE: Final = 10_000
@@ -586,10 +587,15 @@ class RawConnection:
                 if seq > stop:
                     break
                 ids.append(seq)
-                token = token_.decode()
-                tokens.append(token if token[:2] != "s-" else _token(token))
-                versions.append(int(version_))
-                topic = topic_.decode()
+                token = token_.decode(errors="replace")
+                topic = "" if topic_ is None else topic_.decode(errors="replace")
+                if version_ is not None and CANONICAL_UUID(token):
+                    tokens.append(token)
+                    versions.append(int(version_))
+                else:  # a string id, or something that is not an event's (events.quarantine)
+                    token, version, topic = _unusual(token, topic, version_)
+                    tokens.append(token)
+                    versions.append(version)
                 # Interned: pickled once per page, and the parent's lookups compare identities.
                 topics.append(intern(unquote(topic) if "%" in topic else topic))
                 states.append(payload)
@@ -616,18 +622,25 @@ class RawConnection:
 
 def _delivery(
     fields: list[bytes], header: bytes, skip: int
-) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+) -> tuple[bytes, bytes, bytes, bytes | None, bytes | None]:
     """An event delivery the one match did not take: subject token, stream and delivery
-    sequences, topic and version (unparsed), from its ``HMSG`` fields and headers."""
+    sequences, topic and version (unparsed; None when the header is missing), from its
+    ``HMSG`` (or ``MSG``: no headers at all) fields and headers."""
     reply = fields[2].split(b".")
     seq, delivery = (reply[5], reply[6]) if len(reply) == 9 else (reply[7], reply[8])
-    found = []
-    for name in (_TOPIC, _VERSION):
-        value = _header(header, name)
-        if value is None:
-            raise ProtocolError(f"message {int(seq)} has no {name.strip().rstrip(b':').decode()}")
-        found.append(value)
-    return fields[0][skip:], seq, delivery, found[0], found[1]
+    topic, version = _header(header, _TOPIC), _header(header, _VERSION)
+    return fields[0][skip:], seq, delivery, topic, version
+
+
+def _unusual(token: str, topic: str, version: bytes | None) -> tuple[str, int, str]:
+    """(aggregate id as text, version, topic) of a message whose token is not a canonical
+    UUID: a string id's, or one that is not an event's, which gets the foreign topic
+    (``events.quarantine``) and keeps its token, so the parent skips it as every reader does."""
+    version_text = None if version is None else version.decode(errors="replace")
+    fault = envelope_fault(token, topic, version_text)
+    if fault is not None:
+        return token, 0, foreign_topic(fault)
+    return str(originator_id_from_token(token)), int(version_text or 0), topic
 
 
 @cache
@@ -650,11 +663,6 @@ def _header(header: bytes, name: bytes) -> bytes | None:
         return None
     start = at + len(name)
     return header[start : header.find(b"\r\n", start)]
-
-
-def _token(token: str) -> str:
-    """The aggregate id as text (``str(originator_id)``) from its subject token."""
-    return token if not token.startswith("s-") else str(originator_id_from_token(token))
 
 
 if __name__ == "__main__":

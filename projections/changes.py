@@ -133,7 +133,11 @@ class ColumnsSpec(Protocol):
 
 
 class MissingRowError(LookupError):
-    """An event updates a row that no earlier event created."""
+    """An event updates a row that no earlier event created; ``seq`` names the event."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
 
 
 class Batch:
@@ -182,7 +186,7 @@ class Batch:
                 target = self.rows[change.table][change.key]
             except KeyError:
                 msg = f"event {seq} updates {change.table} row {change.key}, which does not exist"
-                raise MissingRowError(msg) from None
+                raise MissingRowError(msg, seq) from None
             target |= change.sets
             for column, amount in change.add.items():
                 target[column] += amount
@@ -363,7 +367,7 @@ class Fold:
                 target = self.rows[change.table][change.key]
             except KeyError:
                 msg = f"event {seq} updates {change.table} row {change.key}, which does not exist"
-                raise MissingRowError(msg) from None
+                raise MissingRowError(msg, seq) from None
             if change.sets:
                 target |= change.sets
             for column, amount in change.add.items():
@@ -404,7 +408,7 @@ class Fold:
             target = self.rows[table][key]
         except KeyError:
             msg = f"event {seq} updates {table} row {key}, which does not exist"
-            raise MissingRowError(msg) from None
+            raise MissingRowError(msg, seq) from None
         for column, read in spec.readers:
             target[column] = read(event)
         if spec.constants:

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 import structlog
@@ -28,7 +28,7 @@ from projections.export import FORMATS, ExportError, export
 from projections.query_service import QueryService, QueryServiceError
 from projections.rebuild import ViewsBusyError, rebuild, remove_stale_rebuilds
 from projections.runner import DEFAULT_BATCH, ProjectionError, Projector
-from projections.schema import SchemaMismatchError
+from projections.schema import SchemaMismatchError, quarantined
 from projections.sql_sandbox import (
     EXPLAIN,
     SELECT,
@@ -181,7 +181,19 @@ def projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         except (ProjectionError, ViewsBusyError) as e:
             raise CommandError(str(e)) from e
     print(f"\nrebuilt {path} up to event {position}", file=sys.stderr)
+    with duckdb.connect(str(path), read_only=True) as con:
+        skipped = quarantined(con)
+    if skipped:
+        print(f"skipped {len(skipped)} stored messages that are not events:", file=sys.stderr)
+        for found in skipped[:QUARANTINE_SHOWN]:
+            print(f"  {found.describe()}", file=sys.stderr)
+        if len(skipped) > QUARANTINE_SHOWN:
+            print("  … (SELECT * FROM quarantine in `hsl query`)", file=sys.stderr)
     return 0
+
+
+QUARANTINE_SHOWN: Final = 20
+"""Quarantined messages a rebuild names; the views' ``quarantine`` table holds them all."""
 
 
 def _progress_bar(position: int, end: int) -> None:

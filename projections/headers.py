@@ -36,6 +36,13 @@ PROJECTION_HEADERS: Final[dict[str, dict[str, str]]] = {
     "projection_schema": {
         "version": "视图结构版本",
     },
+    "quarantine": {
+        "stream": "事件流",
+        "seq": "消息序号",
+        "subject": "主题",
+        "kind": "隔离类别（无法解码/不合约定）",
+        "reason": "隔离原因",
+    },
     "rooms": {
         **_ROOM_ID,
         "name": "议事室名称",

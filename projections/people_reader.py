@@ -23,7 +23,7 @@ import msgspec
 import pyarrow as pa
 
 from events.jetstream_reader import Page, run_child
-from projections.people import ACTOR, LIGHT_EVENTS, NamedColumns
+from projections.people import ACTOR, LIGHT_EVENTS, PEOPLE, NamedColumns
 
 _ANY_LIGHT_EVENT: Any = Union[LIGHT_EVENTS]  # noqa: UP007 - a union of a tuple of types
 _DECODER: Final = msgspec.json.Decoder(list[_ANY_LIGHT_EVENT])
@@ -33,12 +33,21 @@ _TEXT: Final = pa.string()
 
 
 def person_acts_of(page: Page) -> bytes | None:
-    """The page's ``person_acts`` rows as an Arrow IPC stream, or None if it cannot say."""
+    """The page's ``person_acts`` rows as an Arrow IPC stream, or None if it cannot say.
+
+    None for a page with a message to quarantine (an unknown or foreign topic): the folding
+    process indexes such a page itself, from the events it keeps.
+    """
+    if not PEOPLE.keys() >= set(page.topics):
+        return None
     try:
         events: list[Any] = _DECODER.decode(page.payloads)
     except msgspec.MsgspecError:
         return None
-    if len(events) != len(page.ids):
+    if len(events) != len(page.ids) or any(
+        type(event).__struct_config__.tag != topic
+        for event, topic in zip(events, page.topics, strict=True)
+    ):
         return None
     named = NamedColumns()
     named.add(page.topics, events)

@@ -170,12 +170,19 @@ class Analytics(_Read, tag="analytics", forbid_unknown_fields=True):
             raise ValueError(msg)
 
 
-Read = Ping | Position | Rooms | Room | Topics | Topic | Outcomes | Analytics
+class Quarantine(_Read, tag="quarantine", forbid_unknown_fields=True):
+    """How many stored messages the views skipped (``events.quarantine``) and the first ones:
+    ``{"count": n, "rows": [{stream, seq, subject, kind, reason} …]}``."""
+
+    limit: Limit = 20
+
+
+Read = Ping | Position | Rooms | Room | Topics | Topic | Outcomes | Analytics | Quarantine
 """Every read the views answer."""
 
 READ_NAMES: Final[tuple[str, ...]] = tuple(
     str(kind.__struct_config__.tag)
-    for kind in (Ping, Position, Rooms, Room, Topics, Topic, Outcomes, Analytics)
+    for kind in (Ping, Position, Rooms, Room, Topics, Topic, Outcomes, Analytics, Quarantine)
 )
 
 Rows = list[dict[str, Any]]
@@ -239,6 +246,10 @@ def _answer(con: duckdb.DuckDBPyConnection, read: Read) -> Any:  # noqa: PLR0911
                 msg = f"unknown analytics view {read.view!r}"
                 raise ValueError(msg)
             return _rows(con, f'SELECT * FROM "{read.view}" LIMIT ?', [read.limit])
+        case Quarantine():
+            count = _rows(con, "SELECT count(*) AS n FROM quarantine")[0]["n"]
+            sql = "SELECT * FROM quarantine ORDER BY stream, seq LIMIT ?"
+            return {"count": int(count), "rows": _rows(con, sql, [read.limit])}
     msg = f"not a read: {read!r}"  # pragma: no cover - the union is exhaustive
     raise TypeError(msg)
 

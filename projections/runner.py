@@ -18,18 +18,28 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Final
+from uuid import UUID
 
 import duckdb
 import msgspec
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent, decode, tag_of
+from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
+from events.common import BaseEvent
 from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
+from events.quarantine import (
+    FOREIGN_TOPIC,
+    QuarantineCounter,
+    Quarantined,
+    payload_verdict,
+    short,
+)
+from events.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError
 from projections.people_reader import person_acts
-from projections.schema import TABLES, create_schema, tracking_position
+from projections.schema import TABLES, create_schema, record_quarantined, tracking_position
 
 DEFAULT_BATCH: Final = 5000
 
@@ -92,19 +102,41 @@ class Projector:
         self.process_threshold = PROCESS_THRESHOLD
         """Catch-ups of at least this many events read the log in a child process."""
         self.position = tracking_position(con, application_name)
+        layout = getattr(recorder, "layout", None)
+        self.stream = str(getattr(layout, "stream", application_name))
+        """The log's stream, as the ``quarantine`` table names it."""
+        self._prefix = str(getattr(layout, "prefix", f"hsl.{self.stream}"))
+        self.quarantine = QuarantineCounter("projector")
+        """The messages this projector skipped (also rows of the ``quarantine`` table)."""
+        self._refused: dict[int, str] = {}
+        """Events found to update a row no earlier event created, and why: quarantined."""
 
     # --- one batch ------------------------------------------------------------------------
 
     def apply(self, notifications: Sequence[Notification]) -> int:
         """Apply the not-yet-applied ``notifications`` and the new position in one transaction.
 
-        Everything is decoded first: an unknown type or a payload that does not decode raises
-        before the transaction starts, so neither the views nor the tracking change.
+        Everything is decoded first. A message that is not an event (``events.quarantine``)
+        is skipped: its row in ``quarantine`` commits with the position that moves past it.
         """
         fresh = [n for n in notifications if n.id > self.position]
         if not fresh:
             return 0
-        changes = self._changes(fresh)
+        while True:
+            try:
+                return self._apply(fresh)
+            except MissingRowError as e:  # rolled back: apply the batch again without it
+                self._refuse(e)
+
+    def _refuse(self, error: MissingRowError) -> None:
+        """Quarantine the event that updates a row no earlier event created (a well-formed
+        event on an aggregate that never began: ``foreign``), or give up if it was already."""
+        if error.seq in self._refused:
+            raise ProjectionError(str(error)) from error
+        self._refused[error.seq] = short(f"its aggregate has no such row: {error}")
+
+    def _apply(self, fresh: Sequence[Notification]) -> int:
+        changes, skipped = self._changes(fresh)
         last = fresh[-1].id
         batch = Batch(self.con, self._columns)
         self.con.execute("BEGIN TRANSACTION")
@@ -115,18 +147,18 @@ class Projector:
                 if self._after_change is not None:
                     self._after_change(seq)
             batch.write()
+            record_quarantined(self.con, skipped)
             self.con.execute(
                 "DELETE FROM tracking WHERE application_name = ?", [self.application_name]
             )
             self.con.execute("INSERT INTO tracking VALUES (?, ?)", [self.application_name, last])
             self.con.execute("COMMIT")
-        except MissingRowError as e:
-            self._rollback()
-            raise ProjectionError(str(e)) from e
         except BaseException:
             self._rollback()
             raise
         self.position = last
+        for found in skipped:
+            self.quarantine.note(found)
         return len(fresh)
 
     def _rollback(self) -> None:
@@ -167,15 +199,35 @@ class Projector:
         if self._on_stall is not None:
             self._on_stall(why)
 
-    def _changes(self, notifications: Sequence[Notification]) -> list[tuple[int, Change]]:
-        """Decode a batch and list its row changes, in notification order."""
+    def _changes(
+        self, notifications: Sequence[Notification]
+    ) -> tuple[list[tuple[int, Change]], list[Quarantined]]:
+        """Decode a batch and list its row changes, in notification order, and what it skips."""
         changes: list[tuple[int, Change]] = []
+        skipped: list[Quarantined] = []
         for n in notifications:
-            changes += [
-                (n.id, change)
-                for change in changes_of(n.id, str(n.originator_id), n.topic, n.state)
-            ]
-        return changes
+            oid = str(n.originator_id)
+            event = self.verdict(n.id, oid, n.topic, n.state)
+            if isinstance(event, Quarantined):
+                skipped.append(event)
+                continue
+            if n.topic not in APPLIERS:  # pragma: no cover - every event type has an applier
+                raise UnknownEventError(n.id, n.topic)
+            changes += [(n.id, change) for change in APPLIERS[n.topic](oid, event)]
+        return changes, skipped
+
+    def verdict(self, seq: int, originator_id: str, topic: str, state: bytes) -> Any:
+        """The event a notification holds, or the :class:`Quarantined` it is."""
+        refused = self._refused.get(seq)
+        found = payload_verdict(topic, state) if refused is None else ("foreign", refused)
+        if isinstance(found, BaseEvent):
+            return found
+        if topic.startswith(FOREIGN_TOPIC):  # the reader kept the subject's token, or subject
+            token = originator_id
+        else:
+            token = aggregate_token(_uuid_or_text(originator_id))
+        subject = token if "." in token else f"{self._prefix}.events.{token}"
+        return Quarantined(self.stream, seq, subject, *found)
 
     # --- an empty target: the rebuild's path ------------------------------------------------
 
@@ -198,13 +250,21 @@ class Projector:
         if self.position != 0:
             msg = f"fold_all needs empty views; these are at event {self.position}"
             raise ProjectionError(msg)
+        while True:
+            try:
+                return self._fold_all(until, page, progress)
+            except MissingRowError as e:  # rolled back: fold again without that event
+                self._refuse(e)
+
+    def _fold_all(self, until: int, page: int, progress: Callable[[int], None] | None) -> int:
         fold = Fold(self.con, self._columns, self._types)
         applied = 0
+        skipped: list[Quarantined] = []
         with _collector_paused():
             self.con.execute("BEGIN TRANSACTION")
             try:
                 for chunk in self._pages(1, until, page, child=PEOPLE_READER):
-                    self._fold_page(fold, chunk)
+                    skipped += self._fold_page(fold, chunk)
                     fold.flush_if_full()
                     applied += len(chunk)
                     last = chunk.ids[-1]
@@ -212,38 +272,46 @@ class Projector:
                         progress(last)
                 if applied:
                     fold.finish()
+                    record_quarantined(self.con, skipped)
                     self.con.execute(
                         "INSERT INTO tracking VALUES (?, ?)", [self.application_name, last]
                     )
                 self.con.execute("COMMIT")
-            except MissingRowError as e:
-                fold.close()
-                self.con.execute("ROLLBACK")
-                raise ProjectionError(str(e)) from e
             except BaseException:
                 fold.close()
                 self.con.execute("ROLLBACK")
                 raise
         if applied:
             self.position = last
+        for found in skipped:
+            self.quarantine.note(found)
         return applied
 
-    def _fold_page(self, fold: Fold, chunk: Page) -> None:
+    def _fold_page(self, fold: Fold, chunk: Page) -> list[Quarantined]:
         """Fold one page: its events decoded (all at once when they can be), then applied.
 
         The tables' changes go through ``fold.apply`` event by event, in order; the people
         index (``person_acts``) is added as columns for the whole page, or as the rebuild's
-        reader child made it (``projections.people_reader``).
+        reader child made it (``projections.people_reader``). Returns what the page skips.
         """
         ids, oids, tags = chunk.ids, chunk.originator_ids, chunk.topics
-        events = decode_page(chunk)
+        refused = self._refused and not self._refused.keys().isdisjoint(ids)
+        events = None if refused else decode_page(chunk)
+        skipped: list[Quarantined] = []
         # The reader child's person_acts rows, taken only if every payload is current.
         annex = chunk.annex if events is not None else None
         if annex is not None:
             fold.add_person_acts(person_acts(annex))
-        if events is None:  # something to upcast or to refuse: one by one, in order
-            events = [event_of(seq, tag, state) for seq, tag, state in zip(
-                ids, tags, chunk.states, strict=True)]  # fmt: skip
+        if events is None:  # something to upcast or to skip: one by one, in order
+            verdicts = [self.verdict(*row) for row in zip(
+                ids, oids, tags, chunk.states, strict=True)]  # fmt: skip
+            skipped = [v for v in verdicts if isinstance(v, Quarantined)]
+            if skipped:
+                kept = [i for i, v in enumerate(verdicts) if not isinstance(v, Quarantined)]
+                ids, oids, tags = [ids[i] for i in kept], [oids[i] for i in kept], [
+                    tags[i] for i in kept]  # fmt: skip
+                verdicts = [verdicts[i] for i in kept]
+            events = verdicts
         apply, hook, appliers = fold.apply, self._after_change, TABLE_APPLIERS
         updaters, set_columns = UPDATERS, fold.set_columns
         for seq, oid, tag, event in zip(ids, oids, tags, events, strict=True):
@@ -264,6 +332,7 @@ class Projector:
                 apply(Insert("member_acts", act), seq)
         if annex is None:
             fold.index_people(ids, oids, tags, events)
+        return skipped
 
     def _pages(
         self, start: int, stop: int, page: int, child: str = CHILD
@@ -383,25 +452,12 @@ def _drain(
             return batch, False
 
 
-def changes_of(seq: int, originator_id: str, topic: str, state: bytes) -> list[Change]:
-    """Decode one stored event and return its row changes; refuse what cannot be applied."""
-    event = event_of(seq, topic, state)  # raises first for an unknown topic
-    return APPLIERS[topic](originator_id, event)
-
-
-def event_of(seq: int, topic: str, state: bytes) -> Any:
-    """One stored event decoded (and upcast); refused if unknown or not what its topic says."""
-    if topic not in APPLIERS:
-        raise UnknownEventError(seq, topic)
+def _uuid_or_text(text: str) -> UUID | str:
+    """An aggregate id as a notification gives it as text: a UUID's, or a string id."""
     try:
-        event = decode(state)
-    except msgspec.MsgspecError as e:
-        msg = f"event {seq} ({topic}) does not decode: {e}"
-        raise ProjectionError(msg) from e
-    if type(event) is not EVENT_TYPES.get(topic):
-        msg = f"event {seq} is stored as {topic!r} but its payload is {tag_of(event)!r}"
-        raise ProjectionError(msg)
-    return event
+        return UUID(text)
+    except ValueError:
+        return text
 
 
 PEOPLE_READER: Final = "projections.people_reader"
@@ -416,11 +472,11 @@ _VERSIONED: Final[dict[type, int]] = {
 
 
 def decode_page(chunk: Page) -> list[Any] | None:
-    """A page's events decoded by one call, or None if any needs :func:`event_of`.
+    """A page's events decoded by one call, or None if any needs :meth:`Projector.verdict`.
 
     The page holds its payloads as one JSON array (msgspec validates each element against the
-    union of the events, as ``decode`` does). None (the caller then goes event by event, which
-    raises at the first event that cannot be applied, naming it) when a topic is unknown,
+    union of the events, as ``decode`` does). None (the caller then goes event by event, and
+    quarantines what is not an event: ``events.quarantine``) when a topic is unknown,
     anything fails to decode, an event is not of its topic's type, or one was stored at an
     older schema version. Every payload is one JSON value, so equal counts pair them up.
     """

@@ -8,10 +8,12 @@ them without a time-zone extension). docs/analytics.md documents every column.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, cast
 
 import duckdb
 
+from events.quarantine import Kind, Quarantined
 from projections.analytics import ANALYTICS_SQL
 from projections.closed_loop import CLOSED_LOOP_SQL
 
@@ -30,6 +32,7 @@ TABLES: Final[tuple[str, ...]] = (
     "opinions",
     "member_acts",
     "person_acts",
+    "quarantine",
     "tracking",
 )
 """Every table, in the order a comparison (live vs. rebuild) walks them."""
@@ -49,6 +52,7 @@ ORDER_BY: Final[dict[str, str]] = {
     "opinions": "consultation_id, seq",
     "member_acts": "seq",
     "person_acts": "seq, person_id, relation",
+    "quarantine": "stream, seq",
     "tracking": "application_name",
 }
 """A total order per table, so two databases compare row by row."""
@@ -57,6 +61,13 @@ DDL: Final[str] = """
 CREATE TABLE IF NOT EXISTS tracking (
     application_name VARCHAR NOT NULL,
     notification_id BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    stream VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    subject VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rooms (
     room_id VARCHAR NOT NULL,
@@ -258,14 +269,15 @@ CREATE TABLE IF NOT EXISTS person_acts (
 """
 
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """Raise when a table or column changes: a file built by another version must be rebuilt.
 
 2: ``attendees``, ``opinions`` and ``member_acts`` (for member participation, §五.3) and
 the office's analytics views (``projections.analytics``).
 3: ``person_acts``, every person an event concerns (for ``hsl replay person``).
 4: ``attendees.role``, the attendee's role on the confirmed participant list (member
-participation without a join)."""
+participation without a join).
+5: ``quarantine``, the stored messages the projection skipped (``events.quarantine``)."""
 
 
 class SchemaMismatchError(RuntimeError):
@@ -300,3 +312,21 @@ def tracking_position(con: duckdb.DuckDBPyConnection, application_name: str) -> 
         "SELECT notification_id FROM tracking WHERE application_name = ?", [application_name]
     ).fetchone()
     return 0 if row is None else int(row[0])
+
+
+def record_quarantined(con: duckdb.DuckDBPyConnection, found: Sequence[Quarantined]) -> None:
+    """Add quarantined messages to the ``quarantine`` table (inside the caller's transaction,
+    beside the tracking position that moves past them)."""
+    if found:
+        con.executemany(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?)",
+            [(q.stream, q.seq, q.subject, q.kind, q.reason) for q in found],
+        )
+
+
+def quarantined(con: duckdb.DuckDBPyConnection) -> list[Quarantined]:
+    """Every message the views quarantined, in log order."""
+    rows = con.execute(
+        "SELECT stream, seq, subject, kind, reason FROM quarantine ORDER BY stream, seq"
+    ).fetchall()
+    return [Quarantined(str(a), int(b), str(c), cast(Kind, d), str(e)) for a, b, c, d, e in rows]

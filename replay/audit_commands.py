@@ -286,7 +286,12 @@ def _log_lines(recorder: JetStreamRecorder) -> list[bytes]:
 def _print_report(report: Report | LiveReport) -> None:
     fields = asdict(report)
     late = fields.pop("late_entries")
+    flagged = fields.pop("quarantined")
+    fields["quarantined"] = len(flagged)
     print("OK " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    for one in flagged:
+        # Hashed as stored and covered by the signed roots; only not read as an event.
+        print(f"{one['place']} {one['seq']}: {one['kind']} (not read; {one['reason']})")
     if late:
         shown = ", ".join(str(s) for s in late[:20]) + (" …" if len(late) > 20 else "")
         print(f"{len(late)} events recorded more than 7 days after they occurred: {shown}")

@@ -47,7 +47,12 @@ from replay.bundle_format import (
     manifest_note_text,
 )
 from replay.checkpoint import Checkpoint
-from replay.checkpointer import Checkpointer, StoredCheckpoint, read_checkpoints
+from replay.checkpointer import (
+    Checkpointer,
+    StoredCheckpoint,
+    own_checkpoints,
+    read_checkpoints,
+)
 from replay.history import HistoryReader
 from replay.leaf import leaf_bytes
 from replay.signed_note import SignerKey, sign_note
@@ -88,7 +93,12 @@ async def _checkpoint_the_end(
         await checkpointer.resume()
         await checkpointer.step()
         await checkpointer.checkpoint_now()
-        return await read_checkpoints(nc, stream)
+        # Only the log's own signed checkpoints go in the bundle; anything else stored on the
+        # checkpoint subject is quarantined (``replay.checkpointer.checkpoint_verdict``).
+        stored = await read_checkpoints(nc, stream)
+        return own_checkpoints(
+            stream, stored, signer.verifier, signer.name, checkpointer.quarantine
+        )
     finally:
         await nc.close()
 

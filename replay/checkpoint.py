@@ -21,9 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from events.quarantine import Kind, short
 from replay.merkle import HASH_SIZE, MAX_TREE_SIZE
 from replay.signed_note import (
+    NoteError,
+    SignatureError,
     SignerKey,
+    UnknownKeyError,
     VerifiedNote,
     VerifierKey,
     check_text,
@@ -129,3 +133,22 @@ def open_checkpoint(
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError(f"origin {checkpoint.origin!r} is not the log {origin!r}", 1)
     return checkpoint, note
+
+
+def checkpoint_fault(
+    note: str, known: Iterable[VerifierKey], origin: str
+) -> Checkpoint | tuple[Kind, str]:
+    """The checkpoint a stored note holds, or why it is quarantined (``events.quarantine``).
+
+    Text that is no signed checkpoint is *undecodable*; a checkpoint not signed by a known
+    key, or of another log, is *foreign*. The checkpointer and the live verifier both ask here.
+    """
+    try:
+        checkpoint, _ = open_checkpoint(note, known, origin=origin)
+    except (UnknownKeyError, SignatureError) as e:
+        return "foreign", short(str(e))
+    except CheckpointError as e:
+        return ("foreign" if "origin" in e.reason else "undecodable"), short(str(e))
+    except NoteError as e:
+        return "undecodable", short(str(e))
+    return checkpoint

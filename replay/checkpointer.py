@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,17 +35,20 @@ from nats.js.api import StreamConfig
 from events.jetstream_ops import (
     REQUEST_TIMEOUT,
     JetStreamApiError,
+    StoredMessage,
     direct_get_last,
     direct_get_range,
     ensure_immutable_stream,
+    read_backwards,
 )
 from events.nats_connection import ride_out, until_answered
+from events.quarantine import QuarantineCounter, Quarantined
 from events.stream_layout import StreamLayout, immutable_stream_config
 from events.write_errors import is_storage_full
-from replay.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from replay.checkpoint import Checkpoint, checkpoint_fault, sign_checkpoint
 from replay.leaf import leaf_bytes
 from replay.merkle import HASH_SIZE, TreeBuilder
-from replay.signed_note import SignerKey
+from replay.signed_note import SignerKey, VerifierKey
 
 log = structlog.get_logger(__name__)
 
@@ -116,8 +120,63 @@ def decode_state(text: str) -> tuple[bytes, ...]:
     return tuple(raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE))
 
 
+def _stored_checkpoint(message: StoredMessage) -> StoredCheckpoint:
+    """A checkpoint message as stored; junk (not UTF-8, a broken tree state) is kept as it is
+    for :func:`checkpoint_verdict` to name, never raised here."""
+    try:
+        state = decode_state(message.headers.get(TREE_STATE, ""))
+    except (ValueError, binascii.Error):
+        state = ()
+    return StoredCheckpoint(
+        seq=message.seq, note=message.payload.decode("utf-8", "replace"), state=state
+    )
+
+
+def checkpoint_verdict(
+    stream: str, stored: StoredCheckpoint, verifier: VerifierKey, origin: str
+) -> tuple[Checkpoint, TreeBuilder | None] | Quarantined:
+    """The checkpoint a message of the checkpoint subject holds (and the tree its state gives,
+    when that state gives its root), or why it is quarantined (``events.quarantine``).
+
+    Anyone who may publish on the subject can store a message there; only the log's own
+    signed checkpoints count (``replay.checkpoint.checkpoint_fault``).
+    """
+    found = checkpoint_fault(stored.note, [verifier], origin)
+    if not isinstance(found, Checkpoint):
+        return Quarantined(
+            checkpoint_stream(stream), stored.seq, checkpoint_subject(stream), *found
+        )
+    checkpoint = found
+    try:
+        tree: TreeBuilder | None = TreeBuilder.from_state(checkpoint.size, stored.state)
+    except ValueError:
+        tree = None
+    if tree is not None and tree.root() != checkpoint.root_hash:
+        tree = None
+    return checkpoint, tree
+
+
+def own_checkpoints(
+    stream: str,
+    stored: list[StoredCheckpoint],
+    verifier: VerifierKey,
+    origin: str,
+    counter: QuarantineCounter | None = None,
+) -> list[StoredCheckpoint]:
+    """The log's own signed checkpoints among ``stored``; the others noted in ``counter``."""
+    kept = []
+    for one in stored:
+        verdict = checkpoint_verdict(stream, one, verifier, origin)
+        if isinstance(verdict, Quarantined):
+            if counter is not None:
+                counter.note(verdict)
+            continue
+        kept.append(one)
+    return kept
+
+
 async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
-    """Every checkpoint of ``stream``, oldest first."""
+    """Every message of the checkpoint subject of ``stream``, oldest first, as stored."""
     found: list[StoredCheckpoint] = []
     start = 1
     while True:
@@ -130,14 +189,7 @@ async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
                 raise
             return found  # no checkpoint stream yet: no checkpoint
 
-        found.extend(
-            StoredCheckpoint(
-                seq=m.seq,
-                note=m.payload.decode(),
-                state=decode_state(m.headers.get(TREE_STATE, "")),
-            )
-            for m in page
-        )
+        found.extend(_stored_checkpoint(m) for m in page)
         if not page or pending == 0:
             return found
         start = page[-1].seq + 1
@@ -172,7 +224,9 @@ class Checkpointer:
         self._clock = clock
         self.replicas = replicas
         """Replicas of the checkpoint stream when this checkpointer creates it."""
-        self._events_filter = StreamLayout(stream).events_filter
+        # Every subject of the stream: the tree's leaf n is stream sequence n + 1, whatever
+        # was stored there (a message that is not an event is a leaf too; events.quarantine).
+        self._events_filter = StreamLayout(stream).all_subjects
         self.tree = TreeBuilder()
         self.last_size = 0
         self._last_seq = 0
@@ -181,6 +235,8 @@ class Checkpointer:
         self._following = False
         self.no_room = False
         """Whether the last checkpoint was refused for want of room (while following)."""
+        self.quarantine = QuarantineCounter("checkpointer")
+        """Messages of the checkpoint subject that are not this log's signed checkpoints."""
 
     async def resume(self) -> None:
         """Continue from the last checkpoint, checking that its stream is immutable.
@@ -203,24 +259,37 @@ class Checkpointer:
         if last is None:
             self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, 0
             return
-        try:
-            checkpoint, _ = open_checkpoint(
-                last.payload, [self.signer.verifier], origin=self.origin
-            )
-            tree = TreeBuilder.from_state(
-                checkpoint.size, decode_state(last.headers.get(TREE_STATE, ""))
-            )
-        except ValueError as e:
-            msg = (
-                f"the last checkpoint of {self.stream!r} (sequence {last.seq}) cannot be "
-                f"continued with this data directory's key: {e}"
-            )
-            raise CheckpointerError(msg) from e
-        if tree.root() != checkpoint.root_hash:
-            msg = f"the last checkpoint of {self.stream!r} has a tree state that gives another root"
-            raise CheckpointerError(msg)
+        found = await self._last_own(last)
+        if found is None:  # only messages that are not ours: start from zero after them
+            self.tree, self.last_size, self._last_seq = TreeBuilder(), 0, last.seq
+            return
+        checkpoint, tree = found
+        # Publishing expects the subject's last sequence, whatever is stored there.
         self.tree, self.last_size, self._last_seq = tree, checkpoint.size, last.seq
         log.info("checkpointer resumed", stream=self.stream, size=checkpoint.size)
+
+    async def _last_own(self, last: StoredMessage) -> tuple[Checkpoint, TreeBuilder] | None:
+        """The last of this log's signed checkpoints, at or before ``last``, with its tree.
+
+        Messages after it that are not ours are quarantined, as is a copy of one of ours
+        stored with a tree state that does not give its root (it cannot be continued).
+        """
+        subject, where = checkpoint_subject(self.stream), checkpoint_stream(self.stream)
+        earlier = read_backwards(self.nc, where, subject, last.seq, READ_PAGE)
+        message: StoredMessage | None = last
+        while message is not None:
+            verdict = checkpoint_verdict(
+                self.stream, _stored_checkpoint(message), self.signer.verifier, self.origin
+            )
+            if isinstance(verdict, Quarantined):
+                self.quarantine.note(verdict)
+            elif verdict[1] is None:  # a copy of a checkpoint of ours, with another state
+                reason = f"tree size {verdict[0].size}: its tree state does not give its root"
+                self.quarantine.note(Quarantined(where, message.seq, subject, "foreign", reason))
+            else:
+                return verdict[0], verdict[1]
+            message = await anext(earlier, None)
+        return None
 
     async def step(self) -> int:
         """Hash the events stored since, checkpointing every ``every``; returns events read."""

@@ -25,6 +25,7 @@ from events.consultation import ConsultationEvent
 from events.jetstream_commits import JetStreamRecorder
 from events.jetstream_ops import StoredMessage
 from events.outcome import OutcomeEvent, ReconsultationOpened
+from events.quarantine import QuarantineCounter, Quarantined, classify_messages
 from events.room import RoomEvent
 from events.stream_layout import ORIGINATOR_VERSION
 from events.topic import TopicEvent
@@ -108,9 +109,10 @@ class Timeline:
         }
 
 
-def entry_of(message: StoredMessage, aggregate_id: str) -> Entry:
+def entry_of(message: StoredMessage, aggregate_id: str, event: BaseEvent | None = None) -> Entry:
     """Decode one stored message into a timeline entry (upcasting older event versions)."""
-    event = codec.decode(message.payload)
+    if event is None:
+        event = codec.decode(message.payload)
     data = msgspec.to_builtins(event)
     return Entry(
         seq=message.seq,
@@ -142,6 +144,8 @@ class HistoryReader:
     def __init__(self, recorder: JetStreamRecorder) -> None:
         self._recorder = recorder
         self._read: dict[str, list[Entry]] = {}
+        self.quarantine = QuarantineCounter("history")
+        """Messages on the subjects read that are not events: left out of the timelines."""
 
     def timeline(self, kind: str, id_text: str) -> Timeline:
         """The timeline of ``kind`` ``id_text``; :class:`HistoryError` if there is none."""
@@ -207,7 +211,16 @@ class HistoryReader:
         if key in self._read:
             return self._read[key]
         messages = self._recorder.stored_messages(aggregate_id)
-        entries = [entry_of(message, key) for message in messages]
+        layout = self._recorder.layout
+        entries = []
+        for message, event in zip(
+            messages, classify_messages(layout.stream, messages, f"{layout.prefix}.events."),
+            strict=True,
+        ):  # fmt: skip
+            if isinstance(event, Quarantined):
+                self.quarantine.note(event)  # not an event: not in the timeline
+            else:
+                entries.append(entry_of(message, key, event))
         if kind is not None:
             if not entries:
                 msg = f"no {kind} with id {key} in the log"

@@ -21,6 +21,7 @@ from typing import Final
 import msgspec
 
 from events.jetstream_ops import StoredMessage
+from events.quarantine import MAX_VERSION_DIGITS, NO_VERSION
 from events.stream_layout import ORIGINATOR_VERSION
 
 _encode_str: Final = msgspec.json.encode
@@ -31,8 +32,15 @@ class LeafError(ValueError):
 
 
 def leaf_bytes(message: StoredMessage) -> bytes:
-    """The canonical bytes of one stored event message."""
-    version = int(message.headers[ORIGINATOR_VERSION])
+    """The canonical bytes of one stored event message.
+
+    A message stored without a version header, or with one that is no version
+    (``events.quarantine``: not one of our events), has version -1: its leaf is still its
+    bytes as stored, and the verifier names it.
+    """
+    text = message.headers.get(ORIGINATOR_VERSION, "")
+    valid = text.isascii() and text.isdigit() and len(text) <= MAX_VERSION_DIGITS
+    version = int(text) if valid else NO_VERSION
     return b"".join(
         (
             b'{"seq":',
@@ -94,6 +102,36 @@ class LeafTimes(msgspec.Struct, forbid_unknown_fields=True):
 _decode_leaf: Final = msgspec.json.Decoder(_Leaf).decode
 _decode_times: Final = msgspec.json.Decoder(_EventTimes).decode
 _decode_leaf_times: Final = msgspec.json.Decoder(LeafTimes).decode
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    """A leaf's place, around the stored payload (read without reading the payload)."""
+
+    seq: int
+    subject: str
+    version: int
+    stored_at: str
+
+
+_EVENT_KEY: Final = b',"event":'
+_decode_envelope: Final = msgspec.json.Decoder(Envelope).decode
+
+
+def read_envelope(line: bytes) -> tuple[Envelope, bytes] | None:
+    """A line's envelope and the stored payload it ends with, or None if it has none.
+
+    The payload is whatever was stored (``events.quarantine``: perhaps not JSON at all), so it
+    is cut out, not parsed: ``,"event":`` cannot occur earlier, inside the JSON strings of the
+    subject or the time (a quote there is escaped).
+    """
+    at = line.find(_EVENT_KEY)
+    if at < 0 or not line.endswith(b"}"):
+        return None
+    try:
+        envelope = _decode_envelope(line[:at] + b"}")
+    except msgspec.MsgspecError:
+        return None
+    return envelope, line[at + len(_EVENT_KEY) : -1]
 
 
 def read_leaf(line: bytes, where: str) -> LeafTimes:

@@ -44,8 +44,9 @@ from replay.bundle_format import (
     Manifest,
     manifest_note_text,
 )
-from replay.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from replay.leaf import LeafError, parse_leaf, read_leaf
+from replay.checkpoint import Checkpoint, CheckpointError, checkpoint_fault, open_checkpoint
+from replay.leaf import LeafError, LeafTimes, parse_leaf, read_leaf
+from replay.leaf_quarantine import Flagged, joined_leaves, quarantined_lines
 from replay.merkle import HASH_SIZE, ProofError, TreeBuilder, verify_consistency, verify_inclusion
 from replay.record_time import RecordClock, stored_time
 from replay.signed_note import NoteError, VerifierKey, open_note
@@ -95,6 +96,8 @@ class Report:
     checkpoints: int
     late_entries: list[int] = field(default_factory=list)
     """Events recorded more than 7 days after they occurred (accepted, listed for review)."""
+    quarantined: list[Flagged] = field(default_factory=list)
+    """Stored messages that are not events: named, hashed, not decoded."""
 
 
 def verify_bundle(bundle: Path, key: VerifierKey) -> Report:
@@ -106,7 +109,7 @@ def verify_bundle(bundle: Path, key: VerifierKey) -> Report:
     _check_consistency(bundle, checkpoints)
     last = checkpoints[-1] if checkpoints else None
     tree_size = last.size if last else 0
-    events = _checked_events(_lines(bundle, EVENTS), manifest.scope, tree_size)
+    events = _checked_events(joined_leaves(_lines(bundle, EVENTS)), manifest.scope, tree_size)
     if manifest.scope == "all":
         _check_whole_log(bundle, events, checkpoints)
     else:
@@ -122,6 +125,7 @@ def verify_bundle(bundle: Path, key: VerifierKey) -> Report:
         root=base64.b64encode(last.root_hash).decode() if last else "",
         checkpoints=len(checkpoints),
         late_entries=events.late,
+        quarantined=events.quarantined,
     )
 
 
@@ -177,9 +181,16 @@ def _hashes(texts: Iterable[str], where: str) -> list[bytes]:
 
 
 def _verified_checkpoints(
-    records: Iterable[tuple[int, CheckpointRecord]], key: VerifierKey, origin: str
+    records: Iterable[tuple[int, CheckpointRecord]],
+    key: VerifierKey,
+    origin: str,
+    flagged: list[Flagged] | None = None,
 ) -> list[Checkpoint]:
-    """Every checkpoint, signature-checked, in order, with no fork; the distinct sizes only."""
+    """Every checkpoint, signature-checked, in order, with no fork; the distinct sizes only.
+
+    With ``flagged`` (the live log), a message that is no checkpoint of this log is added
+    there and left out (``replay.checkpoint.checkpoint_fault``) instead of failing.
+    """
     if key.name != origin:
         msg = f"the key {key.label} is not the log {origin!r}'s key (the names differ)"
         raise VerificationError("signature", msg)
@@ -187,6 +198,11 @@ def _verified_checkpoints(
     ordered: list[Checkpoint] = []
     for number, record in records:
         where = f"{CHECKPOINTS} line {number} (checkpoint {record.seq})"
+        if flagged is not None:
+            verdict = checkpoint_fault(record.note, [key], origin)
+            if not isinstance(verdict, Checkpoint):
+                flagged.append(Flagged("checkpoint", record.seq, *verdict))
+                continue
         try:
             checkpoint, _ = open_checkpoint(record.note, [key], origin=origin)
         except NoteError as e:
@@ -241,6 +257,7 @@ class _Events:
     lines: list[bytes]
     seqs: list[int]
     late: list[int]
+    quarantined: list[Flagged] = field(default_factory=list)
 
     def leaf_hash(self, index: int) -> bytes:
         return hashlib.sha256(_LEAF + self.lines[index]).digest()
@@ -261,7 +278,32 @@ def _checked_events(
     previous_seq = 0
     clock = RecordClock()
     numbered = list(lines)
+    flagged = quarantined_lines([line for _, line in numbered])
+    found: list[Flagged] = []
+
+    def place(seq: int, expected: int, number: int, position: int) -> None:
+        if contiguous and seq != expected:
+            _misplaced(seq, expected, number, numbered[position + 1 :])
+        if seq <= previous_seq:
+            msg = f"comes after event {previous_seq} at {EVENTS} line {number}"
+            raise VerificationError("order", msg, seq)
+
+    def covered(seq: int) -> None:
+        if tree_size is not None and seq > tree_size:
+            msg = f"not covered by any checkpoint (the last covers 1..{tree_size})"
+            raise VerificationError("uncovered", msg, seq)
+
     for position, (number, line) in enumerate(numbered):
+        quarantined = flagged.get(position)
+        if quarantined is not None:  # placed and hashed, not read: no times to check
+            place(quarantined.seq, quarantined.seq if expected is None else expected, number,
+                  position)  # fmt: skip
+            covered(quarantined.seq)
+            found.append(quarantined)
+            kept.append(line)
+            seqs.append(quarantined.seq)
+            previous_seq, expected = quarantined.seq, quarantined.seq + 1
+            continue
         try:
             leaf = read_leaf(line, f"{EVENTS} line {number}")
         except LeafError as e:
@@ -269,28 +311,27 @@ def _checked_events(
         seq, event = leaf.seq, leaf.event
         if expected is None:
             expected = seq
-        if contiguous and seq != expected:
-            _misplaced(seq, expected, number, numbered[position + 1 :])
-        if seq <= previous_seq:
-            msg = f"comes after event {previous_seq} at {EVENTS} line {number}"
-            raise VerificationError("order", msg, seq)
-        stored_at = stored_time(leaf.stored_at)
-        if stored_at is None:
-            msg = f"{EVENTS} line {number}: stored_at {leaf.stored_at!r} is not an RFC 3339 time"
-            raise VerificationError("malformed", msg, seq)
-        fault = clock.check(seq, event.recorded_at, stored_at)
-        if fault is not None:
-            raise VerificationError(fault.kind, fault.message, seq)
-        if tree_size is not None and seq > tree_size:
-            msg = f"not covered by any checkpoint (the last covers 1..{tree_size})"
-            raise VerificationError("uncovered", msg, seq)
+        place(seq, expected, number, position)
+        _check_time(clock, leaf, number)
+        covered(seq)
         if event.backdated or event.recorded_at - event.occurred_at > LATE_ENTRY:
             late.append(seq)
         kept.append(line)
         seqs.append(seq)
         previous_seq = seq
         expected = seq + 1
-    return _Events(kept, seqs, late)
+    return _Events(kept, seqs, late, found)
+
+
+def _check_time(clock: RecordClock, leaf: LeafTimes, number: int) -> None:
+    """The event's recorded time held to the server's storage time (``replay.record_time``)."""
+    stored_at = stored_time(leaf.stored_at)
+    if stored_at is None:
+        msg = f"{EVENTS} line {number}: stored_at {leaf.stored_at!r} is not an RFC 3339 time"
+        raise VerificationError("malformed", msg, leaf.seq)
+    fault = clock.check(leaf.seq, leaf.event.recorded_at, stored_at)
+    if fault is not None:
+        raise VerificationError(fault.kind, fault.message, leaf.seq)
 
 
 def _misplaced(seq: int, expected: int, number: int, rest: list[tuple[int, bytes]]) -> None:
@@ -454,6 +495,8 @@ class LiveReport:
     not_yet_checkpointed: int
     """Events stored after the last checkpoint: not yet signed, checked for order only."""
     late_entries: list[int] = field(default_factory=list)
+    quarantined: list[Flagged] = field(default_factory=list)
+    """Stored messages that are not events (or no checkpoint of the log): named, not read."""
 
 
 def verify_log(
@@ -464,8 +507,9 @@ def verify_log(
     Recomputing each root from the leaves proves each checkpoint extends the previous one, so
     no consistency proof is needed here.
     """
+    flagged: list[Flagged] = []
     verified = _verified_checkpoints(
-        ((n, record) for n, record in enumerate(checkpoints, start=1)), key, origin
+        ((n, record) for n, record in enumerate(checkpoints, start=1)), key, origin, flagged
     )
     events = _checked_events(((n, line) for n, line in enumerate(lines, start=1)), "all", None)
     tree_size = verified[-1].size if verified else 0
@@ -490,4 +534,5 @@ def verify_log(
         root=base64.b64encode(verified[-1].root_hash).decode() if verified else "",
         not_yet_checkpointed=len(events.lines) - tree_size,
         late_entries=events.late,
+        quarantined=events.quarantined + flagged,
     )

@@ -13,13 +13,14 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 from eventsourcing.persistence import ApplicationRecorder
 
-from events import codec
+from events.common import BaseEvent
+from events.quarantine import payload_verdict
 from projections.runner import DEFAULT_BATCH, Projector
 from replay.as_of import AsOf
 
@@ -64,11 +65,18 @@ def resolve(recorder: ApplicationRecorder, as_of: AsOf) -> Point:
 
 
 def _recorded_at_dt(recorder: ApplicationRecorder, sequence: int) -> datetime:
-    notifications = recorder.select_notifications(start=sequence, limit=1)
-    if not notifications or notifications[0].id != sequence:
-        msg = f"event {sequence} is missing from the log (a gap in the stream sequence)"
-        raise ViewsAsOfError(msg)
-    return codec.decode(notifications[0].state).recorded_at
+    """The time event ``sequence`` was recorded. For a sequence that holds no event (a message
+    quarantined by ``events.quarantine``, or one stored on another subject of the stream), the
+    time of the event before it: the search passes over it."""
+    seq = sequence
+    while seq >= 1:
+        found = recorder.select_notifications(start=seq, limit=1)
+        if found and found[0].id == seq:
+            verdict = payload_verdict(found[0].topic, found[0].state)
+            if isinstance(verdict, BaseEvent):
+                return verdict.recorded_at
+        seq -= 1
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def _recorded_at(recorder: ApplicationRecorder, sequence: int) -> str:

@@ -34,7 +34,7 @@ from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
 from service.data_dir import owner_only
 from service.embedded import EmbeddedServerError, ServerHandle, connect_url, stop_embedded
-from service.feed import FeedError, public_stream, run_feed
+from service.feed import FeedError, FeedPublisher, public_stream
 from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
 from service.settings import NatsUser, Settings, SettingsError
@@ -204,6 +204,10 @@ class LogStatus:
     user: str | None = None
     """The embedded server's NATS user this command connected as (None: external, or a
     server without users)."""
+    quarantined: int | None = None
+    """Stored messages of the event log the views skipped as not events (None: unknown)."""
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    """The first of them (stream, seq, subject, kind, reason), or why the count is unknown."""
 
 
 async def _connect(
@@ -307,6 +311,7 @@ def log_status(args: argparse.Namespace, settings: Settings) -> int:
     """Where the log lives and what it holds: one line per stream with counts and sequences."""
     handle = connect_url(settings)
     status = asyncio.run(query_status(handle, settings))
+    status = _with_quarantine(status, handle, settings)
     if args.json:
         print(json.dumps(asdict(status), ensure_ascii=False, indent=2))
         return 0
@@ -323,7 +328,22 @@ def log_status(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(str(row[0])) for row in rows)
     for name, messages, first, last in rows:
         print(f"  {name!s:<{width}}  {messages!s:>10}  {first!s:>10}  {last!s:>10}")
+    from projections.quarantine_report import summary_line  # noqa: PLC0415 - read side
+
+    print(summary_line(status.quarantined, status.quarantine))
     return 0
+
+
+def _with_quarantine(status: LogStatus, handle: ServerHandle, settings: Settings) -> LogStatus:
+    """``status`` with what the views quarantined (``projections.quarantine_report``)."""
+    from projections.quarantine_report import quarantine_report  # noqa: PLC0415 - read side
+
+    url = ",".join(settings.nats_servers) or handle.url
+    path = settings.data_dir / "projections.duckdb"
+    report = quarantine_report(path, url, _event_stream())
+    if isinstance(report, str):
+        return replace(status, quarantine=[{"unknown": report}])
+    return replace(status, quarantined=int(report["count"]), quarantine=list(report["rows"]))
 
 
 # --- hsl log stop ----------------------------------------------------------------------------
@@ -479,9 +499,7 @@ async def _serve(
             api = None
             try:
                 if http is not None:
-                    api = await _start_api(
-                        settings, *http, _checkpoint_gauges(workers.checkpointer)
-                    )
+                    api = await _start_api(settings, *http, _worker_gauges(workers))
                     print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
                     api.task.add_done_callback(lambda _: _resolve(stop, "http"))
                 print("serving; stop with Ctrl-C or SIGTERM", flush=True)
@@ -512,6 +530,7 @@ class _Workers:
     """What ``hsl serve`` runs beside the API: the checkpointer and the outcome feed."""
 
     checkpointer: Checkpointer | None = None
+    feed: FeedPublisher | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     projector_stop: threading.Event = field(default_factory=threading.Event)
 
@@ -628,8 +647,8 @@ def _start_workers(
         workers.tasks.append(asyncio.create_task(workers.checkpointer.run(stopping)))
         print(f"checkpoints signed by {signer.verifier}", flush=True)
     if feed:
-        feeding = run_feed(nc, _event_stream(), stopping, replicas=replicas)
-        workers.tasks.append(asyncio.create_task(feeding))
+        workers.feed = FeedPublisher(nc, _event_stream(), replicas=replicas)
+        workers.tasks.append(asyncio.create_task(workers.feed.run(stopping)))
         print(f"feed     {public_stream(_event_stream())} (docs/feed.md)", flush=True)
     for task in workers.tasks:
         task.add_done_callback(lambda _: _resolve(stop, "worker"))
@@ -650,20 +669,38 @@ Gauges = Callable[[], dict[str, tuple[str, float | None]]]
 """Extra ``/metrics`` gauges: name → (help, value)."""
 
 
-def _checkpoint_gauges(checkpointer: Checkpointer | None) -> Gauges | None:
-    """``/metrics`` gauges of the checkpointer running in this process, if one does."""
-    if checkpointer is None:
+def _worker_gauges(workers: _Workers) -> Gauges | None:
+    """``/metrics`` gauges of the checkpointer and the feed running in this process, if any."""
+    checkpointer, feed = workers.checkpointer, workers.feed
+    if checkpointer is None and feed is None:
         return None
 
     def gauges() -> dict[str, tuple[str, float | None]]:
-        signed = checkpointer.last_size
-        return {
-            "hsl_checkpoint_tree_size": ("Events covered by the last signed checkpoint.", signed),
-            "hsl_events_since_checkpoint": (
-                "Events read by the checkpointer, not yet under a signed checkpoint.",
-                max(0, checkpointer.tree.size - signed),
-            ),
-        }
+        found: dict[str, tuple[str, float | None]] = {}
+        if checkpointer is not None:
+            signed = checkpointer.last_size
+            found |= {
+                "hsl_checkpoint_tree_size": (
+                    "Events covered by the last signed checkpoint.",
+                    signed,
+                ),
+                "hsl_events_since_checkpoint": (
+                    "Events read by the checkpointer, not yet under a signed checkpoint.",
+                    max(0, checkpointer.tree.size - signed),
+                ),
+                "hsl_quarantined_checkpoint_messages": (
+                    "Messages on the checkpoint subject that are not the log's signed "
+                    "checkpoints, skipped by the checkpointer.",
+                    checkpointer.quarantine.total,
+                ),
+            }
+        if feed is not None:
+            found["hsl_quarantined_feed_messages"] = (
+                "Messages of the event log and the public stream the feed skipped as not "
+                "events or not its own.",
+                feed.quarantine.total,
+            )
+        return found
 
     return gauges
 

@@ -39,12 +39,15 @@ def _status(reply: str, line: str) -> bytes:
     return b"HMSG %s %d %d\r\n%s\r\n" % (subject, len(header), len(header), header)
 
 
+AGGREGATE = "0b5f7d4e-9c1a-4e2b-8f3d-2a6c4e8b1d07"
+"""A UUID aggregate's subject token, as the recorder writes it."""
+
 WIRE = b"".join(
     [
         _api_answer(3),
         # The common layout (one match).
         _event(
-            "a1", "$JS.ACK.hsl.c1.1.11.1.1700000000.2",
+            AGGREGATE, "$JS.ACK.hsl.c1.1.11.1.1700000000.2",
             ["Hsl-Topic: room.established", "Hsl-Originator-Version: 1"], b'{"n":1}',
         ),
         # A flow-control request: answered, not taken as an event.
@@ -53,7 +56,7 @@ WIRE = b"".join(
         _status("", "NATS/1.0 100 Idle Heartbeat\r\nNats-Consumer-Stalled: $JS.FC.hsl.c1.y"),
         # Headers in another order.
         _event(
-            "a1", "$JS.ACK.hsl.c1.1.12.2.1700000001.1",
+            AGGREGATE, "$JS.ACK.hsl.c1.1.12.2.1700000001.1",
             ["Hsl-Originator-Version: 2", "Hsl-Topic: room.convener_assigned"], b'{"n":2}',
         ),
         # A reply subject with a domain and an account hash (eleven tokens); a string id's
@@ -104,7 +107,11 @@ def test_the_general_path_gives_what_the_one_match_path_gives() -> None:
         assert pages == [
             (
                 [11, 12, 13],  # stream sequences (the deliveries are 1, 2, 3)
-                ["a1", "a1", "b/c"],
+                [
+                    AGGREGATE,
+                    AGGREGATE,
+                    "b/c",
+                ],
                 [1, 2, 1],
                 ["room.established", "room.convener_assigned", "topic.odd"],
                 [b'{"n":1}', b'{"n":2}', b"[3]"],

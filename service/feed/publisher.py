@@ -39,12 +39,12 @@ from datetime import UTC, date, datetime
 from typing import Final
 from uuid import UUID
 
-import msgspec
 import nats.errors
 import structlog
 from nats.aio.client import Client
 
 from events import codec
+from events.common import BaseEvent
 from events.jetstream_ops import (
     DUPLICATE_MESSAGE_ID,
     MAX_BATCH_MESSAGES,
@@ -56,9 +56,11 @@ from events.jetstream_ops import (
     commit,
     direct_get_last,
     direct_get_range,
+    read_backwards,
 )
 from events.nats_connection import NatsUnavailableError, ride_out, until_answered
-from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from events.quarantine import QuarantineCounter, Quarantined, classify_messages, short
+from events.stream_layout import StreamLayout
 from events.write_errors import is_storage_full
 from service.feed.integration import (
     ALL_SUBJECTS,
@@ -67,11 +69,12 @@ from service.feed.integration import (
     encode,
     subject_of,
 )
-from service.feed.integration import decode as decode_change
 from service.feed.stream import (
+    MSG_ID,
     SOURCE_SEQUENCE,
     SOURCE_STREAM,
     FeedError,
+    change_verdict,
     ensure_public_stream,
     public_stream,
 )
@@ -91,13 +94,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class _When(msgspec.Struct):
-    recorded_at: datetime
-
-
-_decode_when = msgspec.json.Decoder(_When).decode
 
 
 class FeedUnavailableError(FeedError, NatsUnavailableError):
@@ -148,13 +144,17 @@ class FeedPublisher:
         self._published_until = 0
         self._recorded: dict[int, list[tuple[UUID, date]]] = {}
         self._recorded_keys: set[tuple[UUID, date]] = set()
-        self._ahead: deque[tuple[int, str]] = deque()
-        """Messages found stored after ``_last_public_seq`` (sequence, message id), to match."""
+        self._ahead: deque[tuple[int, str | None]] = deque()
+        """Messages found stored after ``_last_public_seq`` (sequence, message id), to match;
+        None for a message that is not the feed's."""
         self._pending: deque[tuple[OutcomeStatusChanged, str]] = deque()
         """Changes derived but not stored yet, with their message ids."""
         self.batch = batch
         self.replicas = replicas
         """Replicas of the public stream when this publisher creates it."""
+        self._events_prefix = f"{self.layout.prefix}.events."
+        self.quarantine = QuarantineCounter("feed")
+        """Messages of the log and of the public stream that the feed skipped."""
 
     async def resume(self) -> None:
         """Create the public stream if needed and find where the feed stopped."""
@@ -167,16 +167,37 @@ class FeedPublisher:
         if last is None:
             self._last_public_seq = self._published_until = 0
             return
-        try:
-            self._published_until = int(last.headers[SOURCE_SEQUENCE])
-        except (KeyError, ValueError) as e:
-            msg = f"message {last.seq} of {self.public!r} has no {SOURCE_SEQUENCE} header"
-            raise FeedError(msg) from e
+        # The stream's last sequence, whatever is stored there, is what the next batch
+        # expects; how far the feed got is said by the last message that is its own.
         self._last_public_seq = last.seq
+        own = await self._last_own(last)
+        self._published_until = 0 if own is None else own.source_sequence
         await self._read_recorded_overdue()
         log.info(
             "feed resumed", stream=self.public, sequence=last.seq, source=self._published_until
         )
+
+    async def _last_own(self, last: StoredMessage) -> OutcomeStatusChanged | None:
+        """The last change this feed published, at or before ``last``; what is after it and
+        not a change of the feed is quarantined (``service.feed.stream.change_verdict``)."""
+        earlier = read_backwards(self.nc, self.public, ALL_SUBJECTS, last.seq, READ_PAGE)
+        message: StoredMessage | None = last
+        while message is not None:
+            verdict = self._public_verdict(message)
+            if verdict is not None:
+                return verdict
+            message = await anext(earlier, None)
+        return None
+
+    def _public_verdict(self, message: StoredMessage) -> OutcomeStatusChanged | None:
+        """The change a public message holds; None (noted in ``quarantine``) if it is not one."""
+        verdict = change_verdict(
+            self.public, message.seq, message.subject, message.headers, message.payload
+        )
+        if isinstance(verdict, Quarantined):
+            self.quarantine.note(verdict)
+            return None
+        return verdict
 
     async def _read_recorded_overdue(self) -> None:
         start = 1
@@ -185,7 +206,9 @@ class FeedPublisher:
                 self.nc, self.public, f"{SUBJECT_PREFIX}.overdue.*", start, READ_PAGE
             )
             for message in page:
-                change = decode_change(message.payload)
+                change = self._public_verdict(message)
+                if change is None:
+                    continue
                 if change.source_type == OVERDUE_SOURCE and change.deadline is not None:
                     key = (change.outcome_id, change.deadline)
                     self._recorded.setdefault(change.source_sequence, []).append(key)
@@ -221,27 +244,39 @@ class FeedPublisher:
                 if e.code != NO_RESPONDERS:
                     raise
                 return  # the log does not exist yet
-            for message in page:
-                await self._handle(message)
+            verdicts = classify_messages(self.stream, page, self._events_prefix)
+            for message, verdict in zip(page, verdicts, strict=True):
+                await self._handle(message, verdict)
             await self.flush()
             if not page or pending == 0:
                 return
 
-    async def _handle(self, message: StoredMessage) -> None:
+    async def _handle(self, message: StoredMessage, event: BaseEvent | Quarantined) -> None:
         seq = message.seq
-        tag = decode_header_text(message.headers.get(TOPIC, ""))
+        if isinstance(event, Quarantined):  # not an event: nothing to publish, nor a time
+            self.quarantine.note(event)
+            self.position = seq
+            return
+        tag = codec.tag_of(event)
         state = self.state
         if tag.startswith("outcome."):
-            event = codec.decode(message.payload)
             outcome_id = self.layout.originator_id_of(message.subject)
-            if not isinstance(outcome_id, UUID):  # pragma: no cover - outcomes have UUIDs
-                raise FeedError(f"event {seq}: outcome id {outcome_id!r} is not a UUID")
-            change = state.apply(seq, outcome_id, event)
+            try:
+                if not isinstance(outcome_id, UUID):
+                    raise LookupError(f"outcome id {outcome_id!r} is not a UUID")
+                change = state.apply(seq, outcome_id, event)
+            except LookupError as e:  # a well-formed event of an outcome that never began
+                reason = short(f"its outcome has no such state: {e}")
+                self.quarantine.note(
+                    Quarantined(self.stream, seq, message.subject, "foreign", reason)
+                )
+                self.position = seq
+                return
             state.advance(event.recorded_at)
             if change is not None and seq > self._published_until:
                 await self._publish(change, str(seq))
         else:
-            state.advance(_decode_when(message.payload).recorded_at)
+            state.advance(event.recorded_at)
         for overdue in state.overdue(state.clock, seq, state.clock):
             if (overdue.outcome_id, overdue.deadline) not in self._recorded_keys:
                 await self._publish(overdue, overdue_msg_id(overdue))
@@ -270,6 +305,7 @@ class FeedPublisher:
     async def flush(self) -> None:
         """Store the queued changes, in order, in atomic batches; skip what is stored already."""
         while self._pending:
+            self._pass_foreign_ahead()
             if self._ahead:
                 self._match_ahead(self._pending.popleft()[1])
                 continue
@@ -277,9 +313,12 @@ class FeedPublisher:
             ack = await self._store(batch)
             if ack is None:
                 # Something is stored after what this publisher knows: a racing publisher's
-                # messages, or this one's own whose ack was lost. Go on past what comes next.
+                # messages, this one's own whose ack was lost, or a message that is not the
+                # feed's (quarantined, then passed). Go on past what comes next.
+                known = self._last_public_seq
                 await self._load_ahead()
-                if not self._ahead:
+                self._pass_foreign_ahead()
+                if not self._ahead and self._last_public_seq == known:
                     raise _Restart(f"no ack for {batch[0][1]}, and nothing stored after it")
                 continue
             for _ in batch:
@@ -294,7 +333,7 @@ class FeedPublisher:
             OutgoingMessage(
                 subject_of(change),
                 {
-                    "Nats-Msg-Id": msg_id,
+                    MSG_ID: msg_id,
                     SOURCE_SEQUENCE: str(change.source_sequence),
                     SOURCE_STREAM: self.stream,
                 },
@@ -327,7 +366,14 @@ class FeedPublisher:
         page, _ = await direct_get_range(
             self.nc, self.public, ALL_SUBJECTS, self._last_public_seq + 1, READ_PAGE
         )
-        self._ahead.extend((m.seq, m.headers.get("Nats-Msg-Id", "")) for m in page)
+        self._ahead.extend(
+            (m.seq, m.headers.get(MSG_ID, "") if self._public_verdict(m) else None) for m in page
+        )
+
+    def _pass_foreign_ahead(self) -> None:
+        """Go past the messages ahead that are not the feed's (their id is None)."""
+        while self._ahead and self._ahead[0][1] is None:
+            self._last_public_seq = self._ahead.popleft()[0]
 
     def _match_ahead(self, msg_id: str) -> None:
         seq, stored_id = self._ahead.popleft()

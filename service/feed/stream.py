@@ -9,14 +9,17 @@ the publisher finds where it stopped. Each message carries the header ``Hsl-Sour
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
+import msgspec
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from events.jetstream_ops import ensure_immutable_stream
+from events.quarantine import Kind, Quarantined, prefix, short
 from events.stream_layout import immutable_stream_config
-from service.feed.integration import ALL_SUBJECTS
+from service.feed.integration import ALL_SUBJECTS, OutcomeStatusChanged, decode, subject_of
 
 SOURCE_SEQUENCE: Final = "Hsl-Source-Sequence"
 """Header: the event log's stream sequence the message was derived from."""
@@ -53,3 +56,62 @@ async def ensure_public_stream(nc: Client, stream: str, replicas: int = 1) -> No
     if faults:
         msg = f"stream {public_stream(stream)!r} exists but is not immutable: " + "; ".join(faults)
         raise FeedError(msg)
+
+
+MSG_ID: Final = "Nats-Msg-Id"
+
+_TAG: Final = "outcome.status_changed"
+
+
+class _Type(msgspec.Struct):
+    type: str = ""
+
+
+_decode_type: Final = msgspec.json.Decoder(_Type).decode
+
+
+def change_verdict(
+    public: str,
+    seq: int,
+    subject: str,
+    headers: Mapping[str, str] | None,
+    payload: bytes,
+    *,
+    own: bool = True,
+) -> OutcomeStatusChanged | Quarantined:
+    """The status change a message of the public stream holds, or why it is quarantined.
+
+    Whoever may publish on ``hsl.public.outcome.…`` can store a message there
+    (``events.quarantine``): one that is not an integration event's JSON is *undecodable*; one
+    on another subject than its status and room, or without the publisher's headers
+    (``Nats-Msg-Id``, ``Hsl-Source-Sequence`` naming its ``source_sequence``; checked when
+    ``own``, for the publisher, which resumes from its own messages) is *foreign*. The
+    publisher, and the example subscriber, skip them.
+    """
+    headers = headers or {}
+    try:
+        change = decode(payload)
+    except msgspec.MsgspecError as e:
+        return Quarantined(public, seq, subject, *_decode_fault(payload, e))
+    fault = None
+    if subject_of(change) != subject:
+        fault = f"published on {subject!r}, its status and room say {subject_of(change)!r}"
+    elif not own:
+        pass
+    elif not headers.get(MSG_ID):
+        fault = f"no {MSG_ID} header"
+    elif headers.get(SOURCE_SEQUENCE) != str(change.source_sequence):
+        fault = f"{SOURCE_SEQUENCE} does not name its source_sequence {change.source_sequence}"
+    if fault is not None:
+        return Quarantined(public, seq, subject, "foreign", short(fault))
+    return change
+
+
+def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[Kind, str]:
+    try:
+        tag = _decode_type(payload).type
+    except msgspec.MsgspecError:
+        return "undecodable", short(f"not JSON of an object, starts {prefix(payload)}")
+    if tag != _TAG:
+        return "undecodable", short(f"not an {_TAG} ({error})")
+    return "foreign", short(f"an {_TAG} that breaks its schema: {error}")

@@ -31,8 +31,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events.nats_connection import RETRY_WAIT, is_transient
+from events.quarantine import QuarantineCounter, Quarantined
 from service.feed.integration import check_filter, decode, to_builtins
-from service.feed.stream import FeedError, public_stream
+from service.feed.stream import FeedError, change_verdict, public_stream
 from service.subscribers import SubscriberError, check_durable_name
 
 log = structlog.get_logger(__name__)
@@ -119,11 +120,15 @@ async def subscribe(
 ) -> int:
     """Print each event on ``subject`` with ``out`` and ack it, until ``stop`` (or ``count``).
 
-    Returns how many were printed.
+    Returns how many were printed. A message that is not an integration event (anyone who may
+    publish on the feed's subjects can store one) is not printed but logged and acked, so the
+    consumer goes on past it (``service.feed.stream.change_verdict``).
     """
     subject = check_filter(subject)
     await ensure_consumer(nc, stream, subject, check_durable(durable))
-    sub = await nc.jetstream().pull_subscribe_bind(durable, stream=public_stream(stream))
+    public = public_stream(stream)
+    sub = await nc.jetstream().pull_subscribe_bind(durable, stream=public)
+    quarantine = QuarantineCounter("subscriber")
     printed = 0
     try:
         while not stop.is_set() and (count is None or printed < count):
@@ -140,7 +145,18 @@ async def subscribe(
                     log.warning("subscriber: NATS unavailable; fetching again", error=str(e))
                     await asyncio.sleep(RETRY_WAIT)
                 continue
-            out(render(message))
+            verdict = change_verdict(
+                public,
+                message.metadata.sequence.stream,
+                message.subject,
+                message.headers,
+                message.data,
+                own=False,
+            )
+            if isinstance(verdict, Quarantined):  # not an integration event: skip it, acked
+                quarantine.note(verdict)
+            else:
+                out(render(message))
             try:
                 await message.ack_sync(timeout=ACK_CONFIRM_TIMEOUT)
             except Exception as e:
@@ -149,7 +165,7 @@ async def subscribe(
                 # Unconfirmed, perhaps lost with the connection: the server delivers the
                 # event again after ACK_WAIT, marked redelivered (module docstring).
                 log.warning("subscriber: ack not confirmed; the event may come again", error=str(e))
-            printed += 1
+            printed += 0 if isinstance(verdict, Quarantined) else 1
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

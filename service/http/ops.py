@@ -85,6 +85,11 @@ def metrics(request: AnyRequest) -> str:
         "hsl_views_position": ("Log position the DuckDB views have reached.", position),
         "hsl_projection_lag_events": ("Events the views are behind the log.", lag),
         "hsl_views_file_age_seconds": ("Seconds since the views file last changed.", age),
+        "hsl_quarantined_events": (
+            "Stored messages of the event log the views skipped as not events "
+            "(the views' quarantine table).",
+            views.quarantined(services.views_path),
+        ),
     }
     if services.gauges is not None:
         gauges.update(services.gauges())

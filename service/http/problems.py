@@ -9,6 +9,8 @@
 | too many failed tokens from this address | 429    | ``urn:hsl:problem:throttled``   |
 | role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
 | a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
+| the aggregate's subject holds a message  | 409    | ``urn:hsl:problem:quarantined`` |
+| that is not an event (events.quarantine) |        |                                 |
 | the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
 | a write sent and never answered          | 503    | ``urn:hsl:problem:result-unknown`` |
 | a store has no room (nothing stored)     | 503    | ``urn:hsl:problem:storage-full``   |
@@ -29,7 +31,11 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    OperationalError,
+)
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -40,6 +46,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
+from events.quarantine import QuarantinedError
 from events.redact import redact_text
 from events.write_errors import NotStoredError, ResultUnknownError, StorageFullError
 from replay.bundle import ExportError
@@ -190,6 +197,20 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 status=503,
                 detail=exc.message,
                 detail_en=exc.message_en,
+            )
+        case QuarantinedError() | MapperDeserialisationError():
+            return Problem(
+                type="urn:hsl:problem:quarantined",
+                title="记录中有无法读取的消息",
+                status=409,
+                detail=(
+                    "该事项的日志中有一条不是本系统事件的消息，无法读取该事项，本次未记录；"
+                    f"其他事项不受影响。请联系运维人员（hsl audit verify --live）：{exc}"
+                ),
+                detail_en=(
+                    "the log holds a message on this aggregate's subject that is not one of "
+                    f"its events; nothing was recorded, other aggregates are unaffected: {exc}"
+                ),
             )
         case IntegrityError():
             return Problem(

@@ -29,6 +29,7 @@ import duckdb
 from projections.query_service import (
     Ping,
     Position,
+    Quarantine,
     Read,
     RemoteViews,
     ViewsQueryError,
@@ -142,3 +143,12 @@ def position(path: Path) -> int | None:
     except (Unavailable, duckdb.Error):
         return None
     return int(value)
+
+
+def quarantined(path: Path) -> int | None:
+    """How many stored messages the views skipped as not events, if readable."""
+    try:
+        value = read(path, Quarantine(limit=1))
+    except (Unavailable, duckdb.Error):
+        return None
+    return int(value["count"])

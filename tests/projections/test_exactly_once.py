@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.persistence import Notification, StoredEvent
 
 from projections.rebuild import rebuild, snapshot
-from projections.runner import Projector, UnknownEventError
+from projections.runner import Projector
 from projections.schema import SchemaMismatchError
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild
@@ -66,26 +66,25 @@ class TestCrashInTheMiddleOfABatch:
 
 
 class TestUnknownEventType:
-    def test_stops_naming_sequence_and_type_leaving_views_unchanged(self, tmp_path: Path) -> None:
-        """An event the projection does not know is never skipped: the batch is refused."""
+    def test_is_quarantined_with_the_position_and_the_rest_applied(self, tmp_path: Path) -> None:
+        """An event the projection does not know is skipped, listed, and the next applied."""
         s = Scenario()
         s.town_room()
         con = duckdb.connect(str(tmp_path / "v.duckdb"))
         projector = Projector(con, s.app.recorder, s.app.name)
         projector.catch_up()
-        before = snapshot(con)
         s.app.recorder.insert_events(
             [StoredEvent(uuid.uuid4(), 1, "outcome.mystery", b'{"type":"outcome.mystery"}')]
         )
         s.town_room()  # a known event after the unknown one
-        with pytest.raises(UnknownEventError) as info:
-            projector.catch_up()
-        assert info.value.sequence == 2
-        assert info.value.event_type == "outcome.mystery"
-        assert "event 2" in str(info.value)
-        assert "outcome.mystery" in str(info.value)
-        assert snapshot(con) == before
-        assert projector.position == 1
+        projector.catch_up()
+        assert projector.position == 3
+        assert con.execute("SELECT count(*) FROM rooms").fetchone() == (2,)
+        (row,) = con.execute("SELECT stream, seq, kind, reason FROM quarantine").fetchall()
+        assert row[:3] == (projector.stream, 2, "undecodable")
+        assert "outcome.mystery" in row[3]
+        assert projector.quarantine.total == 1
+        assert snapshot(con) == fresh_rebuild(s.app, tmp_path / "fresh.duckdb")
 
 
 class TestRebuild:

@@ -13,7 +13,6 @@ from events.jetstream import JetStreamApplicationRecorder
 from replay.checkpoint import open_checkpoint
 from replay.checkpointer import (
     Checkpointer,
-    CheckpointerError,
     checkpoint_stream,
     read_checkpoints,
 )
@@ -96,9 +95,11 @@ def test_a_racing_checkpointer_continues_from_the_winner(
     assert asyncio.run(scenario()) == [1]
 
 
-def test_the_checkpoint_stream_refuses_delete_and_another_key(
+def test_the_checkpoint_stream_refuses_delete_and_another_key_starts_apart(
     log: tuple[JetStreamScenario, str, list[bytes]], nats_url: str
 ) -> None:
+    """Checkpoints cannot be deleted; one signed by another key is not continued but
+    quarantined (foreign), so a checkpointer with another key starts its own tree from zero."""
     _, stream, _ = log
     signer = SignerKey.generate(origin_for(stream))
     stranger = SignerKey.generate(origin_for(stream))
@@ -114,8 +115,10 @@ def test_the_checkpoint_stream_refuses_delete_and_another_key(
                 await js.delete_msg(checkpoint_stream(stream), 1)
             with pytest.raises(nats.js.errors.APIError):
                 await js.purge_stream(checkpoint_stream(stream))
-            with pytest.raises(CheckpointerError, match="cannot be continued with this"):
-                await Checkpointer(nc, stream, stranger).resume()
+            theirs = Checkpointer(nc, stream, stranger)
+            await theirs.resume()
+            assert (theirs.tree.size, theirs.last_size) == (0, 0)
+            assert theirs.quarantine.counts == {checkpoint_stream(stream): 1}
         finally:
             await nc.close()
 
