@@ -125,10 +125,12 @@ def _on(ws: Workspace, point: Path) -> list[Row]:
     )
     log = next(iter(point.rglob("nats-server.log")), None)
     if log is not None:
-        text = log.read_text(errors="replace")
+        lines = log.read_text(errors="replace").splitlines()
+        full = [line for line in lines if "no space left" in line.lower()]
+        disabled = any("disabl" in line.lower() for line in lines)
         ws.note(
-            f"nats-server.log: {text.count('disk') + text.count('space')} lines on disk/space; "
-            f"JetStream disabled: {'yes' if 'DISABLED' in text.upper() else 'no'}"
+            f"nats-server.log: {len(full)} lines say no space left on device; "
+            f"JetStream disabled itself: {'yes' if disabled else 'no'}"
         )
     stored = stored_log(ws)
     verify = ws.verify()

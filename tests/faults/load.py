@@ -207,8 +207,9 @@ class DirectLoad:
                 return str(json.loads(line)["fatal"])
         return None
 
-    def stop(self, timeout: float = 40.0) -> int:
-        """SIGTERM (the commit in flight ends first), SIGKILL after ``timeout``."""
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM (the commit in flight may end first), SIGKILL after ``timeout``: a commit
+        still in flight then has no answer, as for a client that gave up."""
         return self.proc.stop(timeout)
 
 
