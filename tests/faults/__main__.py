@@ -14,7 +14,7 @@ from pathlib import Path
 
 from service.logging import configure_logging
 from tests.faults.report import REPORT, render
-from tests.faults.scenario import Options, Result, run_scenario
+from tests.faults.scenario import NOT_RUN, Options, Result, run_scenario
 from tests.faults.scenarios import SCENARIOS
 
 DEFAULT_BUDGET = 600.0
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in chosen:
         left = args.budget - (time.monotonic() - started)
         if left < 20:
-            result = Result(scenario, skipped=f"not run: the budget of {args.budget:.0f} s ran out")
+            reason = f"{NOT_RUN} the budget of {args.budget:.0f} s ran out"
+            result = Result(scenario, skipped=reason)
         else:
             print(f"scenario {scenario.key}: {scenario.title} …", flush=True)
             result = run_scenario(scenario, options, left)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tests.faults.figures import Row, match, seconds
-from tests.faults.load import MARK, DirectLoad, wait_recovered
+from tests.faults.figures import MARK, Row, match, seconds
+from tests.faults.load import DirectLoad, wait_recovered
 from tests.faults.log import checkpoint_sizes, stored_log, stream_state
 from tests.faults.procs import Proc, Workspace
 from tests.faults.scenario import Options, Scenario

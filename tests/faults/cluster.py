@@ -16,9 +16,8 @@ import signal
 import time
 
 from service.nats_server import NatsCluster, NatsServerProcess
-from tests.faults.figures import Ledger, Row, match, seconds
+from tests.faults.figures import MARK, Ledger, Row, match, seconds
 from tests.faults.load import (
-    MARK,
     DirectLoad,
     HttpLoad,
     HttpTarget,
@@ -63,7 +62,8 @@ def _under_load(ws: Workspace, cluster: NatsCluster) -> list[Row]:
         node = _node(cluster, role)
         os.kill(node.pid or 0, signal.SIGKILL)
         fault = time.monotonic()
-        recoveries.append(wait_recovered(loads, fault, min(RECOVERY_WAIT, ws.left() - 60)))
+        wait = min(RECOVERY_WAIT, max(5.0, ws.left() - 60))
+        recoveries.append(wait_recovered(loads, fault, wait))
         _restart(node)
         caught_up = _catch_up(cluster, node)
         ws.note(

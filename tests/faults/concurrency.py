@@ -8,8 +8,8 @@ acknowledged command once, and ``hsl audit verify --live`` must accept the hones
 
 from __future__ import annotations
 
-from tests.faults.figures import Ledger, Row, match
-from tests.faults.load import MARK, HttpLoad, HttpTarget, plan_body, probe_idempotency, room_body
+from tests.faults.figures import MARK, Ledger, Row, match
+from tests.faults.load import HttpLoad, HttpTarget, plan_body, probe_idempotency, room_body
 from tests.faults.log import stored_log
 from tests.faults.procs import Workspace
 from tests.faults.scenario import Options, Scenario

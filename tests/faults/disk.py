@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.faults.figures import Ledger, Row, match, seconds
+from tests.faults.figures import MARK, Ledger, Row, match, seconds
 from tests.faults.load import (
-    MARK,
     DirectLoad,
     HttpLoad,
     HttpTarget,
@@ -112,7 +111,7 @@ def _on(ws: Workspace, point: Path) -> list[Row]:
     with contextlib.suppress(OSError):
         filler.unlink()
     space_back = time.monotonic()
-    recovered = wait_recovered(loads, space_back, min(RECOVERY_WAIT, ws.left() - 40))
+    recovered = wait_recovered(loads, space_back, min(RECOVERY_WAIT, max(5.0, ws.left() - 40)))
     time.sleep(1.0)
     http.stop()
     direct.stop()

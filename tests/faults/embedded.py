@@ -14,9 +14,8 @@ import os
 import signal
 import time
 
-from tests.faults.figures import Ledger, Row, match, seconds
+from tests.faults.figures import MARK, Ledger, Row, match, seconds
 from tests.faults.load import (
-    MARK,
     DirectLoad,
     HttpLoad,
     HttpTarget,
@@ -58,7 +57,7 @@ def run(ws: Workspace, options: Options) -> list[Row]:
         f"`hsl log status` exited {status.returncode} and the server is at {after_url} "
         f"({'the same port' if after_url == before_url else f'was {before_url}'})"
     )
-    recovered = wait_recovered(loads, fault, min(RECOVERY_WAIT, ws.left() - 40))
+    recovered = wait_recovered(loads, fault, min(RECOVERY_WAIT, max(5.0, ws.left() - 40)))
     time.sleep(1.0)
     http.stop()
     direct.stop()

@@ -12,6 +12,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+MARK = "fault-"
+"""Every marker starts with it, so events of the demo or of a probe are never counted."""
+
 
 @dataclass
 class Request:

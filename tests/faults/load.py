@@ -23,9 +23,6 @@ import httpx
 from tests.faults.figures import Ledger, Request
 from tests.faults.procs import COUNTY, TOWN, Proc, Workspace
 
-MARK = "fault-"
-"""Every marker starts with it (``tests.faults.log.marker_of`` looks for it)."""
-
 HTTP_TIMEOUT = 10.0
 
 

@@ -19,6 +19,7 @@ from events.stream_layout import StreamLayout
 from replay.checkpointer import read_checkpoints
 from service.embedded import connect_url
 from service.feed.stream import public_stream
+from tests.faults.figures import MARK
 from tests.faults.procs import Workspace
 
 STREAM = "hsl"
@@ -66,7 +67,7 @@ def marker_of(payload: bytes) -> str | None:
         return None
     for name in MARKED_FIELDS:
         value = event.get(name)
-        if isinstance(value, str) and value.startswith("f"):
+        if isinstance(value, str) and value.startswith(MARK):
             return value.split("/", 1)[0]
     return ""
 

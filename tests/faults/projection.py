@@ -17,8 +17,8 @@ import duckdb
 
 from projections.rebuild import snapshot
 from service.bootstrap import open_application
-from tests.faults.figures import Row, match, seconds
-from tests.faults.load import MARK, DirectLoad, wait_recovered
+from tests.faults.figures import MARK, Row, match, seconds
+from tests.faults.load import DirectLoad, wait_recovered
 from tests.faults.log import stored_log, stream_state
 from tests.faults.procs import Workspace
 from tests.faults.scenario import Options, Scenario

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from tests.faults.figures import Row
 from tests.faults.procs import Workspace
 
+NOT_RUN = "not run:"
+"""How a scenario's skip reason starts when the run's budget ended before it (a failure)."""
+
 
 class Skipped(Exception):  # noqa: N818 - it is an outcome, not an error
     """The machine cannot run this scenario (the reason is the message)."""
@@ -51,7 +54,7 @@ class Result:
         """Gates the run: lost, duplicated or torn > 0, verify failed, a check failed, a
         secret in a log, or the scenario could not finish."""
         if self.skipped is not None:
-            return False
+            return self.skipped.startswith(NOT_RUN)
         return self.error is not None or self.secret_hits > 0 or any(r.bad for r in self.rows)
 
 
