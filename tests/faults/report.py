@@ -78,6 +78,10 @@ def render(
             *(f"- {note}" for note in notes or []),
             "",
             LEGEND,
+            "## Summary",
+            "",
+            *(f"- {line}" for line in summary(results)),
+            "",
         ]
     for result in results:
         s = result.scenario
@@ -98,3 +102,39 @@ def render(
         if result.notes:
             parts.append("")
     return "\n".join(parts)
+
+
+def _why(result: Result) -> list[str]:
+    """What in a scenario's figures is wrong (or worth a look), in a few words each."""
+    why: list[str] = []
+    if result.error:
+        why.append(f"did not finish ({result.error[:80]})")
+    for row in result.rows:
+        for count, what in ((row.lost, "lost"), (row.duplicated, "duplicated"), (row.torn, "torn")):
+            if count:
+                why.append(f"{row.case}: {count} {what}")
+        if row.verify.startswith("FAILED"):
+            why.append("verify --live failed: " + row.verify.removeprefix("FAILED ").split(":")[0])
+        if row.failed:
+            why.append(f"{row.case}: {row.check}")
+        if "not recovered" in row.recover:
+            why.append(f"{row.case}: writes not acknowledged again within the wait (not gated)")
+    if result.secret_hits:
+        why.append(f"{result.secret_hits} log lines hold a NATS password or bearer token")
+    return list(dict.fromkeys(why))
+
+
+def summary(results: list[Result]) -> list[str]:
+    """One line per scenario: passed, failed and why, or skipped and why."""
+    lines = []
+    for result in results:
+        s = result.scenario
+        if result.skipped is not None:
+            state = "FAILED" if result.bad else "skipped"
+            lines.append(f"{s.key}. {s.title}: {state}, {result.skipped}")
+        elif result.bad:
+            lines.append(f"{s.key}. {s.title}: **FAILED**: " + "; ".join(_why(result)))
+        else:
+            notes = "; ".join(_why(result))
+            lines.append(f"{s.key}. {s.title}: passed" + (f" ({notes})" if notes else ""))
+    return lines
