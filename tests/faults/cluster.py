@@ -5,15 +5,18 @@ Three bundled servers form one JetStream cluster on loopback (``service.nats_ser
 it with ``NATS_URL`` listing the nodes and ``JETSTREAM_REPLICAS=3``, under HTTP and direct
 writes. The node leading the event stream is SIGKILLed; once writes are acknowledged again
 (or the wait ends) it is started again on its port, as a supervisor would, and when it has
-caught up a follower is SIGKILLed and later restarted the same way.
+caught up the follower holding `hsl serve`'s own connection (else the busiest) is SIGKILLed
+and later restarted the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
+import urllib.request
 
 from service.nats_server import NatsCluster, NatsServerProcess
 from tests.faults.figures import MARK, Ledger, Row, match, seconds
@@ -22,6 +25,7 @@ from tests.faults.load import (
     HttpLoad,
     HttpTarget,
     probe_idempotency,
+    ride_out,
     wait_recovered,
 )
 from tests.faults.log import STREAM, stored_log, stream_state
@@ -31,6 +35,8 @@ from tests.test_jetstream_cluster import _jsz_last_seq, _stream_cluster
 
 RECOVERY_WAIT = 35.0
 CATCH_UP_WAIT = 30.0
+SERVE_CONNECTION = "hsl"
+"""The name of `hsl serve`'s own NATS connection (``service.cli``), which its workers use."""
 
 
 def run(ws: Workspace, options: Options) -> list[Row]:
@@ -57,20 +63,24 @@ def _under_load(ws: Workspace, cluster: NatsCluster) -> list[Row]:
     wait_recovered(loads, 0.0, min(30.0, ws.left()))
     time.sleep(2.0)
     recoveries: list[list[float | None]] = []
+    killed: list[NatsServerProcess] = []
     for role in ("leader", "follower"):
         ws.check_time(f"killing the {role}")
-        node = _node(cluster, role)
+        node = _node(cluster, role, killed)
+        killed.append(node)
+        held = _clients(node)[0]
         os.kill(node.pid or 0, signal.SIGKILL)
         fault = time.monotonic()
         wait = min(RECOVERY_WAIT, max(5.0, ws.left() - 60))
         recoveries.append(wait_recovered(loads, fault, wait))
+        at_end = ride_out(ws, fault, loads)
         _restart(node)
         caught_up = _catch_up(cluster, node)
         ws.note(
-            f"{role} {node.extra_args[1]} SIGKILLed, restarted on its port after "
+            f"{role} {node.extra_args[1]} ({'held' if held else 'did not hold'} `hsl serve`'s "
+            f"own connection) SIGKILLed, restarted on its port after "
             f"{time.monotonic() - fault:.1f} s; {'caught up' if caught_up else 'did NOT catch up'}"
         )
-    time.sleep(1.0)
     http.stop()
     direct.stop()
     alive = serve.alive()
@@ -92,19 +102,35 @@ def _under_load(ws: Workspace, cluster: NatsCluster) -> list[Row]:
             f"{role} {seconds(r[index])}"
             for role, r in zip(("leader", "follower"), recoveries, strict=False)
         )
-        row.verify = verify
+        row.verify, row.check = verify, at_end[index]
         rows.append(row)
     return rows
 
 
-def _node(cluster: NatsCluster, role: str) -> NatsServerProcess:
-    """The node leading the event stream, or one following it."""
+def _node(cluster: NatsCluster, role: str, killed: list[NatsServerProcess]) -> NatsServerProcess:
+    """The node leading the event stream, or one following it that was not killed before."""
     live = [n.url for n in cluster.nodes if n.process and n.process.poll() is None]
     _, leader = asyncio.run(_stream_cluster(live, STREAM))
-    for node in cluster.nodes:
-        if (node.extra_args[1] == leader) == (role == "leader"):
-            return node
+    found = [
+        node
+        for node in cluster.nodes
+        if (node.extra_args[1] == leader) == (role == "leader") and node not in killed
+    ]
+    if found:  # of the followers, the one holding serve's connection, else the busiest
+        return max(found, key=_clients)
     raise AssertionError(f"no {role} among {[n.extra_args[1] for n in cluster.nodes]}")
+
+
+def _clients(node: NatsServerProcess) -> tuple[bool, int]:
+    """Whether ``node`` holds `hsl serve`'s own connection (named ``hsl``: its checkpointer
+    and feed), and how many client connections it holds (its monitoring ``/connz``)."""
+    try:
+        with urllib.request.urlopen(f"{node.monitoring_url}/connz", timeout=2) as reply:
+            connz = json.loads(reply.read())
+    except (OSError, ValueError):
+        return False, 0
+    names = [c.get("name") for c in connz.get("connections") or []]
+    return SERVE_CONNECTION in names, int(connz.get("num_connections", 0))
 
 
 def _restart(node: NatsServerProcess) -> None:
@@ -135,6 +161,7 @@ SCENARIO = Scenario(
         "Three nats-server nodes on loopback; `hsl serve` with NATS_URL listing them and "
         "JETSTREAM_REPLICAS=3, 4 HTTP writers and a direct writer. The event stream's leader "
         "is SIGKILLed; after writes recover (or 35 s) it is restarted on its port and, once it "
-        "caught up, a follower is SIGKILLed and restarted the same way."
+        "caught up, the follower holding `hsl serve`'s own connection (its checkpointer and "
+        "feed; else the busiest follower) is SIGKILLed and restarted the same way."
     ),
 )

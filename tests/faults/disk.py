@@ -24,6 +24,7 @@ from tests.faults.load import (
     HttpLoad,
     HttpTarget,
     probe_idempotency,
+    ride_out,
     wait_recovered,
 )
 from tests.faults.log import stored_log
@@ -112,7 +113,7 @@ def _on(ws: Workspace, point: Path) -> list[Row]:
         filler.unlink()
     space_back = time.monotonic()
     recovered = wait_recovered(loads, space_back, min(RECOVERY_WAIT, max(5.0, ws.left() - 40)))
-    time.sleep(1.0)
+    at_end = ride_out(ws, space_back, loads)
     http.stop()
     direct.stop()
     alive = serve.alive()
@@ -134,12 +135,12 @@ def _on(ws: Workspace, point: Path) -> list[Row]:
     stored = stored_log(ws)
     verify = ws.verify()
     rows = []
-    for ledger, took, during in zip(
-        (http.ledger, direct.ledger), recovered, acked_full, strict=True
+    for ledger, took, during, end in zip(
+        (http.ledger, direct.ledger), recovered, acked_full, at_end, strict=True
     ):
         row = match(ledger, stored.markers)
         row.recover, row.verify = seconds(took), verify
-        row.check = f"{during} acknowledged during the {FULL_FOR:.0f} s the disk was full"
+        row.check = f"{during} acknowledged during the {FULL_FOR:.0f} s the disk was full; {end}"
         rows.append(row)
     return rows
 

@@ -20,6 +20,7 @@ from tests.faults.load import (
     HttpLoad,
     HttpTarget,
     probe_idempotency,
+    ride_out,
     wait_recovered,
 )
 from tests.faults.log import stored_log
@@ -58,16 +59,16 @@ def run(ws: Workspace, options: Options) -> list[Row]:
         f"({'the same port' if after_url == before_url else f'was {before_url}'})"
     )
     recovered = wait_recovered(loads, fault, min(RECOVERY_WAIT, max(5.0, ws.left() - 40)))
-    time.sleep(1.0)
+    at_end = ride_out(ws, fault, loads)
     http.stop()
     direct.stop()
     _serve_fate(ws, serve)
     stored = stored_log(ws)
     verify = ws.verify()
     rows = []
-    for ledger, took in zip((http.ledger, direct.ledger), recovered, strict=True):
+    for ledger, took, end in zip((http.ledger, direct.ledger), recovered, at_end, strict=True):
         row = match(ledger, stored.markers)
-        row.recover, row.verify = seconds(took), verify
+        row.recover, row.verify, row.check = seconds(took), verify, end
         rows.append(row)
     return rows
 

@@ -220,3 +220,22 @@ def wait_recovered(
         if all(f is not None for f in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+RIDE_OUT = 30.0
+"""Seconds after a fault that the loads keep writing: a process that dies of a lost
+connection some time later (not at once) dies within them."""
+
+
+def ride_out(ws: Workspace, moment: float, ledgers: list[Callable[[], Ledger]]) -> list[str]:
+    """Keep writing until ``RIDE_OUT`` after ``moment`` (within the scenario's time); say for
+    each load whether it was still acknowledged in the last seconds."""
+    until = min(moment + RIDE_OUT, time.monotonic() + max(0.0, ws.left() - 45))
+    time.sleep(max(0.0, until - time.monotonic()))
+    recent = time.monotonic() - 5.0
+    return [
+        "still acknowledged at the end"
+        if any((r.acked_at or 0) >= recent for r in get().requests.values())
+        else "no ack in the last 5 s"
+        for get in ledgers
+    ]

@@ -237,15 +237,22 @@ class Workspace:
         return [s for s in [*self.tokens, *sorted(self.passwords)] if len(s) >= 12]
 
     def secret_hits(self) -> int:
-        """How many log lines this scenario's processes (and NATS servers) wrote hold a secret."""
+        """How many log lines this scenario's processes (and NATS servers) wrote hold a secret;
+        where they are is added to the notes."""
         secrets = self.secrets()
         files = list(self.logs.glob("*")) + list(self.base.rglob("nats-server.log"))
-        hits = 0
+        found: dict[str, int] = {}
         for path in files:
             with contextlib.suppress(OSError):
-                for line in path.read_text(errors="replace").splitlines():
-                    hits += any(s in line for s in secrets)
-        return hits
+                lines = path.read_text(errors="replace").splitlines()
+                hits = sum(any(s in line for s in secrets) for line in lines)
+                if hits:
+                    name = re.sub(r"-\d+\.", ".", path.name)  # serve-1234.err → serve.err
+                    found[name] = found.get(name, 0) + hits
+        if found:
+            where = ", ".join(f"{name} ({n})" for name, n in sorted(found.items()))
+            self.note(f"log lines holding a password or token, by output: {where}")
+        return sum(found.values())
 
     def close(self, keep: bool = False) -> None:
         """End every process still running, the embedded server too; remove the directory."""

@@ -62,7 +62,8 @@ def render(
     """The report (``header``) or just the tables of ``results``."""
     parts: list[str] = []
     if header:
-        command = " ".join(["python -m tests.faults", *(argv or [])])
+        shown = [a for a in argv or [] if a not in (notes or [])]
+        command = " ".join(["python -m tests.faults", *shown]).replace("--note", "--note …")
         total = sum(r.seconds for r in results)
         parts += [
             "# Reliability: the fault suite, as figures",
