@@ -96,14 +96,13 @@ def send(
 ) -> None:
     """Send one request, retrying as the module docstring says, until it ends or ``stop``."""
     backoff = 0.1
+    body = target.body(request.marker)  # one body for every attempt: a retry is the same request
     while True:
         started = time.monotonic()
         retry = False
         try:
             response = client.post(
-                target.url + target.path,
-                json=target.body(request.marker),
-                headers=target.headers(request.marker),
+                target.url + target.path, json=body, headers=target.headers(request.marker)
             )
         except httpx.ConnectError:
             ledger.error(request, "conn refused")
