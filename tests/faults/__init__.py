@@ -1,0 +1,1 @@
+"""The fault suite: real processes, real faults, figures (``python -m tests.faults``)."""
