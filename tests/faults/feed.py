@@ -72,12 +72,15 @@ def run(ws: Workspace, options: Options) -> list[Row]:
     feed_recovered = time.monotonic() - fault
     _settle(ws)
     total = public_count(ws)
-    subscriber = ws.hsl("subscriber", "subscribe", SUBJECT, "--durable", DURABLE)
+    added = ws.run("subscribers", "add", DURABLE)
+    if added.returncode != 0:
+        raise RuntimeError(f"hsl subscribers add failed: {added.stderr[-300:]}")
+    subscriber = ws.hsl("subscriber", "subscribe", SUBJECT, "--as", DURABLE)
     _poll(ws, lambda: _lines(subscriber) >= max(1, total // 3), 60.0, 0.002)
     subscriber.kill()
     sub_fault = time.monotonic()
     first_part = _printed(subscriber)
-    resumed = ws.hsl("subscriber-again", "subscribe", SUBJECT, "--durable", DURABLE)
+    resumed = ws.hsl("subscriber-again", "subscribe", SUBJECT, "--as", DURABLE)
     _poll(ws, lambda: bool(_printed(resumed)), 30.0)
     sub_recovered = time.monotonic() - sub_fault if _printed(resumed) else None
     _poll(ws, lambda: len(first_part) + len(_printed(resumed)) >= total, 60.0, 0.1)
