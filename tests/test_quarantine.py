@@ -140,7 +140,7 @@ def _checkpoint_once(url: str, stream: str, signer: SignerKey) -> Checkpointer:
 
 @pytest.fixture
 def poisoned(nats_url: str) -> Iterator[Poisoned]:
-    s = JetStreamScenario(nats_url)
+    s = JetStreamScenario(nats_url, wall_clock=True)  # verified: the real clock
     try:
         chain = Chain(s)
         recorder = s.app.recorder
