@@ -230,7 +230,9 @@ def _replacing(output: Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
+        # The mode a file created here would get under the umask (owner-only under `hsl`,
+        # which runs with umask 077), not mkstemp's fixed 0600.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, output)
     except BaseException:
         temporary.unlink(missing_ok=True)
