@@ -67,7 +67,7 @@ Role = Literal[
     "supervisor",  # 跟踪监督 of implementation (§四.6)
     "office",  # 领导小组办公室 at the city CPPCC (§五.1)
 ]
-"""The role in which a person acted; see DOMAIN.md's table of roles."""
+"""The role in which a person acted (the roles of the mechanism, docs/api.md)."""
 
 ParticipantRole = Literal[
     "cppcc_member",

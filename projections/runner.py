@@ -1,6 +1,6 @@
 """Feeding the views: batches of notifications applied with their tracking position, atomically.
 
-The guarantee (DESIGN.md, "view row and tracking position in one DuckDB transaction"): a batch's
+The guarantee (the view row and the tracking position in one DuckDB transaction): a batch's
 row changes and the new tracking position commit together or not at all, so a crash between
 two batches resumes exactly where the last commit left off, and a crash inside one leaves
 nothing of it. This is eventsourcing's ``ProjectionRunner`` guarantee, done by hand because

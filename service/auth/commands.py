@@ -28,7 +28,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         choices=USER_ROLES,
         metavar="ROLE",
-        help=f"a role from DOMAIN.md (repeat for several): {', '.join(USER_ROLES)}",
+        help=f"a role (repeat for several): {', '.join(USER_ROLES)}",
     )
     parser.add_argument("--room", metavar="ROOM_ID", help="scope: this room only")
     parser.add_argument("--county", help="scope: this county (and below)")

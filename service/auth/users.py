@@ -55,7 +55,7 @@ UserRole = Literal[
     "office",
     "auditor",
 ]
-"""The roles of DOMAIN.md a person can hold: every event ``Role`` plus ``auditor`` (纪检监察),
+"""The roles a person can hold: every event ``Role`` plus ``auditor`` (纪检监察),
 who reads and writes nothing, so never appears as an event's actor."""
 
 USER_ROLES: tuple[str, ...] = get_args(UserRole)

@@ -24,13 +24,13 @@ class DomainError(Exception):
 
 
 class RuleViolation(DomainError):  # noqa: N818 - the name the project's API uses
-    """A command would break one of the seed's numbered rules (DOMAIN.md)."""
+    """A command would break one of the seed's numbered rules (docs/rules.md)."""
 
     status: ClassVar[int] = 409
     rule: ClassVar[str] = ""
     """Seed section(s), e.g. "§四.4"."""
     rule_number: ClassVar[int] = 0
-    """The rule's number in DOMAIN.md's list."""
+    """The rule's number in the seed's list (docs/rules.md)."""
     remedy: ClassVar[str] = ""
     remedy_en: ClassVar[str] = ""
 

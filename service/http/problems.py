@@ -78,7 +78,7 @@ RULE_TITLES: Final[dict[int, str]] = {
     7: "须向持不同意见的群众解释说明",
     8: "须有县区政协委员挂钩",
 }
-"""Rule number (DOMAIN.md) → the problem's Chinese title."""
+"""Rule number (docs/rules.md) → the problem's Chinese title."""
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -93,7 +93,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     rule: str | None = None
     """The seed's section(s), e.g. ``§四.2``."""
     rule_number: int | None = None
-    """The rule's number in DOMAIN.md's list."""
+    """The rule's number in the seed's list (docs/rules.md)."""
     field: str | None = None
     """The body or path field at fault, msgspec-style (``participants[2].role``)."""
     request_id: str | None = None

@@ -10,7 +10,7 @@
   as JSON or, with ``?format=csv``, a UTF-8 CSV a spreadsheet opens.
 
 Every read needs a bearer token; every authenticated person may read (the office and auditors
-read everything; DOMAIN.md keeps nothing here secret from the people who take part).
+read everything; the mechanism keeps nothing here secret from the people who take part).
 """
 
 from __future__ import annotations
