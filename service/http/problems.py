@@ -191,13 +191,7 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 detail_en=f"too many failed authentications; retry after {exc.retry_after} s",
             )
         case Unavailable():
-            return Problem(
-                type="urn:hsl:problem:unavailable",
-                title="服务暂不可用",
-                status=503,
-                detail=exc.message,
-                detail_en=exc.message_en,
-            )
+            return _unavailable(exc.message, exc.message_en)
         case QuarantinedError() | MapperDeserialisationError():
             return Problem(
                 type="urn:hsl:problem:quarantined",
@@ -229,20 +223,12 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 detail_en=str(exc),
             )
         case CheckpointerError():
-            return Problem(
-                type="urn:hsl:problem:unavailable",
-                title="服务暂不可用",
-                status=503,
-                detail="检查点暂时无法签署，导出未生成；请稍后重试",
-                detail_en=f"the checkpointer failed: {exc}",
+            return _unavailable(
+                "检查点暂时无法签署，导出未生成；请稍后重试", f"the checkpointer failed: {exc}"
             )
         case OperationalError():
-            return Problem(
-                type="urn:hsl:problem:unavailable",
-                title="服务暂不可用",
-                status=503,
-                detail="事件日志暂时无法访问，本次未记录；请稍后重试",
-                detail_en="the event log cannot be reached",
+            return _unavailable(
+                "事件日志暂时无法访问，本次未记录；请稍后重试", "the event log cannot be reached"
             )
         case ValidationException():
             return _validation_problem(exc)
@@ -335,12 +321,8 @@ def write_problem(exc: Exception) -> Problem | None:  # noqa: PLR0911 - one case
                 ),
             )
         case NotStoredError():
-            return Problem(
-                type="urn:hsl:problem:unavailable",
-                title="服务暂不可用",
-                status=503,
-                detail="事件日志暂时无法写入，本次未记录；请稍后重试",
-                detail_en=f"nothing was recorded: {exc}",
+            return _unavailable(
+                "事件日志暂时无法写入，本次未记录；请稍后重试", f"nothing was recorded: {exc}"
             )
         case IdempotencyKeyError():
             return Problem(
@@ -384,6 +366,17 @@ def write_problem(exc: Exception) -> Problem | None:  # noqa: PLR0911 - one case
                 field=HEADER,
             )
     return None
+
+
+def _unavailable(detail: str, detail_en: str) -> Problem:
+    """A 503 ``unavailable`` problem: the log or the views cannot be used now."""
+    return Problem(
+        type="urn:hsl:problem:unavailable",
+        title="服务暂不可用",
+        status=503,
+        detail=detail,
+        detail_en=detail_en,
+    )
 
 
 def _validation_problem(exc: ValidationException) -> Problem:
