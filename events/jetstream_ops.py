@@ -33,6 +33,8 @@ WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
 DUPLICATE_MESSAGE_ID = 10201
 """An atomic batch carries a message id the server has already stored (a retried commit)."""
 ATOMIC_PUBLISH_DISABLED = 10174
+ATOMIC_BATCH_INCOMPLETE = 10176
+"""The server could not take the batch whole: for a batch sent whole, it could not stage it."""
 
 
 CONNECTION_ERRORS = (
@@ -107,7 +109,10 @@ async def commit(nc: Client, messages: Sequence[OutgoingMessage]) -> PubAck:
 
     The batch's messages before the last are published without waiting (the server keeps
     their order on one connection); only the commit waits for the ack, so a commit of any
-    size costs one round trip.
+    size costs one round trip. A single message is a plain publish: staging it as a batch
+    would cost the server an extra file and its flushes per commit (docs/performance.md).
+    On a full disk a batch is refused cleanly; a plain publish that fails mid-write leaves
+    its stream answering no write until the server restarts.
     """
     if len(messages) == 1:
         only = messages[0]

@@ -14,7 +14,12 @@ from typing import Protocol
 
 from eventsourcing.persistence import DatabaseError, OperationalError
 
-from events.jetstream_ops import ATOMIC_PUBLISH_DISABLED, DUPLICATE_MESSAGE_ID, WRONG_LAST_SEQUENCE
+from events.jetstream_ops import (
+    ATOMIC_BATCH_INCOMPLETE,
+    ATOMIC_PUBLISH_DISABLED,
+    DUPLICATE_MESSAGE_ID,
+    WRONG_LAST_SEQUENCE,
+)
 
 INSUFFICIENT_RESOURCES = 10023
 """The server's JetStream storage limit (``max_file_store``) is reached."""
@@ -48,8 +53,13 @@ class ResultUnknownError(OperationalError):
 
 
 def is_storage_full(err_code: int, description: str) -> bool:
-    """Whether a JetStream refusal means that the store has no room for the message."""
-    if err_code in (INSUFFICIENT_RESOURCES, STORAGE_RESOURCES_EXCEEDED):
+    """Whether a JetStream refusal means that the store has no room for the message.
+
+    A commit of several messages is an atomic batch sent whole, on one connection, so "batch
+    incomplete" means the server could not stage it: it writes a batch to disk before the
+    stream, and a full disk is what makes that fail.
+    """
+    if err_code in (INSUFFICIENT_RESOURCES, STORAGE_RESOURCES_EXCEEDED, ATOMIC_BATCH_INCOMPLETE):
         return True
     text = description.lower()
     return err_code == STORE_FAILED and any(word in text for word in _FULL_STORE_WORDS)
@@ -62,6 +72,14 @@ class ServerRefusal(Protocol):
     description: str
 
 
+def what_is_full(store: str, error: ServerRefusal) -> str:
+    """The operator's words for a full store: which stream, and what the server said."""
+    said = f"{error.description} ({error.err_code})"
+    if error.err_code == ATOMIC_BATCH_INCOMPLETE:
+        return f"stream {store!r} could not stage the write on its disk, which is full ({said})"
+    return f"stream {store!r} has no room: {said}"
+
+
 def refusal_error(stream: str, error: ServerRefusal) -> DatabaseError | None:
     """What a refused commit raises; None for a stale position or a duplicate message id,
     which the recorder resolves by reading what is stored."""
@@ -70,10 +88,7 @@ def refusal_error(stream: str, error: ServerRefusal) -> DatabaseError | None:
     if error.err_code == ATOMIC_PUBLISH_DISABLED:
         return NotStoredError(f"stream {stream!r} does not allow atomic batch publish")
     if is_storage_full(error.err_code, error.description):
-        msg = (
-            f"the log's store (stream {stream!r}) has no room: {error.description} "
-            f"({error.err_code}); nothing was stored"
-        )
+        msg = f"{what_is_full(stream, error)}; nothing was stored"
         return StorageFullError(msg, store=stream)
     msg = f"JetStream refused the commit: {error.description} ({error.err_code})"
     return DatabaseError(msg)

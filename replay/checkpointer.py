@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import msgspec
 import nats.errors
 import nats.js.errors
 import structlog
@@ -33,9 +32,11 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from events.jetstream_ops import (
-    REQUEST_TIMEOUT,
+    WRONG_LAST_SEQUENCE,
     JetStreamApiError,
+    OutgoingMessage,
     StoredMessage,
+    commit,
     direct_get_last,
     direct_get_range,
     ensure_immutable_stream,
@@ -57,7 +58,6 @@ EXPECTED_LAST_SUBJECT_SEQUENCE: Final = "Nats-Expected-Last-Subject-Sequence"
 DEFAULT_EVERY: Final = 1000
 DEFAULT_INTERVAL: Final = 60.0
 READ_PAGE: Final = 5000
-_WRONG_LAST_SEQUENCE: Final = 10071
 NO_RESPONDERS: Final = 503
 """A direct get on a stream that does not exist (yet) has no responders."""
 
@@ -193,10 +193,6 @@ async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
         if not page or pending == 0:
             return found
         start = page[-1].seq + 1
-
-
-class _Ack(msgspec.Struct):
-    seq: int = 0
 
 
 class Checkpointer:
@@ -336,32 +332,22 @@ class Checkpointer:
             TREE_STATE: encode_state(state),
             EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._last_seq),
         }
+        message = OutgoingMessage(checkpoint_subject(self.stream), headers, note.encode())
         # A checkpoint stream just made on a cluster has no leader for a moment.
-        reply = await until_answered(
-            lambda: self.nc.request(
-                checkpoint_subject(self.stream),
-                note.encode(),
-                timeout=REQUEST_TIMEOUT,
-                headers=headers,
-            )
-        )
-        document = msgspec.json.decode(reply.data)
-        error = document.get("error")
-        if error:
-            if error.get("err_code") == _WRONG_LAST_SEQUENCE:
+        ack = await until_answered(lambda: commit(self.nc, [message]))
+        if ack.error is not None:
+            if ack.error.err_code in WRONG_LAST_SEQUENCE:
                 log.info("another checkpointer went first; continuing from its checkpoint")
                 await self.resume()
                 return None
-            description = str(error.get("description", ""))
-            if self._following and is_storage_full(int(error.get("err_code") or 0), description):
+            if self._following and is_storage_full(ack.error.err_code, ack.error.description):
                 # Nothing stored: a later step signs again, once the stream has room.
                 if not self.no_room:
                     log.warning("checkpoint not stored: no room", stream=self.stream)
                 self.no_room = True
                 return None
-            msg = f"checkpoint refused by JetStream: {description}"
+            msg = f"checkpoint refused by JetStream: {ack.error.description}"
             raise CheckpointerError(msg)
-        ack = msgspec.json.decode(reply.data, type=_Ack)
         self.no_room = False
         self.last_size, self._last_seq, self._last_at = checkpoint.size, ack.seq, self._clock()
         log.info("checkpoint", stream=self.stream, size=checkpoint.size, sequence=ack.seq)

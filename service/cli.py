@@ -38,6 +38,7 @@ from service.feed import FeedError, FeedPublisher, public_stream
 from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
 from service.settings import NatsUser, Settings, SettingsError
+from service.store_recovery import StoreRecovery
 
 log = structlog.get_logger(__name__)
 
@@ -496,10 +497,12 @@ async def _serve(
             )
             if projector:
                 workers.start_projector(settings, stop)
+            recovery = workers.watch_store(settings, stopping) if handle.embedded else None
             api = None
             try:
                 if http is not None:
-                    api = await _start_api(settings, *http, _worker_gauges(workers))
+                    refusal = recovery.refusal if recovery is not None else None
+                    api = await _start_api(settings, *http, _worker_gauges(workers), refusal)
                     print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
                     api.task.add_done_callback(lambda _: _resolve(stop, "http"))
                 print("serving; stop with Ctrl-C or SIGTERM", flush=True)
@@ -542,6 +545,13 @@ class _Workers:
         task.add_done_callback(lambda _: _resolve(stop, "projector"))
         self.tasks.append(task)
         print(f"views    {settings.data_dir / 'projections.duckdb'} (kept current)", flush=True)
+
+    def watch_store(self, settings: Settings, stopping: asyncio.Event) -> StoreRecovery:
+        """Restart the embedded server when a stream of it went deaf after a failed disk
+        write and the disk has room again (``service.store_recovery``)."""
+        recovery = StoreRecovery(settings)
+        self.tasks.append(asyncio.create_task(recovery.run(stopping)))
+        return recovery
 
     def raise_failure(self) -> None:
         """Raise what stopped a worker that ended before the service did."""
@@ -655,12 +665,18 @@ def _start_workers(
     return workers
 
 
-async def _start_api(settings: Settings, host: str, port: int, gauges: Gauges | None) -> Any:
+async def _start_api(
+    settings: Settings,
+    host: str,
+    port: int,
+    gauges: Gauges | None,
+    store_refusal: Callable[[], Exception | None] | None = None,
+) -> Any:
     """The HTTP API as a task on this loop (imported here: only ``serve`` needs it)."""
     from service.http.server import ApiError, start_api  # noqa: PLC0415 - serve only
 
     try:
-        return await start_api(settings, host, port, gauges)
+        return await start_api(settings, host, port, gauges, store_refusal)
     except ApiError as e:
         raise CommandError(str(e)) from e
 

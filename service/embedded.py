@@ -79,6 +79,7 @@ __all__ = [
     "embedded_subscribers",
     "embedded_users",
     "find_embedded",
+    "restart_embedded",
     "stop_embedded",
     "update_subscribers",
 ]
@@ -311,6 +312,24 @@ def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState |
             log.info("embedded nats-server stopped", pid=state.pid, url=state.url)
         (nats_dir / STATE_FILE).unlink(missing_ok=True)
         return state if running else None
+
+
+def restart_embedded(settings: Settings, pid: int, *, timeout: float = 20.0) -> ServerState | None:
+    """Restart the embedded server if it is still the process ``pid``, on the port it had.
+
+    For a server that refuses writes until it restarts (a stream after a failed disk write):
+    every long-running command reconnects to it where it was. Returns the new server, or None
+    when ``pid`` is no longer the recorded server (someone restarted it already).
+    """
+    nats_dir = settings.nats_dir
+    with _locked(nats_dir, timeout=timeout + 10):
+        state = _read_state(nats_dir)
+        if state is None or state.pid != pid or not _is_our_process(pid, nats_dir):
+            return None
+        _terminate(pid, timeout)
+        log.warning("embedded nats-server stopped for a restart", pid=pid, url=state.url)
+        users = load_or_create_users(nats_dir)
+        return _start(nats_dir, timeout, users, preferred_port=_last_port(state))
 
 
 # --- starting --------------------------------------------------------------------------------

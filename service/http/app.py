@@ -90,6 +90,9 @@ class Services:
     """The log's NATS URL (for ``/audit/export``'s closing checkpoint)."""
     gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None
     """More ``/metrics`` gauges from the serving process (its checkpointer's)."""
+    store_refusal: Callable[[], Exception | None] | None = None
+    """Why the log's store takes no write now, when the serving process knows it (a stream
+    of its embedded server deaf after a failed disk write, ``service.store_recovery``)."""
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -162,6 +165,9 @@ def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID 
     try:
         key = idempotency_key(request.headers)
         actor = authorize(user, route.name, target, fields)
+        refusal = services.store_refusal() if services.store_refusal is not None else None
+        if refusal is not None:  # answered at once, not after a publish that waits in vain
+            raise refusal
         with structlog.contextvars.bound_contextvars(
             actor=actor.id, role=actor.role, command=route.name, aggregate_id=str(ident or "")
         ):

@@ -60,9 +60,12 @@ def healthz() -> Health:
 
 @get("/readyz", tags=["operations"], sync_to_thread=True)
 def readyz(request: AnyRequest) -> Response[Readiness]:
-    """Ready when NATS answers and the views file can be read (503 otherwise)."""
+    """Ready when NATS answers and takes writes, and the views file can be read (else 503)."""
     services = _services(request)
     nats = "ok" if _log_head(services) is not None else "the event log (NATS) does not answer"
+    refusal = services.store_refusal() if services.store_refusal is not None else None
+    if nats == "ok" and refusal is not None:
+        nats = str(refusal)
     problem = views.readable(services.views_path)
     view_state = "ok" if problem is None else problem
     ready = nats == "ok" and view_state == "ok"

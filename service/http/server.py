@@ -98,9 +98,11 @@ async def start_api(
     host: str,
     port: int,
     gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None,
+    store_refusal: Callable[[], Exception | None] | None = None,
 ) -> RunningApi:
     """Open the application on the log, bind, and serve the API in a task (``gauges``: more
-    ``/metrics`` from the serving process, such as its checkpointer's)."""
+    ``/metrics`` from the serving process, such as its checkpointer's; ``store_refusal``: why
+    the log takes no write now, when this process watches its store)."""
     sock = bind(host, port)
     try:
         opened = await asyncio.to_thread(
@@ -122,6 +124,7 @@ async def start_api(
         data_dir=settings.data_dir,
         nats_url=opened.url,
         gauges=gauges,
+        store_refusal=store_refusal,
     )
     config = uvicorn.Config(
         create_app(services),

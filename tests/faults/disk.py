@@ -3,7 +3,8 @@
 `hsl serve` (defaults) and its embedded server keep everything on a tmpfs of a few
 megabytes; HTTP writers and a direct writer run; a filler file then takes every free byte.
 Writes must fail clearly (the answers are counted by status), store nothing partial, and
-succeed again by themselves once the filler is removed: time to recover is from that moment.
+succeed again by themselves once the filler is removed, with nothing restarted (the check
+fails otherwise): time to recover is from that moment.
 Where mounting is not allowed (not root, no tmpfs) the scenario is skipped with the reason.
 """
 
@@ -141,6 +142,9 @@ def _on(ws: Workspace, point: Path) -> list[Row]:
         row = match(ledger, stored.markers)
         row.recover, row.verify = seconds(took), verify
         row.check = f"{during} acknowledged during the {FULL_FOR:.0f} s the disk was full; {end}"
+        if took is None:  # the service must take writes again by itself, with no restart
+            row.failed = True
+            row.check += f"; no write acknowledged within {RECOVERY_WAIT:.0f} s of space returning"
         rows.append(row)
     return rows
 

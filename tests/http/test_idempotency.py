@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,9 +53,21 @@ class Instance:
 
 
 @contextmanager
-def instance(url: str, users: UserStore, token: str, base: Path) -> Iterator[Instance]:
+def instance(
+    url: str,
+    users: UserStore,
+    token: str,
+    base: Path,
+    store_refusal: Callable[[], Exception | None] | None = None,
+) -> Iterator[Instance]:
     app = HaoshangliangApplication(env=application_env(url, APP_ENV), clock=Clock())
-    services = Services(app=app, users=users, views_path=base / "views.duckdb", data_dir=base)
+    services = Services(
+        app=app,
+        users=users,
+        views_path=base / "views.duckdb",
+        data_dir=base,
+        store_refusal=store_refusal,
+    )
     try:
         with TestClient(create_app(services)) as client:
             yield Instance(client=client, app=app, token=token)

@@ -97,6 +97,47 @@ def _until(call: Callable[[], Any], done: Callable[[Any], bool], seconds: float 
     return result
 
 
+class TestDeafStore:
+    def test_while_the_watch_knows_the_store_is_deaf_writes_are_refused_at_once(
+        self, people: tuple[UserStore, str], tmp_path: Path
+    ) -> None:
+        """A stream that went deaf after a failed disk write answers no publish; the serving
+        process's watch (``service.store_recovery``) knows, and says so at once."""
+        users, token = people
+        deaf: list[StorageFullError] = []
+        server = NatsServerProcess(store_dir=tmp_path / "nats")
+        server.start()
+        try:
+            with instance(
+                server.url, users, token, tmp_path, lambda: next(iter(deaf), None)
+            ) as api:
+                assert api.post("/rooms", room(AT), key="before").status_code == 201
+                before = stored(server.url)
+                deaf.append(StorageFullError("stream 'hsl' refuses writes", store="hsl"))
+
+                started = time.monotonic()
+                refused = api.post("/rooms", room(AT, name="满盘时的议事室"), key="deaf-1")
+                assert time.monotonic() - started < jetstream_ops.REQUEST_TIMEOUT
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["type"] == "urn:hsl:problem:storage-full"
+                assert "hsl" in refused.json()["detail"]
+                assert "本次未记录" in refused.json()["detail"]
+                bad = api.post("/rooms", {**room(AT), "level": "planet"})
+                assert bad.status_code == 422, "a bad request is still told what is wrong"
+                ready = api.client.get("/readyz")
+                assert ready.status_code == 503
+                assert "refuses writes" in ready.json()["nats"]
+                assert stored(server.url) == before
+
+                deaf.clear()
+                again = api.post("/rooms", room(AT, name="满盘时的议事室"), key="deaf-1")
+                assert again.status_code == 201, again.text
+                assert api.client.get("/readyz").json()["nats"] == "ok"
+                assert stored(server.url) == before + 1
+        finally:
+            server.stop()
+
+
 class TestStorageLimit:
     def test_full_store_is_a_503_naming_it_then_writes_resume_without_restart(
         self,
