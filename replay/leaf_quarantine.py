@@ -40,8 +40,9 @@ QUARANTINE_PAGE: Final = 10_000
 """Lines decoded in one call when looking for messages that are not events."""
 
 
-class _EventLeaf(msgspec.Struct):
-    """A leaf whose payload is one of our events (decoded and validated whole)."""
+class EventLeaf(msgspec.Struct, forbid_unknown_fields=True):
+    """A leaf whose payload is one of our events (decoded and validated whole): what the
+    verifier reads of it too, so that a line is decoded once."""
 
     seq: int
     subject: str
@@ -50,41 +51,56 @@ class _EventLeaf(msgspec.Struct):
     event: codec.AnyEvent
 
 
-_decode_page: Final = msgspec.json.Decoder(list[_EventLeaf]).decode
+_decode_page: Final = msgspec.json.Decoder(list[EventLeaf]).decode
 _UUID_SUBJECT: Final = re.compile(
     r"hsl\.[^.]+\.events\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 ).match
 """An event subject naming an aggregate by its UUID (``events.quarantine.CANONICAL_UUID``)."""
 
 
-def quarantined_lines(lines: list[bytes]) -> dict[int, Flagged]:
-    """By position in ``lines``: the event lines whose message is not an event.
+@dataclass(frozen=True)
+class ReadLines:
+    """What :func:`read_lines` found, by position in the lines it was given."""
+
+    flagged: dict[int, Flagged]
+    """The event lines whose message is not an event."""
+    leaves: list[EventLeaf | None]
+    """Each line decoded whole, None where its page had to be looked at line by line."""
+
+
+def read_lines(lines: list[bytes]) -> ReadLines:
+    """Decode ``lines`` as event leaves, a page at a time, and flag those that are not events.
 
     Judged by what the leaf holds (subject, version, payload) with ``events.quarantine``'s
     rules, so the live and the offline verification name the same sequences. A line without
-    a leaf's envelope is not here: :func:`read_leaf` calls it malformed. A page of lines is
-    decoded in one call; only a page holding something else is looked at line by line.
+    a leaf's envelope is not flagged: :func:`replay.leaf.read_leaf` calls it malformed. A page
+    of lines is decoded in one call; only a page holding something else is looked at line by
+    line.
     """
     flagged: dict[int, Flagged] = {}
+    leaves: list[EventLeaf | None] = []
     for first in range(0, len(lines), QUARANTINE_PAGE):
         page = lines[first : first + QUARANTINE_PAGE]
         try:
-            leaves = _decode_page(b"[" + b",".join(page) + b"]")
+            decoded = _decode_page(b"[" + b",".join(page) + b"]")
         except msgspec.MsgspecError:
-            leaves = []
-        if len(leaves) != len(page) or not all(
+            decoded = []
+        if len(decoded) != len(page) or not all(
             line.startswith(b'{"seq":%d,' % leaf.seq)
-            for line, leaf in zip(page, leaves, strict=True)
+            for line, leaf in zip(page, decoded, strict=True)
         ):
             flagged |= _line_by_line(page, first)
+            leaves.extend([None] * len(page))
             continue
-        for position, leaf in enumerate(leaves, start=first):
+        leaves.extend(decoded)
+        for position, leaf in enumerate(decoded, start=first):
             if leaf.version >= 0 and _UUID_SUBJECT(leaf.subject):
                 continue  # the common case: an aggregate with a UUID, a version
             fault = _envelope_fault(leaf.subject, leaf.version)
             if fault is not None:
                 flagged[position] = Flagged("event", leaf.seq, "foreign", fault)
-    return flagged
+                leaves[position] = None
+    return ReadLines(flagged, leaves)
 
 
 def _line_by_line(page: list[bytes], first: int) -> dict[int, Flagged]:

@@ -66,24 +66,25 @@ class RecordClock:
 
     def __init__(self, tolerance: timedelta = CLOCK_TOLERANCE) -> None:
         self.tolerance = tolerance
+        self._allowed = _span(tolerance)
+        """The tolerance as a fault's message says it."""
         self._latest: tuple[int, datetime] | None = None
         """The greatest ``stored_at`` so far, and the sequence that holds it."""
 
     def check(self, seq: int, recorded_at: datetime, stored_at: datetime) -> TimeFault | None:
         """The fault of event ``seq``'s times, or None; then remember its ``stored_at``."""
-        allowed = _span(self.tolerance)
         if stored_at - recorded_at > self.tolerance:
             return TimeFault(
                 "backdated",
                 f"recorded_at {recorded_at.isoformat()} is {_span(stored_at - recorded_at)} "
-                f"before the server stored it ({stored_at.isoformat()}); at most {allowed} "
+                f"before the server stored it ({stored_at.isoformat()}); at most {self._allowed} "
                 "is allowed (back-dated)",
             )
         if recorded_at - stored_at > self.tolerance:
             return TimeFault(
                 "postdated",
                 f"recorded_at {recorded_at.isoformat()} is {_span(recorded_at - stored_at)} "
-                f"after the server stored it ({stored_at.isoformat()}); at most {allowed} "
+                f"after the server stored it ({stored_at.isoformat()}); at most {self._allowed} "
                 "is allowed (post-dated)",
             )
         if self._latest is not None:
@@ -92,7 +93,7 @@ class RecordClock:
                 return TimeFault(
                     "rewound",
                     f"stored_at {stored_at.isoformat()} is {_span(latest - stored_at)} before "
-                    f"event {latest_seq}'s ({latest.isoformat()}); at most {allowed} is "
+                    f"event {latest_seq}'s ({latest.isoformat()}); at most {self._allowed} is "
                     "allowed (the server's clock went back)",
                 )
         if self._latest is None or stored_at > self._latest[1]:

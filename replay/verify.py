@@ -46,7 +46,7 @@ from replay.bundle_format import (
 )
 from replay.checkpoint import Checkpoint, CheckpointError, checkpoint_fault, open_checkpoint
 from replay.leaf import LeafError, LeafTimes, parse_leaf, read_leaf
-from replay.leaf_quarantine import Flagged, joined_leaves, quarantined_lines
+from replay.leaf_quarantine import EventLeaf, Flagged, joined_leaves, read_lines
 from replay.merkle import HASH_SIZE, ProofError, TreeBuilder, verify_consistency, verify_inclusion
 from replay.record_time import RecordClock, stored_time
 from replay.signed_note import NoteError, VerifierKey, open_note
@@ -278,7 +278,8 @@ def _checked_events(
     previous_seq = 0
     clock = RecordClock()
     numbered = list(lines)
-    flagged = quarantined_lines([line for _, line in numbered])
+    read = read_lines([line for _, line in numbered])
+    flagged = read.flagged
     found: list[Flagged] = []
 
     def place(seq: int, expected: int, number: int, position: int) -> None:
@@ -304,10 +305,12 @@ def _checked_events(
             seqs.append(quarantined.seq)
             previous_seq, expected = quarantined.seq, quarantined.seq + 1
             continue
-        try:
-            leaf = read_leaf(line, f"{EVENTS} line {number}")
-        except LeafError as e:
-            raise VerificationError("malformed", str(e), _seq_of(line)) from None
+        leaf: LeafTimes | EventLeaf | None = read.leaves[position]
+        if leaf is None:  # its page held something else: read on its own
+            try:
+                leaf = read_leaf(line, f"{EVENTS} line {number}")
+            except LeafError as e:
+                raise VerificationError("malformed", str(e), _seq_of(line)) from None
         seq, event = leaf.seq, leaf.event
         if expected is None:
             expected = seq
@@ -323,7 +326,7 @@ def _checked_events(
     return _Events(kept, seqs, late, found)
 
 
-def _check_time(clock: RecordClock, leaf: LeafTimes, number: int) -> None:
+def _check_time(clock: RecordClock, leaf: LeafTimes | EventLeaf, number: int) -> None:
     """The event's recorded time held to the server's storage time (``replay.record_time``)."""
     stored_at = stored_time(leaf.stored_at)
     if stored_at is None:

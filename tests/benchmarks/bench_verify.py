@@ -20,6 +20,7 @@ import hashlib
 import resource
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def synthesize(
         event = {**event, "recorded_at": at, "occurred_at": at}
         message = StoredMessage(
             seq=seq,
-            subject=layout.event_subject(aggregate),
+            subject=layout.event_subject(uuid.UUID(aggregate)),  # as the service's ids
             headers={ORIGINATOR_VERSION: str(version)},
             payload=encode(event),
             timestamp=at,
