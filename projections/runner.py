@@ -23,7 +23,7 @@ from uuid import UUID
 import duckdb
 import msgspec
 import structlog
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
 from events.common import BaseEvent
@@ -390,9 +390,36 @@ class Projector:
         """Catch up, then apply new events as the log delivers them, until ``stop`` is set.
 
         A reader thread drains the recorder's subscription into a queue; this thread takes
-        whatever has arrived (up to ``batch_size``) and applies it as one transaction.
+        whatever has arrived (up to ``batch_size``) and applies it as one transaction. While
+        the log does not answer (NATS restarting, a cluster electing a leader) it waits,
+        longer each time, and follows again from its position: the views stay as they were
+        and say why they are behind.
         """
+        pause = STALL_PAUSE[0]
+        while not stop.is_set():
+            try:
+                self._follow_once(stop, batch_size, idle=idle, on_batch=on_batch)
+                return
+            except (OperationalError, ProjectionError) as e:
+                cause = e.__cause__ if isinstance(e, ProjectionError) else e
+                if not isinstance(cause, OperationalError):
+                    raise
+                self._stall(f"the event log (NATS) does not answer: {cause}")
+                if stop.wait(pause):
+                    return
+                pause = min(pause * 2, STALL_PAUSE[1])
+
+    def _follow_once(
+        self,
+        stop: threading.Event,
+        batch_size: int,
+        *,
+        idle: float,
+        on_batch: Callable[[int], None] | None,
+    ) -> None:
         self.catch_up(batch_size, stop=stop, progress=on_batch)
+        if self.stalled is not None and not stop.is_set():
+            self._stall(None)  # the log answered and the views took what it held
         if stop.is_set():
             return
         arrived: queue.Queue[Notification | None] = queue.Queue()
