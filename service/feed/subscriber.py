@@ -41,8 +41,11 @@ log = structlog.get_logger(__name__)
 FETCH_TIMEOUT: Final = 1.0
 """Seconds one fetch waits for a message; a stop is noticed within this."""
 ACK_CONFIRM_TIMEOUT: Final = 5.0
-ACK_WAIT: Final = 30.0
-"""Seconds before the server delivers an unacknowledged message again (after a crash)."""
+ACK_WAIT: Final = 10.0
+"""Seconds before the server delivers an unacknowledged message again (after a crash). With
+one message in hand at a time, a subscriber restarted after a crash waits this long for it:
+short, since the example prints and acks at once; a consumer doing slow work per message
+would want more (or ``in_progress`` acks)."""
 
 
 class SubscribeError(FeedError):
