@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
 import nats.js.errors
@@ -39,6 +39,9 @@ from service.logging import configure_logging
 from service.nats_server import NatsServerError, check_server_version
 from service.settings import NatsUser, Settings, SettingsError
 from service.store_recovery import StoreRecovery
+
+if TYPE_CHECKING:
+    from service.http.views import LocalViews
 
 log = structlog.get_logger(__name__)
 
@@ -502,7 +505,9 @@ async def _serve(
             try:
                 if http is not None:
                     refusal = recovery.refusal if recovery is not None else None
-                    api = await _start_api(settings, *http, _worker_gauges(workers), refusal)
+                    api = await _start_api(
+                        settings, *http, _worker_gauges(workers), refusal, local_views=workers.views
+                    )
                     print(f"HTTP     {api.url} (OpenAPI: {api.url}/schema)", flush=True)
                     api.task.add_done_callback(lambda _: _resolve(stop, "http"))
                 print("serving; stop with Ctrl-C or SIGTERM", flush=True)
@@ -536,11 +541,16 @@ class _Workers:
     feed: FeedPublisher | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     projector_stop: threading.Event = field(default_factory=threading.Event)
+    views: LocalViews | None = None
+    """The views file as the projector here holds it, for the API's reads."""
 
     def start_projector(self, settings: Settings, stop: asyncio.Future[str]) -> None:
         """Keep the DuckDB views current in a thread (``hsl project``'s loop, in-process)."""
+        from service.http.views import LocalViews  # noqa: PLC0415 - serve only
+
+        self.views = LocalViews()
         task = asyncio.create_task(
-            asyncio.to_thread(_project_in_process, settings, self.projector_stop)
+            asyncio.to_thread(_project_in_process, settings, self.projector_stop, self.views)
         )
         task.add_done_callback(lambda _: _resolve(stop, "projector"))
         self.tasks.append(task)
@@ -583,8 +593,9 @@ async def _load_demo_if_empty(nc: NatsClient, settings: Settings) -> None:
     print(f"demo     loaded: {summary.total} events (seed 1; see `hsl demo --help`)", flush=True)
 
 
-def _project_in_process(settings: Settings, stop: threading.Event) -> None:
-    """Follow the log into the views until ``stop``, sharing the file with the API's reads."""
+def _project_in_process(settings: Settings, stop: threading.Event, views: LocalViews) -> None:
+    """Follow the log into the views until ``stop``, sharing the file with the API's reads
+    through ``views``."""
     import duckdb  # noqa: PLC0415 - serve only
 
     from projections.commands import views_path  # noqa: PLC0415 - it imports this module
@@ -593,7 +604,6 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
     from projections.runner import ProjectionError, Projector  # noqa: PLC0415
     from projections.schema import SchemaMismatchError  # noqa: PLC0415
     from service import bootstrap  # noqa: PLC0415
-    from service.http import views  # noqa: PLC0415
 
     path = views_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -605,14 +615,14 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
         except duckdb.Error as e:
             msg = f"cannot open the views {path} (is `hsl project` running?): {e}"
             raise CommandError(msg) from e
-        views.share(path, con)
+        views.share(con)
         service: QueryService | None = None
         try:
             projector = Projector(
                 con,
                 opened.app.recorder,
                 opened.app.name,
-                on_stall=lambda why: views.stalled(path, why),
+                on_stall=views.stall,
             )
             # Other API processes (`hsl serve --no-projector` on this data directory) cannot
             # open the file this one holds: they ask here, as they would ask `hsl project`.
@@ -630,8 +640,7 @@ def _project_in_process(settings: Settings, stop: threading.Event) -> None:
         finally:
             if service is not None:
                 service.stop()
-            views.unshare(path)
-            views.stalled(path, None)
+            views.unshare()
             con.close()
     finally:
         opened.close()
@@ -671,12 +680,14 @@ async def _start_api(
     port: int,
     gauges: Gauges | None,
     store_refusal: Callable[[], Exception | None] | None = None,
+    *,
+    local_views: LocalViews | None = None,
 ) -> Any:
     """The HTTP API as a task on this loop (imported here: only ``serve`` needs it)."""
     from service.http.server import ApiError, start_api  # noqa: PLC0415 - serve only
 
     try:
-        return await start_api(settings, host, port, gauges, store_refusal)
+        return await start_api(settings, host, port, gauges, store_refusal, local_views=local_views)
     except ApiError as e:
         raise CommandError(str(e)) from e
 

@@ -1,4 +1,4 @@
-"""The Litestar application: :func:`create_app` over the :class:`Services` it serves.
+"""The Litestar application: :func:`create_app` over the ``Services`` it serves.
 
 Litestar because it speaks msgspec natively: request bodies are decoded straight into the
 msgspec ``Struct`` types our events already use (``Person``, ``Region``, ``Participant``,
@@ -7,16 +7,16 @@ encoded by msgspec. FastAPI would need a pydantic twin of every type (docs/api.m
 
 Handlers are synchronous and run in Litestar's worker threads (``sync_to_thread``): the
 eventsourcing application is synchronous and its NATS bridge is made for callers on many
-threads.
+threads. Handlers get the ``Services`` by dependency injection (``service.http.services``); the
+app's lifespan closes the views' reader when it stops.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -25,6 +25,7 @@ import structlog
 from litestar import Litestar, Request, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.di import Provide
 from litestar.enums import ParamType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -46,7 +47,7 @@ from events.idempotency_store import RETENTION
 from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize
-from service.auth.users import User, UserStore
+from service.auth.users import User
 from service.http.auth_limit import FailedAuthLimiter
 from service.http.bearer import LIMITER_STATE, caller
 from service.http.bodies import body_guard, decoded_body
@@ -70,29 +71,12 @@ from service.http.problems import (
     problem_responses,
 )
 from service.http.reads import READ_HANDLERS
+from service.http.services import Services, ServicesParameter
 
 log = structlog.get_logger("service.http")
 
 API_VERSION = "0.1.0"
 REQUEST_ID = "x-request-id"
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the API serves: the application on the log, the users, the views file."""
-
-    app: HaoshangliangApplication
-    users: UserStore
-    views_path: Path
-    data_dir: Path | None = None
-    """Where the checkpoint signing key lives (for ``/audit/export``)."""
-    nats_url: str | None = None
-    """The log's NATS URL (for ``/audit/export``'s closing checkpoint)."""
-    gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None
-    """More ``/metrics`` gauges from the serving process (its checkpointer's)."""
-    store_refusal: Callable[[], Exception | None] | None = None
-    """Why the log's store takes no write now, when the serving process knows it (a stream
-    of its embedded server deaf after a failed disk write, ``service.store_recovery``)."""
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -110,14 +94,14 @@ def _count_refusal(route: CommandRoute, error: Exception) -> None:
     METRICS.command(route.name, "refused" if problem_of(error).status < 500 else "failed")
 
 
-def command_guard(route: CommandRoute) -> Guard:
+def command_guard(route: CommandRoute, services: Services) -> Guard:
     """Before the body is read: who calls (401), may their role run it (403), does the
     path's id exist (404) and lie in their scope (403). The user and target are kept in the
     request's state for the handler. When the target's placement is known (nothing to read
-    from the log) the check runs on the event loop, otherwise in a worker thread."""
+    from the log) the check runs on the event loop, otherwise in a worker thread. Guards take
+    no dependencies: ``services`` is the app's, given when :func:`create_app` builds the route."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        services: Services = connection.app.state.services
         ident: uuid.UUID | None = connection.path_params.get("id")
 
         def check(known: Target | None) -> tuple[User, Target | None]:
@@ -154,8 +138,12 @@ handler never saw, refused with 422, is counted by the problem handler), and for
 an ``Idempotency-Key`` whether its answer is the first request's (``Idempotent-Replayed``)."""
 
 
-def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID | None) -> Accepted:
-    services: Services = request.app.state.services
+def _run(
+    route: CommandRoute,
+    request: Request[Any, Any, Any],
+    services: Services,
+    ident: uuid.UUID | None,
+) -> Accepted:
     state = request.scope.setdefault("state", {})
     user: User = state[_USER]
     data: Any = decoded_body(request)  # strictly (service.http.bodies), not Litestar's `data`
@@ -165,7 +153,7 @@ def _run(route: CommandRoute, request: Request[Any, Any, Any], ident: uuid.UUID 
     try:
         key = idempotency_key(request.headers)
         actor = authorize(user, route.name, target, fields)
-        refusal = services.store_refusal() if services.store_refusal is not None else None
+        refusal = services.refusal()
         if refusal is not None:  # answered at once, not after a publish that waits in vain
             raise refusal
         with structlog.contextvars.bound_contextvars(
@@ -255,31 +243,37 @@ _JSON_BODY: Any = JSONBody
 """``JSONBody[T]`` for a body type known only at run time (typed Any for mypy)."""
 
 
-def command_handler(route: CommandRoute) -> HTTPRouteHandler:
+def command_handler(route: CommandRoute, services: Services) -> HTTPRouteHandler:
     """``POST route.path``: authenticate, authorize against the policy table, run, answer.
 
     ``data`` documents the body in the OpenAPI schema; the command runs on the body as
     ``service.http.bodies`` decoded it, strictly."""
     if route.target is None:
 
-        def handler_without_id(request: Request[Any, Any, Any], data: Any) -> Accepted:
-            return _run(route, request, None)
+        def handler_without_id(
+            request: Request[Any, Any, Any], data: Any, services: Services
+        ) -> Accepted:
+            return _run(route, request, services, None)
 
         handler: Any = handler_without_id
         handler.__annotations__ = {
             "request": Request,
             "data": _JSON_BODY[route.body],
+            "services": ServicesParameter,
             "return": Accepted,
         }
     else:
 
-        def handler_with_id(request: Request[Any, Any, Any], data: Any, id: uuid.UUID) -> Accepted:
-            return _run(route, request, id)
+        def handler_with_id(
+            request: Request[Any, Any, Any], data: Any, services: Services, id: uuid.UUID
+        ) -> Accepted:
+            return _run(route, request, services, id)
 
         handler = handler_with_id
         handler.__annotations__ = {
             "request": Request,
             "data": _JSON_BODY[route.body],
+            "services": ServicesParameter,
             "id": FromPath[uuid.UUID],
             "return": Accepted,
         }
@@ -291,7 +285,7 @@ def command_handler(route: CommandRoute) -> HTTPRouteHandler:
         tags=[route.tag],
         status_code=_status(route),
         sync_to_thread=True,
-        guards=[command_guard(route), body_guard(route)],
+        guards=[command_guard(route, services), body_guard(route)],
         responses=problem_responses(
             400,
             401,
@@ -420,15 +414,27 @@ def _with_idempotency_key(schema: OpenAPI) -> None:
 
 
 def create_app(services: Services) -> Litestar:
-    """The API over ``services``."""
+    """The API over ``services``: each handler's ``services`` parameter is this object."""
+
+    @asynccontextmanager
+    async def views_reader_closed_at_the_end(_: Litestar) -> AsyncIterator[None]:
+        """The views' reader opens its NATS connection on the first read that needs it and
+        closes it when the app stops (after the requests in flight)."""
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(services.views.close)
+
     app = Litestar(
         route_handlers=[
-            *(command_handler(route) for route in COMMAND_ROUTES),
+            *(command_handler(route, services) for route in COMMAND_ROUTES),
             *READ_HANDLERS,
             audit_export,
             *OPS_HANDLERS,
         ],
-        state=State({"services": services, LIMITER_STATE: FailedAuthLimiter()}),
+        dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
+        lifespan=[views_reader_closed_at_the_end],
+        state=State({LIMITER_STATE: FailedAuthLimiter()}),
         exception_handlers={Exception: problem_response},
         middleware=[request_context],
         openapi_config=openapi_config(),

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request, Response, get
@@ -28,9 +28,7 @@ from service.auth.policy import EXPORT_ROLES, Forbidden
 from service.domain.errors import ValidationError
 from service.http.bearer import caller
 from service.http.problems import Unavailable, problem_responses
-
-if TYPE_CHECKING:
-    from service.http.app import Services
+from service.http.services import ServicesParameter
 
 MEDIA_TYPE = "application/gzip"
 
@@ -60,13 +58,13 @@ def _selection(outcome: UUID | None, first: int | None, last: int | None) -> Sel
 )
 def audit_export(
     request: Request[Any, Any, Any],
+    services: ServicesParameter,
     *,
     outcome: FromQuery[UUID | None] = None,
     first: Annotated[int | None, QueryParameter(name="from", ge=1)] = None,
     last: Annotated[int | None, QueryParameter(name="to", ge=1)] = None,
 ) -> Response[bytes]:
     """A bundle to verify offline: one outcome's history, a range, or the whole log."""
-    services: Services = request.app.state.services
     user = caller(request, services.users)
     if not EXPORT_ROLES & set(user.roles):
         raise Forbidden(

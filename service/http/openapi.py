@@ -11,14 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.http.app import Services, create_app
+from service.http.app import create_app
+from service.http.services import Services
+from service.http.views import ViewsReader
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
 def document() -> dict[str, Any]:
     """The API's OpenAPI document, built without any server or log."""
-    app = create_app(Services(app=None, users=None, views_path=Path()))  # type: ignore[arg-type]
+    app = create_app(Services(app=None, users=None, views=ViewsReader(Path())))  # type: ignore[arg-type]
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return schema
 

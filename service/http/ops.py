@@ -4,19 +4,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response, get
 
 from events.jetstream_commits import JetStreamRecorder
-from service.http import views
 from service.http.metrics import METRICS
-
-if TYPE_CHECKING:
-    from service.http.app import Services
-
-AnyRequest = Request[Any, Any, Any]
+from service.http.services import Services, ServicesParameter
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -29,11 +23,6 @@ class Readiness(msgspec.Struct, kw_only=True):
     status: str
     nats: str
     views: str
-
-
-def _services(request: AnyRequest) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _log_head(services: Services) -> int | None:
@@ -59,14 +48,13 @@ def healthz() -> Health:
 
 
 @get("/readyz", tags=["operations"], sync_to_thread=True)
-def readyz(request: AnyRequest) -> Response[Readiness]:
+def readyz(services: ServicesParameter) -> Response[Readiness]:
     """Ready when NATS answers and takes writes, and the views file can be read (else 503)."""
-    services = _services(request)
     nats = "ok" if _log_head(services) is not None else "the event log (NATS) does not answer"
-    refusal = services.store_refusal() if services.store_refusal is not None else None
+    refusal = services.refusal()
     if nats == "ok" and refusal is not None:
         nats = str(refusal)
-    problem = views.readable(services.views_path)
+    problem = services.views.readable()
     view_state = "ok" if problem is None else problem
     ready = nats == "ok" and view_state == "ok"
     body = Readiness(status="ready" if ready else "not ready", nats=nats, views=view_state)
@@ -74,15 +62,15 @@ def readyz(request: AnyRequest) -> Response[Readiness]:
 
 
 @get("/metrics", tags=["operations"], sync_to_thread=True, media_type="text/plain; version=0.0.4")
-def metrics(request: AnyRequest) -> str:
+def metrics(services: ServicesParameter) -> str:
     """Commands by type and result, errors, requests; log head, views position and lag."""
-    services = _services(request)
     head = _log_head(services)
-    position = views.position(services.views_path)
+    position = services.views.position()
     lag = head - position if head is not None and position is not None else None
     age = None
-    if services.views_path.exists():
-        age = max(0.0, time.time() - services.views_path.stat().st_mtime)
+    path = services.views.path
+    if path.exists():
+        age = max(0.0, time.time() - path.stat().st_mtime)
     gauges: dict[str, tuple[str, float | None]] = {
         "hsl_log_last_sequence": ("Last sequence of the event stream.", head),
         "hsl_views_position": ("Log position the DuckDB views have reached.", position),
@@ -91,7 +79,7 @@ def metrics(request: AnyRequest) -> str:
         "hsl_quarantined_events": (
             "Stored messages of the event log the views skipped as not events "
             "(the views' quarantine table).",
-            views.quarantined(services.views_path),
+            services.views.quarantined(),
         ),
     }
     if services.gauges is not None:

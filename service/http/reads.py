@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -30,12 +30,9 @@ from projections import query_service as qs
 from projections.analytics import VIEWS
 from replay.history import HistoryReader
 from service.domain.errors import NotFoundError
-from service.http import views
 from service.http.bearer import caller
 from service.http.problems import Unavailable, problem_responses
-
-if TYPE_CHECKING:
-    from service.http.app import Services
+from service.http.services import Services, ServicesParameter
 
 AnyRequest = Request[Any, Any, Any]
 Rows = list[dict[str, Any]]
@@ -66,11 +63,6 @@ class OutcomeState(msgspec.Struct, kw_only=True):
     escalations: int
 
 
-def services_of(request: AnyRequest) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 @get(
     "/outcomes/{id:uuid}",
     tags=["outcomes"],
@@ -78,9 +70,10 @@ def services_of(request: AnyRequest) -> Services:
     summary="An outcome now",
     responses=problem_responses(401, 404, 503),
 )
-def outcome_state(request: AnyRequest, id: FromPath[UUID]) -> OutcomeState:
+def outcome_state(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> OutcomeState:
     """The outcome's closed-loop state as it stands now, rebuilt from the log."""
-    services = services_of(request)
     caller(request, services.users)
     o = services.app.get_outcome(id)
     return OutcomeState(
@@ -107,8 +100,7 @@ def outcome_state(request: AnyRequest, id: FromPath[UUID]) -> OutcomeState:
     )
 
 
-def _history(request: AnyRequest, kind: str, ident: UUID) -> dict[str, Any]:
-    services = services_of(request)
+def _history(request: AnyRequest, services: Services, kind: str, ident: UUID) -> dict[str, Any]:
     caller(request, services.users)
     recorder = services.app.recorder
     if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
@@ -122,9 +114,11 @@ def _history(request: AnyRequest, kind: str, ident: UUID) -> dict[str, Any]:
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def outcome_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def outcome_history(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """The outcome's ordered history with its topic, consultation and re-consultations."""
-    return _history(request, "outcome", id)
+    return _history(request, services, "outcome", id)
 
 
 @get(
@@ -133,9 +127,11 @@ def outcome_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def topic_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def topic_history(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """The topic's ordered history with its consultation."""
-    return _history(request, "topic", id)
+    return _history(request, services, "topic", id)
 
 
 @get(
@@ -144,9 +140,11 @@ def topic_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def consultation_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def consultation_history(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """The consultation's ordered history."""
-    return _history(request, "consultation", id)
+    return _history(request, services, "consultation", id)
 
 
 @get(
@@ -155,17 +153,18 @@ def consultation_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, A
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def room_history(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def room_history(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """The room's ordered history."""
-    return _history(request, "room", id)
+    return _history(request, services, "room", id)
 
 
-def _read(request: AnyRequest, read: qs.Read) -> Any:
+def _read(request: AnyRequest, services: Services, read: qs.Read) -> Any:
     """``read`` answered by the views (``service.http.views``: in-process, by the projector
     over NATS, or from the file), once the caller is authenticated."""
-    services = services_of(request)
     caller(request, services.users)
-    return views.read(services.views_path, read)
+    return services.views.read(read)
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=10_000, description="at most this many rows")]
@@ -175,6 +174,7 @@ Offset = Annotated[int, QueryParameter(ge=0, le=qs.MAX_OFFSET, description="skip
 @get("/rooms", tags=["rooms"], sync_to_thread=True, responses=problem_responses(401, 422, 503))
 def list_rooms(
     request: AnyRequest,
+    services: ServicesParameter,
     *,
     county: FromQuery[str | None] = None,
     town: FromQuery[str | None] = None,
@@ -183,9 +183,8 @@ def list_rooms(
     offset: Offset = 0,
 ) -> Rows:
     """Rooms from the views, filtered by county, town or level."""
-    rows: Rows = _read(
-        request, qs.Rooms(county=county, town=town, level=level, limit=limit, offset=offset)
-    )
+    read = qs.Rooms(county=county, town=town, level=level, limit=limit, offset=offset)
+    rows: Rows = _read(request, services, read)
     return rows
 
 
@@ -195,9 +194,11 @@ def list_rooms(
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def room_view(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """One room from the views, with its linked members and annual plans."""
-    room: dict[str, Any] | None = _read(request, qs.Room(room_id=id))
+    room: dict[str, Any] | None = _read(request, services, qs.Room(room_id=id))
     if room is None:
         raise NotFoundError("room", id)
     return room
@@ -206,6 +207,7 @@ def room_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
 @get("/topics", tags=["topics"], sync_to_thread=True, responses=problem_responses(401, 422, 503))
 def list_topics(
     request: AnyRequest,
+    services: ServicesParameter,
     *,
     room_id: FromQuery[UUID | None] = None,
     status: FromQuery[str | None] = None,
@@ -215,7 +217,7 @@ def list_topics(
 ) -> Rows:
     """Topics from the views, filtered by room, status or source."""
     read = qs.Topics(room_id=room_id, status=status, source=source, limit=limit, offset=offset)
-    rows: Rows = _read(request, read)
+    rows: Rows = _read(request, services, read)
     return rows
 
 
@@ -225,9 +227,11 @@ def list_topics(
     sync_to_thread=True,
     responses=problem_responses(401, 404, 503),
 )
-def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
+def topic_view(
+    request: AnyRequest, services: ServicesParameter, id: FromPath[UUID]
+) -> dict[str, Any]:
     """One topic from the views."""
-    topic: dict[str, Any] | None = _read(request, qs.Topic(topic_id=id))
+    topic: dict[str, Any] | None = _read(request, services, qs.Topic(topic_id=id))
     if topic is None:
         raise NotFoundError("topic", id)
     return topic
@@ -238,6 +242,7 @@ def topic_view(request: AnyRequest, id: FromPath[UUID]) -> dict[str, Any]:
 )
 def list_outcomes(
     request: AnyRequest,
+    services: ServicesParameter,
     *,
     room_id: FromQuery[UUID | None] = None,
     stage: FromQuery[str | None] = None,
@@ -246,14 +251,14 @@ def list_outcomes(
 ) -> Rows:
     """The closed-loop status of outcomes (the ``outcome_status`` view)."""
     read = qs.Outcomes(room_id=room_id, stage=stage, limit=limit, offset=offset)
-    rows: Rows = _read(request, read)
+    rows: Rows = _read(request, services, read)
     return rows
 
 
 @get("/analytics", tags=["analytics"], sync_to_thread=False, responses=problem_responses(401))
-def list_analytics(request: AnyRequest) -> list[str]:
+def list_analytics(request: AnyRequest, services: ServicesParameter) -> list[str]:
     """The names of the office's analytics views (docs/analytics.md)."""
-    caller(request, services_of(request).users)
+    caller(request, services.users)
     return list(VIEWS)
 
 
@@ -265,6 +270,7 @@ def list_analytics(request: AnyRequest) -> list[str]:
 )
 def analytics_view(
     request: AnyRequest,
+    services: ServicesParameter,
     view: FromPath[str],
     *,
     format: Annotated[
@@ -275,7 +281,7 @@ def analytics_view(
     """One analytics view's rows, as JSON or as CSV (UTF-8 with BOM)."""
     if view not in VIEWS:
         raise NotFoundError("analytics view", view)
-    rows: Rows = _read(request, qs.Analytics(view=view, limit=limit))
+    rows: Rows = _read(request, services, qs.Analytics(view=view, limit=limit))
     if format == "csv":
         out = io.StringIO()
         out.write("\ufeff")

@@ -13,7 +13,6 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 
@@ -21,8 +20,9 @@ from projections.commands import views_path
 from projections.query_service import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
-from service.http import views
-from service.http.app import Services, create_app
+from service.http.app import create_app
+from service.http.services import Gauges, Services
+from service.http.views import LocalViews, ViewsReader
 from service.settings import Settings
 
 APP_ENV: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
@@ -51,11 +51,10 @@ class RunningApi:
     task: asyncio.Task[None]
     server: _Server
     opened: bootstrap.Opened
-    remote_views: RemoteViews | None = None
-    views_path: Path | None = None
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Finish requests in flight, stop listening, close the application."""
+        """Finish requests in flight, stop listening (the app's lifespan closes its views'
+        reader), close the application."""
         self.server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(self.task), timeout=timeout)
@@ -65,9 +64,6 @@ class RunningApi:
             with contextlib.suppress(BaseException):
                 await self.task
         await asyncio.to_thread(self.opened.close)
-        if self.remote_views is not None and self.views_path is not None:
-            views.forget_remote(self.views_path)
-            await asyncio.to_thread(self.remote_views.close)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -97,12 +93,15 @@ async def start_api(
     settings: Settings,
     host: str,
     port: int,
-    gauges: Callable[[], dict[str, tuple[str, float | None]]] | None = None,
+    gauges: Gauges | None = None,
     store_refusal: Callable[[], Exception | None] | None = None,
+    *,
+    local_views: LocalViews | None = None,
 ) -> RunningApi:
     """Open the application on the log, bind, and serve the API in a task (``gauges``: more
     ``/metrics`` from the serving process, such as its checkpointer's; ``store_refusal``: why
-    the log takes no write now, when this process watches its store)."""
+    the log takes no write now, when this process watches its store; ``local_views``: the
+    views file as this process's projector holds it)."""
     sock = bind(host, port)
     try:
         opened = await asyncio.to_thread(
@@ -112,15 +111,14 @@ async def start_api(
         sock.close()
         raise ApiError(str(e)) from e
     path = views_path(settings)
-    # The views client: reads go to this process's projector when it runs here and shares its
+    # The views' reader: reads go to this process's projector when it runs here and shares its
     # connection (``hsl serve``), else over NATS to the projector holding the file (``hsl
     # project``); the NATS connection is opened on the first read that needs it.
     remote = RemoteViews(opened.url, opened.stream, server_file=opened.handle.state_file)
-    views.ask_remote(path, remote)
     services = Services(
         app=opened.app,
         users=UserStore.in_data_dir(settings.data_dir),
-        views_path=path,
+        views=ViewsReader(path, local=local_views, remote=remote),
         data_dir=settings.data_dir,
         nats_url=opened.url,
         gauges=gauges,
@@ -137,14 +135,7 @@ async def start_api(
     task = asyncio.create_task(server.serve(sockets=[sock]), name="hsl-http")
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
-    running = RunningApi(
-        url=url_of(sock),
-        task=task,
-        server=server,
-        opened=opened,
-        remote_views=remote,
-        views_path=path,
-    )
+    running = RunningApi(url=url_of(sock), task=task, server=server, opened=opened)
     if task.done():
         await running.stop()
         task.result()

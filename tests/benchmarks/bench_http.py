@@ -53,8 +53,10 @@ from events.room import Region
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, Scope, UserStore
 from service.bootstrap import application_env
-from service.http.app import Services, create_app
+from service.http.app import create_app
 from service.http.server import APP_ENV, _Server
+from service.http.services import Services
+from service.http.views import ViewsReader
 from service.logging import configure_logging
 from service.nats_server import NatsServerProcess
 
@@ -128,7 +130,7 @@ def serve_main(url: str, users_path: str, port: int, log_level: str, log_path: s
         configure_logging(log_level, stream=log_file)
         app = HaoshangliangApplication(env=application_env(url, APP_ENV))
         services = Services(
-            app=app, users=UserStore(Path(users_path)), views_path=Path(users_path).parent
+            app=app, users=UserStore(Path(users_path)), views=ViewsReader(Path(users_path).parent)
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -13,8 +13,10 @@ from litestar.testing import TestClient
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, Scope, UserStore
 from service.bootstrap import application_env
-from service.http.app import Services, create_app
+from service.http.app import create_app
 from service.http.server import APP_ENV
+from service.http.services import Services
+from service.http.views import ViewsReader
 from service.nats_server import NatsServerProcess
 
 COUNTY, TOWN, VILLAGE = "清河县", "柳溪镇", "河下村"
@@ -68,6 +70,8 @@ class Api:
     app: HaoshangliangApplication
     clock: Clock
     users: UserStore
+    services: Services
+    """What the app serves (its views' reader, the NATS URL …)."""
     tokens: dict[str, str] = field(default_factory=dict)
 
     def auth(self, person: str) -> dict[str, str]:
@@ -103,13 +107,20 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     services = Services(
         app=app,
         users=users,
-        views_path=base / "projections.duckdb",
+        views=ViewsReader(base / "projections.duckdb"),
         data_dir=base,
         nats_url=url,
     )
     try:
         with TestClient(create_app(services)) as client:
-            yield Api(client=client, app=app, clock=clock, users=users, tokens=tokens)
+            yield Api(
+                client=client,
+                app=app,
+                clock=clock,
+                users=users,
+                services=services,
+                tokens=tokens,
+            )
     finally:
         app.close()
         server.stop()

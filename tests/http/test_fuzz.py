@@ -25,7 +25,7 @@ EXAMPLES = 8
 
 @pytest.fixture(scope="module")
 def everyone(api: Api) -> dict[str, str]:
-    rebuild(api.app.recorder, api.app.name, api.client.app.state.services.views_path)
+    rebuild(api.app.recorder, api.app.name, api.services.views.path)
     roles = [r for r in USER_ROLES if r in EVENT_ROLES]
     grants = [Grant(role=role, scope=Scope()) for role in roles]  # type: ignore[arg-type]
     _, token = api.users.add("fuzz", "fuzz", grants)

@@ -28,9 +28,11 @@ from events.nats_bridge import NatsBridge
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
-from service.http.app import Services, create_app
+from service.http.app import create_app
 from service.http.idempotency import HEADER, REPLAYED_HEADER
 from service.http.server import APP_ENV
+from service.http.services import Services
+from service.http.views import ViewsReader
 from tests.ack_dropping_proxy import AckDroppingProxy
 from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE, Clock
 
@@ -64,7 +66,7 @@ def instance(
     services = Services(
         app=app,
         users=users,
-        views_path=base / "views.duckdb",
+        views=ViewsReader(base / "views.duckdb"),
         data_dir=base,
         store_refusal=store_refusal,
     )

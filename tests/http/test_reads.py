@@ -12,8 +12,7 @@ from tests.http.test_lifecycle import run_lifecycle
 @pytest.fixture(scope="module")
 def world(api: Api) -> dict[str, str]:
     ids = run_lifecycle(api)
-    services = api.client.app.state.services
-    rebuild(api.app.recorder, api.app.name, services.views_path)
+    rebuild(api.app.recorder, api.app.name, api.services.views.path)
     return ids
 
 

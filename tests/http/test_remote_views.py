@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,9 @@ from projections.query_service import (
 from projections.rebuild import snapshot
 from service.auth.users import Grant, Scope, UserStore
 from service.embedded import stop_embedded
-from service.http import views
-from service.http.app import Services, create_app
+from service.http.app import create_app
+from service.http.services import Services
+from service.http.views import LocalViews, ViewsReader
 from service.settings import Settings
 from tests.http.conftest import Api
 from tests.http.test_lifecycle import run_lifecycle
@@ -111,15 +114,19 @@ def world(api: Api) -> dict[str, str]:
 @pytest.fixture
 def remote(api: Api) -> Iterator[RemoteViews]:
     """The API's views client, as ``hsl serve --no-projector`` sets it up."""
-    services: Services = api.client.app.state.services
-    assert services.nats_url is not None
-    client = RemoteViews(services.nats_url, STREAM, timeout=TIMEOUT)
-    views.ask_remote(services.views_path, client)
+    assert api.services.nats_url is not None
+    client = RemoteViews(api.services.nats_url, STREAM, timeout=TIMEOUT)
     try:
         yield client
     finally:
-        views.forget_remote(services.views_path)
         client.close()
+
+
+@contextmanager
+def reading_through(api: Api, views: ViewsReader) -> Iterator[TestClient[Any]]:
+    """The API of ``api`` with ``views`` as its views' reader (as ``hsl serve`` gives one)."""
+    with TestClient(create_app(replace(api.services, views=views))) as client:
+        yield client
 
 
 def view_routes(world: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
@@ -158,15 +165,16 @@ def answers(client: TestClient[Any], api: Api, world: dict[str, str]) -> dict[st
 def test_reads_through_the_projector_process_equal_the_in_process_reads(
     api: Api, world: dict[str, str], remote: RemoteViews
 ) -> None:
-    services: Services = api.client.app.state.services
-    path = services.views_path
+    services = api.services
+    path = services.views.path
     process = start_project(path.parent, services.nats_url or "")
     try:
         wait_until_current(remote, api.head())
         with pytest.raises(duckdb.Error):  # held by the projector: no opening here at all
             duckdb.connect(str(path), read_only=True).close()
-        through_nats = answers(api.client, api, world)
-        metrics = api.client.get("/metrics").text
+        with reading_through(api, ViewsReader(path, remote=remote)) as client:
+            through_nats = answers(client, api, world)
+            metrics = client.get("/metrics").text
         assert "hsl_projection_lag_events 0" in metrics
     finally:
         out = stop(process)
@@ -176,31 +184,31 @@ def test_reads_through_the_projector_process_equal_the_in_process_reads(
 
     # The projector inside this process, sharing its connection (what `hsl serve` does).
     con = duckdb.connect(str(path))
-    views.share(path, con)
+    local = LocalViews()
+    local.share(con)
     try:
-        in_process = answers(api.client, api, world)
+        with reading_through(api, ViewsReader(path, local=local, remote=remote)) as client:
+            in_process = answers(client, api, world)
     finally:
-        views.unshare(path)
+        local.unshare()
         con.close()
     assert through_nats == in_process
 
     # Nobody holds the file and no projector answers: the file, opened read-only.
-    assert answers(api.client, api, world) == in_process
+    with reading_through(api, ViewsReader(path, remote=remote)) as client:
+        assert answers(client, api, world) == in_process
 
 
 def test_without_a_projector_a_read_is_a_503_naming_why(
     api: Api, world: dict[str, str], remote: RemoteViews, tmp_path: Path
 ) -> None:
-    empty = Services(app=api.app, users=api.users, views_path=tmp_path / "projections.duckdb")
-    views.ask_remote(empty.views_path, remote)
-    try:
-        with TestClient(create_app(empty)) as client:
-            started = time.monotonic()
-            response = client.get("/rooms", headers=api.auth("office-1"))
-            elapsed = time.monotonic() - started
-            ready = client.get("/readyz")
-    finally:
-        views.forget_remote(empty.views_path)
+    views = ViewsReader(tmp_path / "projections.duckdb", remote=remote)
+    empty = Services(app=api.app, users=api.users, views=views)
+    with TestClient(create_app(empty)) as client:
+        started = time.monotonic()
+        response = client.get("/rooms", headers=api.auth("office-1"))
+        elapsed = time.monotonic() - started
+        ready = client.get("/readyz")
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
@@ -216,19 +224,18 @@ def test_a_projector_that_does_not_answer_is_a_503_after_the_timeout(
     api: Api, world: dict[str, str], tmp_path: Path
 ) -> None:
     """Something subscribed to the query subject that never replies: 503 within the timeout."""
-    services: Services = api.client.app.state.services
+    services = api.services
     loop = _LoopThread("silent-projector")
     silent = loop.run(nats.connect(services.nats_url or ""))
     loop.run(silent.subscribe(query_subject(STREAM)))
     loop.run(silent.flush())
     client = RemoteViews(services.nats_url or "", STREAM, timeout=0.5)
-    views.ask_remote(services.views_path, client)
     try:
-        started = time.monotonic()
-        response = api.client.get("/topics", headers=api.auth("office-1"))
-        elapsed = time.monotonic() - started
+        with reading_through(api, ViewsReader(services.views.path, remote=client)) as asking:
+            started = time.monotonic()
+            response = asking.get("/topics", headers=api.auth("office-1"))
+            elapsed = time.monotonic() - started
     finally:
-        views.forget_remote(services.views_path)
         client.close()
         loop.run(silent.close())
         loop.close()
@@ -261,8 +268,7 @@ async def _ask(url: str, data: bytes) -> bytes:
 def test_a_bad_request_gets_a_named_error_and_changes_nothing(
     api: Api, world: dict[str, str], tmp_path: Path
 ) -> None:
-    services: Services = api.client.app.state.services
-    url = services.nats_url or ""
+    url = api.services.nats_url or ""
     data_dir = tmp_path / "project"
     process = start_project(data_dir, url)
     client = RemoteViews(url, STREAM, timeout=5)

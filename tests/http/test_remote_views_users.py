@@ -26,8 +26,9 @@ from projections.query_service import HEADER_ROOM, Ping, RemoteViews, encode_req
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
-from service.http import views
-from service.http.app import Services, create_app
+from service.http.app import create_app
+from service.http.services import Services
+from service.http.views import LocalViews, ViewsReader
 from service.nats_permissions import NatsUsers, role_permissions, write_auth_config
 from service.nats_server import NatsServerProcess
 from tests.http.conftest import PEOPLE, Api, Clock
@@ -36,6 +37,7 @@ from tests.http.test_remote_views import (
     REPO_ROOT,
     STREAM,
     answers,
+    reading_through,
     start_project,
     stop,
     wait_until_current,
@@ -79,37 +81,48 @@ def api(users: NatsUsers, server: str, tmp_path_factory: pytest.TempPathFactory)
         for person, (role, scope) in PEOPLE.items()
     }
     services = Services(
-        app=app, users=people, views_path=base / "projections.duckdb", data_dir=base, nats_url=url
+        app=app,
+        users=people,
+        views=ViewsReader(base / "projections.duckdb"),
+        data_dir=base,
+        nats_url=url,
     )
     try:
         with TestClient(create_app(services)) as client:
-            yield Api(client=client, app=app, clock=clock, users=people, tokens=tokens)
+            yield Api(
+                client=client,
+                app=app,
+                clock=clock,
+                users=people,
+                services=services,
+                tokens=tokens,
+            )
     finally:
         app.close()
 
 
 def test_service_asks_projector_answers_in_chunks(api: Api, users: NatsUsers, server: str) -> None:
     world = run_lifecycle(api)
-    services: Services = api.client.app.state.services
-    path = services.views_path
+    path = api.services.views.path
     remote = RemoteViews(users.url("service", server), STREAM, timeout=5)
-    views.ask_remote(path, remote)
     process = start_project(path.parent, users.url("projector", server), CREATE_TABLE="no")
     try:
         wait_until_current(remote, api.head())
-        through_nats = answers(api.client, api, world)
+        with reading_through(api, ViewsReader(path, remote=remote)) as client:
+            through_nats = answers(client, api, world)
     finally:
         stop(process)
-        views.forget_remote(path)
         remote.close()
     assert through_nats["/readyz"][0] == 200
     assert max(len(body) for _, body in through_nats.values()) > 3 * CHUNK  # chunked
     con = duckdb.connect(str(path))
-    views.share(path, con)
+    local = LocalViews()
+    local.share(con)
     try:
-        assert answers(api.client, api, world) == through_nats
+        with reading_through(api, ViewsReader(path, local=local)) as client:
+            assert answers(client, api, world) == through_nats
     finally:
-        views.unshare(path)
+        local.unshare()
         con.close()
 
 

@@ -29,7 +29,7 @@ def world(api: Api) -> dict[str, str]:
     topic = api.ok(
         "clerk-1", f"/rooms/{town}/topics", {"title": "停车难", "source": "public_call"}
     )["id"]
-    rebuild(api.app.recorder, api.app.name, api.client.app.state.services.views_path)
+    rebuild(api.app.recorder, api.app.name, api.services.views.path)
     return {"town": town, "topic": topic}
 
 

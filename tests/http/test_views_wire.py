@@ -124,10 +124,10 @@ def test_a_read_never_sees_half_a_batch(api: Api, tmp_path: Path) -> None:
     projector = Projector(con, api.app.recorder, api.app.name, after_change=pause)
     first = notifications[: len(notifications) // 4]
     projector.apply(first)
-    services = api.client.app.state.services
-    service = QueryService(con, services.nats_url, STREAM)
+    url = api.services.nats_url or ""
+    service = QueryService(con, url, STREAM)
     service.start()
-    client = RemoteViews(services.nats_url, STREAM, timeout=5)
+    client = RemoteViews(url, STREAM, timeout=5)
     try:
         before = client.read(Rooms()), client.read(Topics())
         assert client.read(Position()) == first[-1].id

@@ -12,7 +12,7 @@ import duckdb
 
 from projections.rebuild import snapshot
 from projections.runner import Projector
-from service.http import views
+from service.http.views import LocalViews, ViewsReader
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild
 from tests.small_disk import fill_disk, small_disk
@@ -34,10 +34,12 @@ def test_a_full_views_disk_stalls_the_follower_then_it_catches_up(tmp_path: Path
         path = disk / "projections.duckdb"
         con = duckdb.connect(str(path))
         stalls: list[str | None] = []
+        local = LocalViews()  # what `hsl serve` gives its projector and its API's reader
+        views = ViewsReader(path, local=local)
 
         def on_stall(why: str | None) -> None:
             stalls.append(why)
-            views.stalled(path, why)
+            local.stall(why)
 
         projector = Projector(con, s.app.recorder, s.app.name, on_stall=on_stall)
         projector.catch_up()
@@ -61,7 +63,7 @@ def test_a_full_views_disk_stalls_the_follower_then_it_catches_up(tmp_path: Path
             _wait_for(lambda: projector.stalled is not None or errors)
             assert not errors, errors
             assert projector.position == before  # nothing of the refused batch
-            readiness = views.readable(path)
+            readiness = views.readable()
             assert readiness is not None
             assert str(path) in readiness
             filler.unlink()
@@ -74,7 +76,7 @@ def test_a_full_views_disk_stalls_the_follower_then_it_catches_up(tmp_path: Path
         assert projector.stalled is None
         assert stalls[0] is not None
         assert stalls[-1] is None
-        after = views.readable(path)
+        after = views.readable()
         assert after is None or "not updated" not in after
         live = snapshot(con)
         con.close()

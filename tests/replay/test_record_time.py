@@ -36,8 +36,10 @@ from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
 from service.cli import main
 from service.demo.command import run_demo
-from service.http.app import Services, create_app
+from service.http.app import create_app
 from service.http.server import APP_ENV
+from service.http.services import Services
+from service.http.views import ViewsReader
 from service.settings import Settings
 from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE
 
@@ -160,7 +162,7 @@ def client(nats_url: str, tmp_path: Path) -> Iterator[TestClient[Any]]:
     users = UserStore(tmp_path / "users.json")
     _, token = users.add("clerk-1", "clerk-1", [Grant(role="clerk", scope=TOWN_SCOPE)])
     services = Services(
-        app=app, users=users, views_path=tmp_path / "views.duckdb", nats_url=nats_url
+        app=app, users=users, views=ViewsReader(tmp_path / "views.duckdb"), nats_url=nats_url
     )
     try:
         with TestClient(create_app(services)) as test_client:
