@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from projections.commands import views_path
-from projections.query_service import RemoteViews
+from projections.remote_views import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
 from service.http import views

@@ -26,16 +26,9 @@ from typing import Any
 
 import duckdb
 
-from projections.query_service import (
-    Ping,
-    Position,
-    Quarantine,
-    Read,
-    RemoteViews,
-    ViewsQueryError,
-    ViewsUnavailableError,
-    run_read,
-)
+from projections.remote_views import RemoteViews, ViewsUnavailableError
+from projections.view_reads import Ping, Position, Quarantine, Read, run_read
+from projections.views_wire import ViewsQueryError
 from service.http.problems import Unavailable
 
 _SHARED: dict[Path, duckdb.DuckDBPyConnection] = {}
