@@ -110,7 +110,10 @@ def _values(table: str, row: Mapping[str, Any], columns: Mapping[str, Column]) -
                 return f"{table}.{name} is NOT NULL but is given None"
             continue
         if not _fits(column.type, value):
-            return f"{table}.{name} is {column.type} but is given {type(value).__name__}"
+            given = type(value).__name__
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                given = "an aware datetime (views hold naive UTC: projections.updater.utc)"
+            return f"{table}.{name} is {column.type} but is given {given}"
     return None
 
 
