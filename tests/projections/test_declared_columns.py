@@ -190,4 +190,5 @@ class TestCheckWhenWritten:
 
 
 def _naive(e: Any) -> datetime:
-    return e.occurred_at.astimezone(UTC).replace(tzinfo=None)
+    moment: datetime = e.occurred_at
+    return moment.astimezone(UTC).replace(tzinfo=None)
