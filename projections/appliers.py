@@ -9,11 +9,7 @@ on it rather than skipping it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Final
-
-import msgspec
 
 from events import consultation as c
 from events import outcome as o
@@ -23,82 +19,8 @@ from events.codec import tag_of
 from events.common import BaseEvent
 from projections.changes import Change, Insert, Replace, Rows, Update
 from projections.people import ACTOR, PEOPLE, named_people
-
-Applier = Callable[[str, Any], list[Change]]
-"""(originator id, event) → the row changes, in order."""
-
-Value = Callable[[Any], Any]
-"""Reads one column's value from the event."""
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
-
-
-def utc(moment: datetime) -> datetime:
-    """A naive UTC timestamp, the form every view column holds.
-
-    For an aware time (every event's), the naive epoch plus its distance from the epoch: exact
-    to the microsecond, and a tenth of what ``replace(tzinfo=None)`` costs (a rebuild makes a
-    million of these).
-    """
-    if moment.tzinfo is not None:
-        return _NAIVE_EPOCH + (moment - _EPOCH)
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-_text: Final[Callable[[Any], str]] = msgspec.to_builtins
-"""A UUID's canonical text, as ``str`` gives it, in C (a third of ``str``'s cost)."""
-
-_LAST_AT: tuple[object, datetime | None] = (None, None)
-
-
-def _at(e: Any) -> datetime:
-    """The event's ``occurred_at`` as a view column, converted once per event.
-
-    Several columns of one event take it; ``datetime.replace`` was the costliest call of a
-    rebuild. The last (event, value) pair is kept as one tuple, replaced whole, so a thread
-    never reads one event's time for another.
-    """
-    global _LAST_AT  # noqa: PLW0603 - a one-entry cache
-    last_event, last_value = _LAST_AT
-    if last_event is e and last_value is not None:
-        return last_value
-    value = utc(e.occurred_at)
-    _LAST_AT = (e, value)
-    return value
-
-
-class Updater:
-    """An applier setting columns of one row: the originator's, or the one ``key`` reads.
-
-    ``sets`` values that are callables read the event, the others are constants; ``add``
-    increments counters. Called, it returns the one ``Update``; the rebuild's fold applies the
-    same description without making it (``projections.changes.Fold.set_columns``).
-    """
-
-    __slots__ = ("constants", "counters", "key", "readers", "table")
-
-    def __init__(
-        self,
-        table: str,
-        sets: dict[str, Value | str | bool | int],
-        add: dict[str, int] | None = None,
-        *,
-        key: Callable[[Any], str] | None = None,
-    ) -> None:
-        self.table = table
-        self.constants = {k: v for k, v in sets.items() if not callable(v)}
-        self.readers: list[tuple[str, Value]] = [(k, v) for k, v in sets.items() if callable(v)]
-        self.counters = add or {}
-        self.key = key
-
-    def __call__(self, oid: str, event: Any) -> list[Change]:
-        values = {k: read(event) for k, read in self.readers}
-        if self.constants:
-            values.update(self.constants)
-        key = oid if self.key is None else self.key(event)
-        return [Update(self.table, key, values, self.counters, event.backdated)]
+from projections.updater import Applier, Updater, Value, occurred_at, utc, uuid_text
+from projections.write_check import check_appliers
 
 
 def _update(
@@ -112,14 +34,14 @@ def _outcome(
     sets: dict[str, Value | str | bool | int], add: dict[str, int] | None = None
 ) -> Updater:
     """An outcome update that also records when its latest event happened."""
-    return _update("outcomes", {**sets, "last_event_at": _at}, add)
+    return _update("outcomes", {**sets, "last_event_at": occurred_at}, add)
 
 
 # --- rooms (§四.1, §五.3–§五.5) -----------------------------------------------------------
 
 
 def _room_established(oid: str, e: r.RoomEstablished) -> list[Change]:
-    parent = None if e.parent_room_id is None else _text(e.parent_room_id)
+    parent = None if e.parent_room_id is None else uuid_text(e.parent_room_id)
     row = {
         "room_id": oid,
         "name": e.name,
@@ -128,7 +50,7 @@ def _room_established(oid: str, e: r.RoomEstablished) -> list[Change]:
         "town": e.region.town,
         "locality": e.region.locality,
         "parent_room_id": parent,
-        "established_at": _at(e),
+        "established_at": occurred_at(e),
         "backdated_entry": e.backdated,
     }
     return [Insert("rooms", row)]
@@ -141,7 +63,7 @@ def _member_linked(oid: str, e: r.MemberLinked) -> list[Change]:
         "member_name": e.member.name,
         "member_level": e.member_level,
         "members_group": e.members_group,
-        "linked_at": _at(e),
+        "linked_at": occurred_at(e),
     }
     county = 1 if e.member_level == "county" else 0
     return [
@@ -155,7 +77,7 @@ def _plan_filed(oid: str, e: r.AnnualPlanFiled) -> list[Change]:
         "room_id": oid,
         "year": e.year,
         "planned_consultations": e.planned_consultations,
-        "filed_at": _at(e),
+        "filed_at": occurred_at(e),
     }
     return [Insert("room_plans", row)]
 
@@ -166,13 +88,15 @@ def _plan_filed(oid: str, e: r.AnnualPlanFiled) -> list[Change]:
 def _topic_proposed(oid: str, e: t.TopicProposed) -> list[Change]:
     row = {
         "topic_id": oid,
-        "room_id": _text(e.room_id),
+        "room_id": uuid_text(e.room_id),
         "room_level": e.room_level,
         "title": e.title,
         "source": e.source,
-        "reconsultation_of": None if e.reconsultation_of is None else _text(e.reconsultation_of),
+        "reconsultation_of": None
+        if e.reconsultation_of is None
+        else uuid_text(e.reconsultation_of),
         "status": "proposed",
-        "proposed_at": _at(e),
+        "proposed_at": occurred_at(e),
         "backdated_entry": e.backdated,
     }
     return [Insert("topics", row)]
@@ -184,20 +108,20 @@ def _topic_proposed(oid: str, e: t.TopicProposed) -> list[Change]:
 def _research_group_formed(oid: str, e: c.ResearchGroupFormed) -> list[Change]:
     row = {
         "consultation_id": oid,
-        "topic_id": _text(e.topic_id),
-        "room_id": _text(e.room_id),
+        "topic_id": uuid_text(e.topic_id),
+        "room_id": uuid_text(e.room_id),
         "room_level": e.room_level,
         "status": "researching",
         "research_lead_id": e.lead_id,
         "research_group_size": len(e.members),
-        "research_started_at": _at(e),
+        "research_started_at": occurred_at(e),
         "backdated_entry": e.backdated,
     }
     return [Insert("consultations", row)]
 
 
 def _participants_confirmed(oid: str, e: c.ParticipantsConfirmed) -> list[Change]:
-    at = _at(e)
+    at = occurred_at(e)
     rows = [
         {"consultation_id": oid, "person_id": p.id, "name": p.name, "role": p.role,
          "confirmed_at": at}
@@ -222,15 +146,15 @@ def _participants_confirmed(oid: str, e: c.ParticipantsConfirmed) -> list[Change
 def _motion_put(oid: str, e: c.MotionPut) -> list[Change]:
     row = {
         "consultation_id": oid,
-        "motion_id": _text(e.motion_id),
+        "motion_id": uuid_text(e.motion_id),
         "text": e.text,
-        "put_at": _at(e),
+        "put_at": occurred_at(e),
     }
     return [Insert("motions", row)]
 
 
 def _motion_key(e: Any) -> str:
-    return _text(e.motion_id)
+    return uuid_text(e.motion_id)
 
 
 # A motion's row: ``motions`` has no ``backdated_entry``, so the event's flag changes nothing.
@@ -243,7 +167,7 @@ _motion_resolved = Updater(
         "abstentions": lambda e: e.tally.abstentions,
         "present": lambda e: e.tally.present,
         "result": lambda e: e.result,
-        "resolved_at": _at,
+        "resolved_at": occurred_at,
     },
     key=_motion_key,
 )
@@ -253,7 +177,7 @@ def _held(oid: str, e: c.ConsultationHeld) -> list[Change]:
     # Held once (the domain requires the scheduled stage): no earlier attendee list to replace.
     # Each attendee's role is read from the participant list when the row is written
     # (``projections.changes.DERIVED``).
-    at = _at(e)
+    at = occurred_at(e)
     sets = {
         "status": "held",
         "form": e.form,
@@ -272,7 +196,7 @@ def _opinion_recorded(oid: str, e: c.OpinionRecorded) -> list[Change]:
         "speaker_id": e.speaker_id,
         "speaker_role": e.speaker_role,
         "stance": e.stance,
-        "recorded_at": _at(e),
+        "recorded_at": occurred_at(e),
     }
     return [
         Insert("opinions", row),
@@ -283,10 +207,10 @@ def _opinion_recorded(oid: str, e: c.OpinionRecorded) -> list[Change]:
 def _dissent_recorded(oid: str, e: c.DissentRecorded) -> list[Change]:
     row = {
         "consultation_id": oid,
-        "dissent_id": _text(e.dissent_id),
+        "dissent_id": uuid_text(e.dissent_id),
         "person_count": len(e.person_ids),
         "position": e.position,
-        "recorded_at": _at(e),
+        "recorded_at": occurred_at(e),
     }
     return [
         Insert("dissents", row),
@@ -300,28 +224,34 @@ def _dissent_recorded(oid: str, e: c.DissentRecorded) -> list[Change]:
 def _outcome_drafted(oid: str, e: o.OutcomeDrafted) -> list[Change]:
     row = {
         "outcome_id": oid,
-        "consultation_id": _text(e.consultation_id),
-        "topic_id": _text(e.topic_id),
-        "room_id": _text(e.room_id),
+        "consultation_id": uuid_text(e.consultation_id),
+        "topic_id": uuid_text(e.topic_id),
+        "room_id": uuid_text(e.room_id),
         "kind": e.kind,
         "title": e.title,
         "stage": "drafted",
-        "drafted_at": _at(e),
+        "drafted_at": occurred_at(e),
         "backdated_entry": e.backdated,
-        "last_event_at": _at(e),
+        "last_event_at": occurred_at(e),
     }
     return [Insert("outcomes", row)]
 
 
+_outcome_touched = _outcome({})
+"""An outcome's latest event time, for events that change nothing else of its row."""
+
+
 def _dissent_explained(oid: str, e: o.DissentExplained) -> list[Change]:
-    row = {"outcome_id": oid, "dissent_id": _text(e.dissent_id), "explained_at": _at(e)}
-    return [Insert("dissent_explanations", row), *_outcome({})(oid, e)]
+    row = {"outcome_id": oid, "dissent_id": uuid_text(e.dissent_id), "explained_at": occurred_at(e)}
+    return [Insert("dissent_explanations", row), *_outcome_touched(oid, e)]
 
 
-def _verified(oid: str, e: o.ImplementationVerified) -> list[Change]:
-    # Not effective reopens the work (§四.6 监督落实成效): back to implementing.
-    stage = "verified" if e.effective else "implementing"
-    return _outcome({"verified_at": _at, "verified_effective": e.effective, "stage": stage})(oid, e)
+# Not effective reopens the work (§四.6 监督落实成效): back to implementing.
+_verified = _outcome({
+    "verified_at": occurred_at,
+    "verified_effective": lambda e: e.effective,
+    "stage": lambda e: "verified" if e.effective else "implementing",
+})  # fmt: skip
 
 
 _APPLIERS: Final[dict[str, Applier]] = {
@@ -341,30 +271,30 @@ _APPLIERS: Final[dict[str, Applier]] = {
     tag_of(t.TopicApprovalEscalated): _update("topics", {
         "status": "awaiting_upper_approval",
         "escalated_to": lambda e: e.upper_org,
-        "escalated_at": _at,
+        "escalated_at": occurred_at,
     }),
     tag_of(t.TopicApproved): _update("topics", {
         "status": "approved",
         "approving_org": lambda e: e.approving_org,
         "approved_by_upper_level": lambda e: e.by_upper_level,
-        "approved_at": _at,
+        "approved_at": occurred_at,
     }),
     tag_of(t.TopicRejected): _update("topics", {
         "status": "rejected",
         "rejecting_org": lambda e: e.rejecting_org,
         "rejection_reason": lambda e: e.reason,
-        "rejected_at": _at,
+        "rejected_at": occurred_at,
     }),
     tag_of(t.TopicFiled): _update("topics", {
         "status": "filed",
         "filed_with": lambda e: e.filed_with,
         "filing_ref": lambda e: e.filing_ref,
-        "filed_at": _at,
+        "filed_at": occurred_at,
     }),
     tag_of(t.TopicWithdrawn): _update("topics", {
         "status": "withdrawn",
         "withdrawal_reason": lambda e: e.reason,
-        "withdrawn_at": _at,
+        "withdrawn_at": occurred_at,
     }),
     tag_of(c.ResearchGroupFormed): _research_group_formed,
     tag_of(c.ResearchFindingRecorded): _update("consultations", {}, {"research_findings": 1}),
@@ -384,65 +314,65 @@ _APPLIERS: Final[dict[str, Applier]] = {
     tag_of(c.MotionResolved): _motion_resolved,
     tag_of(c.ConsensusReached): _update("consultations", {
         "consensus_summary": lambda e: e.summary,
-        "consensus_at": _at,
+        "consensus_at": occurred_at,
     }),
     tag_of(c.DissentRecorded): _dissent_recorded,
     tag_of(o.OutcomeDrafted): _outcome_drafted,
-    tag_of(o.OutcomeReported): _outcome({"stage": "reported", "reported_at": _at}),
+    tag_of(o.OutcomeReported): _outcome({"stage": "reported", "reported_at": occurred_at}),
     tag_of(o.OutcomeAdopted): _outcome({
         "stage": "adopted",
-        "adopted_at": _at,
+        "adopted_at": occurred_at,
         "adopted_as": lambda e: e.adopted_as,
         "decided_by": lambda e: e.decided_by,
         "needs_implementation": lambda e: e.needs_implementation,
     }),
     tag_of(o.OutcomeNotAdopted): _outcome({
         "stage": "not_adopted",
-        "not_adopted_at": _at,
+        "not_adopted_at": occurred_at,
         "decided_by": lambda e: e.decided_by,
         "not_adopted_reason": lambda e: e.reason,
     }),
     tag_of(o.PublicityNoticePublished): _outcome({
         "stage": "publicised",
-        "publicised_at": _at,
+        "publicised_at": occurred_at,
         "publicity_starts_on": lambda e: e.starts_on,
         "publicity_ends_on": lambda e: e.ends_on,
     }),
     tag_of(o.ObjectionReceived): _outcome({}, {"objection_count": 1}),
     tag_of(o.ImplementationAssigned): _outcome({
         "stage": "implementing",
-        "implementation_assigned_at": _at,
+        "implementation_assigned_at": occurred_at,
         "implementing_unit_id": lambda e: e.unit.id,
         "implementing_unit_name": lambda e: e.unit.name,
         "deadline": lambda e: e.deadline,
     }),
     tag_of(o.ProgressReported): _outcome({
         "progress_percent": lambda e: e.percent,
-        "progress_at": _at,
+        "progress_at": occurred_at,
     }),
     tag_of(o.ImplementationCompleted): _outcome({
         "stage": "implemented",
-        "implemented_at": _at,
+        "implemented_at": occurred_at,
         "progress_percent": 100,
         "stalled": False,
     }),
     tag_of(o.ImplementationVerified): _verified,
     tag_of(o.ImplementationStalled): _outcome(
-        {"stalled": True, "stalled_at": _at, "stall_cause": lambda e: e.cause},
+        {"stalled": True, "stalled_at": occurred_at, "stall_cause": lambda e: e.cause},
         {"stall_count": 1},
     ),
     tag_of(o.ReconsultationOpened): _outcome({
-        "reconsultation_topic_id": lambda e: _text(e.new_topic_id),
-        "reconsulted_at": _at,
+        "reconsultation_topic_id": lambda e: uuid_text(e.new_topic_id),
+        "reconsulted_at": occurred_at,
     }),
-    tag_of(o.FeedbackDelivered): _outcome({"stage": "fed_back", "fed_back_at": _at}),
+    tag_of(o.FeedbackDelivered): _outcome({"stage": "fed_back", "fed_back_at": occurred_at}),
     tag_of(o.DissentExplained): _dissent_explained,
     tag_of(o.EscalatedViaCppcc): _outcome({
         "escalated_to": lambda e: e.to_level,
         "escalation_category": lambda e: e.category,
-        "escalated_at": _at,
+        "escalated_at": occurred_at,
     }),
-    tag_of(o.OutcomeClosed): _outcome({"stage": "closed", "closed_at": _at}),
+    tag_of(o.OutcomeClosed): _outcome({"stage": "closed", "closed_at": occurred_at}),
 }  # fmt: skip
 
 
@@ -455,7 +385,7 @@ def member_act(tag: str, oid: str, event: Any) -> dict[str, Any] | None:
         "member_id": actor.id,
         "event_type": tag,
         "aggregate_id": oid,
-        "occurred_at": _at(event),
+        "occurred_at": occurred_at(event),
     }
 
 
@@ -514,3 +444,7 @@ APPLIERS: Final[dict[str, Applier]] = {tag: _indexed(tag, f) for tag, f in _APPL
 def changes_for(originator_id: str, event: BaseEvent) -> list[Change]:
     """The row changes of one event; ``KeyError`` if its tag has no applier."""
     return APPLIERS[tag_of(event)](originator_id, event)
+
+
+check_appliers(APPLIERS)
+"""Every applier's writes against the tables' declaration: a misspelt column fails here."""

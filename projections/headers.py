@@ -1,9 +1,9 @@
 """Chinese column headers for the spreadsheets ``hsl export`` writes (CSV and XLSX).
 
 ``COLUMN_HEADERS`` maps every table and view of the projection to every one of its columns
-(``projections/schema.py`` and ``projections/closed_loop.py`` here, the analytics views'
-``ANALYTICS_HEADERS`` from ``projections/analytics.py``); a test checks that a freshly created
-views file has no column without one. The wording follows docs/analytics.md and the terms of
+(``projections/tables.py`` and ``projections/closed_loop.py`` here, the analytics views'
+``ANALYTICS_HEADERS`` from ``projections/analytics_headers.py``); a test checks that a freshly
+created views file has no column without one. The wording follows docs/analytics.md and the terms of
 the 有事好商量 documents (议事室, 议题, 协商成果, 采纳, 落实, 反馈 …). Values are not translated:
 codes such as ``stage = 'adopted'`` stay as they are stored.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from projections.analytics import ANALYTICS_HEADERS
+from projections.analytics_headers import ANALYTICS_HEADERS
 
 # Columns that mean the same in every table that has them.
 _ROOM_ID = {"room_id": "议事室编号"}

@@ -112,7 +112,7 @@ class NamedColumns:
     """The people events name, as columns: id, relation, and the naming event's position.
 
     The rebuild's columnar form of the live path's rows (``projections.appliers._indexed``),
-    for its fold (``projections.changes.Fold.index_people``) and its reader child
+    for its fold (``projections.fold.Fold.index_people``) and its reader child
     (``projections.people_reader``, on :data:`LIGHT_EVENTS`).
     """
 
@@ -179,7 +179,7 @@ def named_people(named: tuple[tuple[str, Reader], ...], event: Any) -> list[tupl
 
     The actor's row has the relation ``actor``, which no field is called, so it never
     collides with these. One definition for the live path (``projections.appliers``) and the
-    rebuild's columnar path (``projections.changes.Fold.index_people``).
+    rebuild's columnar path (``projections.fold.Fold.index_people``).
     """
     found = []
     for relation, read in named:

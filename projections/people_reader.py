@@ -9,8 +9,9 @@ writer thread as much, building those 2.2 million rows in Python.
 
 The rows are the live path's (``projections.appliers._indexed``), made by the same readers
 (``PEOPLE``, ``named_people``) on Structs with the same attribute names. The folding process
-takes them only for a page it decoded in one call itself (``projections.runner.decode_page``):
-every event of its topic's type, at its current schema version. Any other page (an event to
+takes them only for a page it decoded in one call itself
+(``projections.page_decoding.decode_page``): every event of its topic's type, at its current
+schema version. Any other page (an event to
 upcast, one to refuse) is indexed there from the decoded events, as are pages read in-process.
 """
 

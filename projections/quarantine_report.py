@@ -12,13 +12,9 @@ from typing import Any
 
 import duckdb
 
-from projections.query_service import (
-    Quarantine,
-    RemoteViews,
-    ViewsQueryError,
-    ViewsUnavailableError,
-    run_read,
-)
+from projections.remote_views import RemoteViews, ViewsUnavailableError
+from projections.view_reads import Quarantine, run_read
+from projections.views_wire import ViewsQueryError
 
 ASK_TIMEOUT = 2.0
 """Seconds to wait for a running projector's answer."""

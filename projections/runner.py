@@ -6,26 +6,23 @@ two batches resumes exactly where the last commit left off, and a crash inside o
 nothing of it. This is eventsourcing's ``ProjectionRunner`` guarantee, done by hand because
 the view and the tracking table live in one DuckDB file that the runner owns.
 
-Bulk: a batch's changes are folded in memory (``projections.changes.Batch``) and each touched
+Bulk: a batch's changes are folded in memory (``projections.batch.Batch``) and each touched
 table is written once: one ``DELETE`` of the old rows, one columnar ``INSERT``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Final
 from uuid import UUID
 
 import duckdb
-import msgspec
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
-from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
 from events.common import BaseEvent
 from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
 from events.quarantine import (
@@ -37,9 +34,13 @@ from events.quarantine import (
 )
 from events.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
-from projections.changes import Batch, Change, Fold, Insert, MissingRowError
+from projections.batch import Batch
+from projections.changes import Change, Insert, MissingRowError
+from projections.fold import Fold, collector_paused
+from projections.page_decoding import decode_page
 from projections.people_reader import person_acts
 from projections.schema import TABLES, create_schema, record_quarantined, tracking_position
+from projections.tables import COLUMN_NAMES, COLUMN_TYPES
 
 DEFAULT_BATCH: Final = 5000
 
@@ -97,8 +98,8 @@ class Projector:
         self.stalled: str | None = None
         """Why the views file takes no batch now (a full disk), while following; else None."""
         create_schema(con)
-        self._columns = {table: _columns(con, table) for table in TABLES}
-        self._types = {table: _columns(con, table, "data_type") for table in TABLES}
+        self._columns = {table: COLUMN_NAMES[table] for table in TABLES}
+        self._types = {table: COLUMN_TYPES[table] for table in TABLES}
         self.process_threshold = PROCESS_THRESHOLD
         """Catch-ups of at least this many events read the log in a child process."""
         self.position = tracking_position(con, application_name)
@@ -241,7 +242,7 @@ class Projector:
         """Apply everything up to ``until`` to empty views in **one** transaction.
 
         For a file nobody else uses (the rebuild's): the log is read by a child process while
-        this one decodes and folds in memory (:class:`projections.changes.Fold`), the rows are
+        this one decodes and folds in memory (:class:`projections.fold.Fold`), the rows are
         written as Arrow tables, and the views and the new position commit together at the end.
         A failure anywhere rolls all of it back. Python's cyclic garbage collector is paused
         meanwhile: the fold creates millions of short-lived objects and no cycles, and each
@@ -260,7 +261,7 @@ class Projector:
         fold = Fold(self.con, self._columns, self._types)
         applied = 0
         skipped: list[Quarantined] = []
-        with _collector_paused():
+        with collector_paused():
             self.con.execute("BEGIN TRANSACTION")
             try:
                 for chunk in self._pages(1, until, page, child=PEOPLE_READER):
@@ -479,68 +480,13 @@ def _drain(
             return batch, False
 
 
+PEOPLE_READER: Final = "projections.people_reader"
+"""The rebuild's reader child: reads the log and makes each page's ``person_acts`` rows."""
+
+
 def _uuid_or_text(text: str) -> UUID | str:
     """An aggregate id as a notification gives it as text: a UUID's, or a string id."""
     try:
         return UUID(text)
     except ValueError:
         return text
-
-
-PEOPLE_READER: Final = "projections.people_reader"
-"""The rebuild's reader child: reads the log and makes each page's ``person_acts`` rows."""
-
-_PAGE_DECODER: Final = msgspec.json.Decoder(list[AnyEvent])
-_EXPECTED: Final = EVENT_TYPES.__getitem__
-_VERSIONED: Final[dict[type, int]] = {
-    EVENT_TYPES[tag]: version for tag, version in CURRENT_VERSIONS.items() if version > 1
-}
-"""Event classes past their first schema version: a stored older payload needs upcasting."""
-
-
-def decode_page(chunk: Page) -> list[Any] | None:
-    """A page's events decoded by one call, or None if any needs :meth:`Projector.verdict`.
-
-    The page holds its payloads as one JSON array (msgspec validates each element against the
-    union of the events, as ``decode`` does). None (the caller then goes event by event, and
-    quarantines what is not an event: ``events.quarantine``) when a topic is unknown,
-    anything fails to decode, an event is not of its topic's type, or one was stored at an
-    older schema version. Every payload is one JSON value, so equal counts pair them up.
-    """
-    if not APPLIERS.keys() >= set(chunk.topics):
-        return None
-    try:
-        events: list[Any] = _PAGE_DECODER.decode(chunk.payloads)
-    except msgspec.MsgspecError:
-        return None
-    if list(map(type, events)) != list(map(_EXPECTED, chunk.topics)):
-        return None
-    if _VERSIONED and not _VERSIONED.keys().isdisjoint(map(type, events)):
-        for event in events:
-            version = _VERSIONED.get(type(event))
-            if version is not None and event.schema_version < version:
-                return None
-    return events
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _columns(
-    con: duckdb.DuckDBPyConnection, table: str, attribute: str = "column_name"
-) -> list[str]:
-    """A table's column names (or types) in their stored order (``INSERT … VALUES`` order)."""
-    rows = con.execute(
-        f"SELECT {attribute} FROM duckdb_columns() WHERE table_name = ? "
-        "AND schema_name = 'main' ORDER BY column_index",
-        [table],
-    ).fetchall()
-    return [str(name) for (name,) in rows]

@@ -64,7 +64,7 @@ from urllib.parse import urlsplit, urlunsplit
 from events.nats_connection import server_list
 from events.redact import SECRETS, redact_url
 from events.stream_layout import SUBJECT_ROOT, StreamLayout
-from projections.query_service import query_subject, reply_subjects
+from projections.views_wire import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 from service.settings import NatsUser
 

@@ -48,7 +48,8 @@ from events.nats_connection import (
     ride_out,
 )
 from events.room import Region
-from projections.query_service import Position, RemoteViews, ViewsUnavailableError
+from projections.remote_views import RemoteViews, ViewsUnavailableError
+from projections.view_reads import Position
 from service.bootstrap import open_application
 from service.embedded import STATE_FILE, connect_url, stop_embedded
 from service.nats_server import NatsCluster, NatsServerProcess

@@ -26,7 +26,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from events.jetstream_commits import JetStreamRecorder
-from projections import query_service as qs
+from projections import view_reads as qs
 from projections.analytics import VIEWS
 from replay.history import HistoryReader
 from service.domain.errors import NotFoundError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from projections.commands import views_path
-from projections.query_service import RemoteViews
+from projections.remote_views import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
 from service.http.app import create_app

@@ -2,14 +2,14 @@
 
 DuckDB lets one process hold the file for writing and no other process open it meanwhile, so
 who answers a read depends on who holds the file. Each read is one of the named reads of
-``projections.query_service`` (:data:`~projections.query_service.Read`), answered in one
+``projections.view_reads`` (:data:`~projections.view_reads.Read`), answered in one
 DuckDB transaction by the same code on every path, so every path gives the same answer:
 
 1. **in-process**: ``hsl serve`` runs the projector itself, which shares its connection
    through the :class:`LocalViews` both are given; the read runs on a cursor of it (its own
    transaction, never the projector's);
 2. **over NATS**: ``hsl serve --no-projector`` (compose's ``api``) gives its
-   :class:`ViewsReader` a :class:`~projections.query_service.RemoteViews`, which sends the
+   :class:`ViewsReader` a :class:`~projections.remote_views.RemoteViews`, which sends the
    read to the projector that holds the file (``hsl project``), which answers it;
 3. **the file, read-only**: when nobody holds the file (no projector runs, e.g. after
    ``hsl projections rebuild``), or no projector answers, the file is opened read-only for
@@ -28,16 +28,9 @@ from typing import Any
 
 import duckdb
 
-from projections.query_service import (
-    Ping,
-    Position,
-    Quarantine,
-    Read,
-    RemoteViews,
-    ViewsQueryError,
-    ViewsUnavailableError,
-    run_read,
-)
+from projections.remote_views import RemoteViews, ViewsUnavailableError
+from projections.view_reads import Ping, Position, Quarantine, Read, run_read
+from projections.views_wire import ViewsQueryError
 from service.http.problems import Unavailable
 
 

@@ -30,16 +30,11 @@ import pytest
 from litestar.testing import TestClient
 
 from projections.analytics import VIEWS
-from projections.query_service import (
-    Position,
-    RemoteViews,
-    ViewsQueryError,
-    _LoopThread,
-    decode_reply,
-    query_subject,
-    reply_prefix,
-)
+from projections.loop_thread import LoopThread
 from projections.rebuild import snapshot
+from projections.remote_views import RemoteViews
+from projections.view_reads import Position
+from projections.views_wire import ViewsQueryError, decode_reply, query_subject, reply_prefix
 from service.auth.users import Grant, Scope, UserStore
 from service.embedded import stop_embedded
 from service.http.app import create_app
@@ -225,7 +220,7 @@ def test_a_projector_that_does_not_answer_is_a_503_after_the_timeout(
 ) -> None:
     """Something subscribed to the query subject that never replies: 503 within the timeout."""
     services = api.services
-    loop = _LoopThread("silent-projector")
+    loop = LoopThread("silent-projector")
     silent = loop.run(nats.connect(services.nats_url or ""))
     loop.run(silent.subscribe(query_subject(STREAM)))
     loop.run(silent.flush())

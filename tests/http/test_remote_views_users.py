@@ -22,7 +22,9 @@ import nats.errors
 import pytest
 from litestar.testing import TestClient
 
-from projections.query_service import HEADER_ROOM, Ping, RemoteViews, encode_request, query_subject
+from projections.remote_views import RemoteViews
+from projections.view_reads import Ping
+from projections.views_wire import HEADER_ROOM, encode_request, query_subject
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env

@@ -12,9 +12,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from projections import query_service as qs
-from projections.query_service import MAX_OFFSET
+from projections import view_reads, views_wire
 from projections.rebuild import rebuild
+from projections.view_reads import MAX_OFFSET
 from tests.http.conftest import COUNTY, TOWN, Api
 from tests.http.test_problems import problem
 
@@ -212,10 +212,10 @@ class TestQueryParameters:
 
 def test_the_views_wire_bounds_the_offset_too() -> None:
     """`hsl project` answers the same named reads over NATS: the bound is the Struct's."""
-    assert qs.decode_request(b'{"read": "rooms", "offset": 9007199254740992}') == qs.Rooms(
-        offset=MAX_OFFSET
-    )
+    assert views_wire.decode_request(
+        b'{"read": "rooms", "offset": 9007199254740992}'
+    ) == view_reads.Rooms(offset=MAX_OFFSET)
     for offset in (MAX_OFFSET + 1, 2**63, 2**64):
         data = b'{"read": "topics", "offset": %d}' % offset
         with pytest.raises(msgspec.ValidationError, match=r"\$\.offset"):
-            qs.decode_request(data)
+            views_wire.decode_request(data)

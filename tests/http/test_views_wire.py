@@ -17,20 +17,17 @@ from uuid import uuid4
 import duckdb
 import pytest
 
-from projections.query_service import (
-    Position,
-    QueryService,
-    RemoteViews,
-    Rooms,
-    Topics,
+from projections.query_service import QueryService
+from projections.remote_views import RemoteViews
+from projections.runner import Projector
+from projections.view_reads import Position, Rooms, Topics, run_read
+from projections.views_wire import (
     UnsupportedValueError,
     ViewsQueryError,
     answer,
     decode_reply,
     encode_result,
-    run_read,
 )
-from projections.runner import Projector
 from tests.http.conftest import Api
 from tests.http.test_lifecycle import run_lifecycle
 

@@ -25,7 +25,8 @@ import structlog
 
 from events.common import CHINA_STANDARD_TIME
 from events.room import Region
-from projections.analytics import ANALYTICS_HEADERS, VIEWS
+from projections.analytics import VIEWS
+from projections.analytics_headers import ANALYTICS_HEADERS
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import create_schema

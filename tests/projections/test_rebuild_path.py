@@ -19,8 +19,10 @@ from eventsourcing.persistence import OperationalError
 
 import events.jetstream_reader as reader
 from events.jetstream_reader import Page, read_pages
-from projections import changes, runner
-from projections.changes import Batch, Fold, Insert, Replace, Update
+from projections import arrow_rows, page_decoding, runner
+from projections.batch import Batch
+from projections.changes import Insert, Replace, Update
+from projections.fold import Fold
 from projections.people_reader import person_acts, person_acts_of
 from projections.rebuild import rebuild, snapshot
 from projections.runner import ProjectionError, Projector
@@ -285,7 +287,7 @@ class TestPeopleReader:
         page = Page.of_columns(*columns)
         page = dataclasses.replace(page, annex=person_acts_of(page))
         assert page.annex is not None  # the light decoder does not look at the version
-        assert runner.decode_page(page) is None  # the fold's does
+        assert page_decoding.decode_page(page) is None  # the fold's does
 
         def taken(self: Fold, rows: Any) -> None:
             raise AssertionError("the child's rows were taken for a page to upcast")
@@ -305,7 +307,7 @@ class TestKeyedArrowTable:
             {"k": "a", "n": 1, "at": at},
             {"k": "b", "n": None, "at": None},
         ]
-        assert changes.keyed_arrow_table(columns, types, rows) == changes.arrow_table(
+        assert arrow_rows.keyed_arrow_table(columns, types, rows) == arrow_rows.arrow_table(
             columns, types, rows
         )
 
@@ -317,5 +319,5 @@ class TestKeyedArrowTable:
             [{"k": "a", "n": 1}, {"n": 2, "k": "b"}],
             [{"k": "a", "n": 1}, {"k": "b", "n": 2, "extra": 3}],
         ):
-            table = changes.keyed_arrow_table(columns, types, rows)
+            table = arrow_rows.keyed_arrow_table(columns, types, rows)
             assert table.to_pylist() == [{"k": r["k"], "n": r["n"]} for r in rows], rows

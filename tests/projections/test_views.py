@@ -10,7 +10,8 @@ import duckdb
 from events.codec import EVENT_TYPES
 from events.common import CHINA_STANDARD_TIME
 from projections.appliers import APPLIERS
-from projections.changes import Batch, Insert, Replace
+from projections.batch import Batch
+from projections.changes import Insert, Replace
 from projections.people import PEOPLE
 from projections.runner import Projector
 from projections.schema import TABLES, create_schema
