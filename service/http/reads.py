@@ -28,6 +28,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from events.jetstream_commits import JetStreamRecorder
 from projections import query_service as qs
 from projections.analytics import VIEWS
+from projections.query_service import ResultRows
 from replay.history import HistoryReader
 from service.domain.errors import NotFoundError
 from service.http import views
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from service.http.app import Services
 
 AnyRequest = Request[Any, Any, Any]
-Rows = list[dict[str, Any]]
 
 
 class OutcomeState(msgspec.Struct, kw_only=True):
@@ -181,9 +181,9 @@ def list_rooms(
     level: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """Rooms from the views, filtered by county, town or level."""
-    rows: Rows = _read(
+    rows: ResultRows = _read(
         request, qs.Rooms(county=county, town=town, level=level, limit=limit, offset=offset)
     )
     return rows
@@ -212,10 +212,10 @@ def list_topics(
     source: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """Topics from the views, filtered by room, status or source."""
     read = qs.Topics(room_id=room_id, status=status, source=source, limit=limit, offset=offset)
-    rows: Rows = _read(request, read)
+    rows: ResultRows = _read(request, read)
     return rows
 
 
@@ -243,10 +243,10 @@ def list_outcomes(
     stage: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """The closed-loop status of outcomes (the ``outcome_status`` view)."""
     read = qs.Outcomes(room_id=room_id, stage=stage, limit=limit, offset=offset)
-    rows: Rows = _read(request, read)
+    rows: ResultRows = _read(request, read)
     return rows
 
 
@@ -275,7 +275,7 @@ def analytics_view(
     """One analytics view's rows, as JSON or as CSV (UTF-8 with BOM)."""
     if view not in VIEWS:
         raise NotFoundError("analytics view", view)
-    rows: Rows = _read(request, qs.Analytics(view=view, limit=limit))
+    rows: ResultRows = _read(request, qs.Analytics(view=view, limit=limit))
     if format == "csv":
         out = io.StringIO()
         out.write("\ufeff")
