@@ -17,8 +17,8 @@ present.
 
 Determinism: all choices come from the plan (``county.py``) and from per-lifecycle
 ``random.Random`` instances seeded by it; the story's clock is simulated; and the ids the
-domain would draw with ``uuid4`` (aggregates, motions, dissents) are taken from
-:class:`DemoIds` while the demo runs (see :func:`deterministic_ids`). The same seed and
+domain draws (aggregates, motions, dissents) come from :class:`DemoIds`, the application's
+id source while the demo runs (``HaoshangliangApplication.ids``). The same seed and
 scale therefore give the same commands and the same events, alike in every field but the
 time of writing (``recorded_at``) and what follows from it (``backdated``).
 """
@@ -27,16 +27,12 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from types import ModuleType
 from typing import Final
 from uuid import UUID, uuid5
 
-import service.domain.base
-import service.domain.consultation
 from events.common import Actor, Person
 from events.consultation import Participant, ResearchMethod, Stance, VoteChoice
 from events.outcome import FeedbackChannel, PublicityChannel, Recipient
@@ -131,33 +127,6 @@ class DemoIds:
     def __call__(self) -> UUID:
         self.count += 1
         return self.nth(self.count)
-
-
-_ID_MODULES: Final[tuple[ModuleType, ...]] = (service.domain.base, service.domain.consultation)
-"""Domain modules that draw ids with ``uuid4`` (aggregate ids; motion and dissent ids)."""
-
-
-@contextmanager
-def deterministic_ids(ids: Callable[[], UUID]) -> Iterator[None]:
-    """While in the block, the domain's ``uuid4`` calls return ``ids()`` instead.
-
-    The domain has no id hook yet, so this swaps the module-level name it calls; the
-    previous function is restored on exit. Not thread-safe: the demo is one thread. A
-    module that stops importing ``uuid4`` fails here loudly rather than going random.
-    """
-    saved = []
-    for module in _ID_MODULES:
-        if not callable(getattr(module, "uuid4", None)):
-            msg = f"{module.__name__} no longer draws ids with uuid4; update the demo"
-            raise RuntimeError(msg)
-        saved.append(module.uuid4)
-    try:
-        for module in _ID_MODULES:
-            setattr(module, "uuid4", ids)  # noqa: B010 - patching a module global on purpose
-        yield
-    finally:
-        for module, original in zip(_ID_MODULES, saved, strict=True):
-            setattr(module, "uuid4", original)  # noqa: B010
 
 
 class Timeline:
@@ -260,11 +229,14 @@ class Demo:
         for plan in self.county.plans:
             self.timeline.spawn(plan.start, self._topic(plan))
         steps = 0
-        with deterministic_ids(self.ids):
+        own_ids, self.app.ids = self.app.ids, self.ids
+        try:
             while self.timeline.step():
                 steps += 1
                 if progress is not None and steps % every == 0:
                     progress(self.clock.now)
+        finally:
+            self.app.ids = own_ids
         if progress is not None:
             progress(self.clock.now)
         return self.stats
