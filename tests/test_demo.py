@@ -30,7 +30,7 @@ import pytest
 
 from service.bootstrap import open_application
 from service.demo.command import run_demo
-from service.demo.county import END, START
+from service.demo.plan import END, START
 from service.demo.report import ProgressBar, Summary
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
