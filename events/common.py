@@ -13,7 +13,7 @@ raises the class's ``schema_version`` default and adds an upcaster in
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, ClassVar, Final, Literal
+from typing import Annotated, ClassVar, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -79,6 +79,12 @@ ParticipantRole = Literal[
     "expert",
 ]
 """Who takes part in a consultation activity (§四.4); residents are ``resident_rep``."""
+PARTICIPANT_ROLES: Final[frozenset[str]] = frozenset(get_args(ParticipantRole))
+"""The values of :data:`ParticipantRole`, for checks at run time."""
+
+Family = Literal["room", "topic", "consultation", "outcome"]
+"""An aggregate family: the kind of thing an event is about (``BaseEvent.family``)."""
+FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
 
 RoomLevel = Literal["town", "village", "community", "enterprise"]
 """镇(街道、园区) / 行政村 / 社区居委会 / 企事业单位 (§四.1)."""
@@ -100,6 +106,13 @@ class Person(msgspec.Struct, frozen=True, kw_only=True):
 
 LATE_ENTRY: Final = timedelta(days=7)
 """An event recorded more than this long after it occurred is a late entry: ``backdated``."""
+
+RESIDENT_QUOTA_NUMERATOR: Final = 2
+RESIDENT_QUOTA_DENOMINATOR: Final = 3
+"""Rule 3, §四.4: 原则上参与协商的群众代表数量不少于协商主体的三分之二 (two thirds)."""
+
+MIN_TOWN_CONSULTATIONS_PER_YEAR: Final = 2
+"""Rule 9, §四.1: 镇(街道、园区)协商议事室每年举办协商议事活动不少于两次 (two a year)."""
 
 
 class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

@@ -67,15 +67,13 @@ from events.quarantine import (
     foreign_topic,
     token_of,
 )
+from events.server_version import MIN_SERVER_VERSION
 from events.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
     StreamLayout,
     decode_header_text,
 )
-
-MIN_SERVER_VERSION = (2, 12, 0)
-"""Atomic batch publish (ADR-50) arrived in nats-server 2.12."""
 
 
 class JetStreamAggregateRecorder(JetStreamRecorder, AggregateRecorder):

@@ -40,7 +40,8 @@ from events.stream_layout import (
 
 log = structlog.get_logger(__name__)
 
-Kind = Literal["undecodable", "foreign"]
+QuarantineKind = Literal["undecodable", "foreign"]
+"""Why a message is quarantined: it cannot be read at all, or it reads as something not ours."""
 
 FOREIGN_TOPIC: Final = "\x00"
 """Starts the topic of a notification whose subject or headers are not an event's (no event
@@ -69,7 +70,7 @@ class Quarantined:
     stream: str
     seq: int
     subject: str
-    kind: Kind
+    kind: QuarantineKind
     reason: str
 
     def describe(self) -> str:
@@ -182,7 +183,7 @@ class _Type(msgspec.Struct):
 _type_decoder: Final = msgspec.json.Decoder(_Type)
 
 
-def payload_verdict(topic: str | None, payload: bytes) -> BaseEvent | tuple[Kind, str]:
+def payload_verdict(topic: str | None, payload: bytes) -> BaseEvent | tuple[QuarantineKind, str]:
     """The event a payload holds, or (kind, reason) why it is quarantined.
 
     ``topic`` is the message's topic header (None: not checked); a :data:`FOREIGN_TOPIC` one
@@ -200,7 +201,7 @@ def payload_verdict(topic: str | None, payload: bytes) -> BaseEvent | tuple[Kind
     return event
 
 
-def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[Kind, str]:
+def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[QuarantineKind, str]:
     try:
         tag = _type_decoder.decode(payload).type
     except msgspec.MsgspecError:
@@ -215,7 +216,7 @@ _many: Final = msgspec.json.Decoder(list[codec.AnyEvent])
 
 def payload_verdicts(
     topics: Sequence[str | None], payloads: Sequence[bytes]
-) -> list[BaseEvent | tuple[Kind, str]]:
+) -> list[BaseEvent | tuple[QuarantineKind, str]]:
     """:func:`payload_verdict` of many payloads, in one decode when all are current events."""
     try:
         events: list[Any] = _many.decode(b"[" + b",".join(payloads) + b"]")

@@ -24,14 +24,6 @@ ACTOR: Final = "actor"
 """The relation of the person who did the act; other relations are the naming field's name."""
 
 
-def people_of(event: BaseEvent) -> list[tuple[str, str]]:
-    """``(person id, relation)`` pairs: the actor first, then each person the event names."""
-    found = [(event.actor.id, ACTOR)]
-    for name, read in people_readers(type(event)):
-        found.extend((person, name) for person in read(event))
-    return found
-
-
 Shape = Literal["id", "person", "people", "ids"]
 """How a field names people: one ``PersonId``, one ``Person``-like Struct, a list of those
 Structs, or a list of ids."""

@@ -14,7 +14,7 @@ from typing import Final, cast
 
 import duckdb
 
-from events.quarantine import Kind, Quarantined
+from events.quarantine import Quarantined, QuarantineKind
 from projections.analytics import ANALYTICS_SQL
 from projections.closed_loop import CLOSED_LOOP_SQL
 from projections.tables import DDL
@@ -120,4 +120,7 @@ def quarantined(con: duckdb.DuckDBPyConnection) -> list[Quarantined]:
     rows = con.execute(
         "SELECT stream, seq, subject, kind, reason FROM quarantine ORDER BY stream, seq"
     ).fetchall()
-    return [Quarantined(str(a), int(b), str(c), cast(Kind, d), str(e)) for a, b, c, d, e in rows]
+    return [
+        Quarantined(str(a), int(b), str(c), cast(QuarantineKind, d), str(e))
+        for a, b, c, d, e in rows
+    ]

@@ -111,10 +111,10 @@ READ_NAMES: Final[tuple[str, ...]] = tuple(
     for kind in (Ping, Position, Rooms, Room, Topics, Topic, Outcomes, Analytics, Quarantine)
 )
 
-Rows = list[dict[str, Any]]
+ResultRows = list[dict[str, Any]]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[object] = ()) -> Rows:
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Iterable[object] = ()) -> ResultRows:
     cursor = con.execute(sql, list(params))
     columns = [d[0] for d in cursor.description or ()]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

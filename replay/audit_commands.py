@@ -25,7 +25,7 @@ from eventsourcing.persistence import PersistenceError
 from events.jetstream_commits import JetStreamRecorder
 from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
 from events.stream_layout import StreamLayout
-from replay.bundle import ExportError, Selection, export_bundle
+from replay.bundle import BundleError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
     DEFAULT_EVERY,
@@ -171,7 +171,7 @@ def audit_export(args: argparse.Namespace, settings: Settings) -> int:
         manifest = export_bundle(
             recorder, opened.url, signer, target, selection, replicas=settings.jetstream_replicas
         )
-    except (ExportError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
+    except (BundleError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
         raise CommandError(f"export failed, nothing written: {e}") from e
     finally:
         opened.close()

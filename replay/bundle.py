@@ -55,13 +55,13 @@ from replay.checkpointer import (
 )
 from replay.history import HistoryReader
 from replay.leaf import leaf_bytes
+from replay.merkle import LevelTree
 from replay.signed_note import SignerKey, sign_note
-from replay.tree import LevelTree
 
 READ_PAGE = 5000
 
 
-class ExportError(RuntimeError):
+class BundleError(RuntimeError):
     """The bundle cannot be written as asked; the message says why. Nothing is left behind."""
 
 
@@ -117,7 +117,7 @@ def export_bundle(
     ``replicas``: of the checkpoint stream, should this export be the one to create it.
     """
     if target.exists():
-        raise ExportError(f"{target} exists already: choose a new directory for the bundle")
+        raise BundleError(f"{target} exists already: choose a new directory for the bundle")
     stream = recorder.layout.stream
     stored = asyncio.run(_checkpoint_the_end(url, stream, signer, replicas))
     tree_size = Checkpoint.parse(_note_text(stored[-1].note)).size if stored else 0
@@ -217,12 +217,12 @@ def _read_log(recorder: JetStreamRecorder, tree_size: int) -> tuple[list[bytes],
         for message in page:
             if message.seq != len(lines) + 1:
                 msg = f"event {len(lines) + 1} is missing from the log (next is {message.seq})"
-                raise ExportError(msg)
+                raise BundleError(msg)
             line = leaf_bytes(message)
             lines.append(line)
             hashes.append(sha256(b"\x00" + line).digest())
     if len(lines) != tree_size:
-        raise ExportError(f"the log holds {len(lines)} events, its checkpoint {tree_size}")
+        raise BundleError(f"the log holds {len(lines)} events, its checkpoint {tree_size}")
     return lines, hashes
 
 
@@ -233,7 +233,7 @@ def _selected(recorder: JetStreamRecorder, selection: Selection, tree_size: int)
         last = min(selection.last or tree_size, tree_size)
         if selection.first < 1 or selection.first > last:
             msg = f"range {selection.first}-{selection.last} holds no event of 1-{tree_size}"
-            raise ExportError(msg)
+            raise BundleError(msg)
         return list(range(selection.first, last + 1))
     assert selection.outcome_id is not None
     timeline = HistoryReader(recorder).timeline("outcome", str(selection.outcome_id))

@@ -23,10 +23,11 @@ from eventsourcing.persistence import PersistenceError
 # A module import, not `from … import`: projections.commands imports service.cli, which
 # imports this module while projections.commands is still half-initialised.
 import projections.commands
+from events.common import FAMILIES
 from events.jetstream_commits import JetStreamRecorder
 from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
-from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline
+from replay.history import Entry, HistoryError, HistoryReader, Timeline
 from replay.views_as_of import ViewsAsOfError, build_views_as_of
 from service.cli import CommandError, command
 from service.settings import Settings
@@ -39,7 +40,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "kind",
         nargs="?",
-        choices=(*KINDS, "person"),
+        choices=(*FAMILIES, "person"),
         help="what to replay (omit with --as-of: the views)",
     )
     parser.add_argument(

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
 
 from events import codec
-from events.common import BaseEvent
+from events.common import FAMILIES, BaseEvent
 from events.consultation import ConsultationEvent
 from events.jetstream_commits import JetStreamRecorder
 from events.jetstream_ops import StoredMessage
@@ -30,9 +30,6 @@ from events.room import RoomEvent
 from events.stream_layout import ORIGINATOR_VERSION
 from events.topic import TopicEvent
 from service.domain.consultation import consultation_id_for
-
-Kind = Literal["outcome", "topic", "consultation", "room"]
-KINDS: Final[tuple[str, ...]] = get_args(Kind)
 
 COMMON_FIELDS: Final = frozenset(
     {"type", "actor", "occurred_at", "recorded_at", "backdated", "schema_version"}
@@ -149,8 +146,8 @@ class HistoryReader:
 
     def timeline(self, kind: str, id_text: str) -> Timeline:
         """The timeline of ``kind`` ``id_text``; :class:`HistoryError` if there is none."""
-        if kind not in KINDS:
-            msg = f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}"
+        if kind not in FAMILIES:
+            msg = f"unknown kind {kind!r}: choose one of {', '.join(FAMILIES)}"
             raise HistoryError(msg)
         aggregate_id = parse_id(id_text, kind)
         self._read = {}

@@ -16,7 +16,7 @@ from typing import Final, Literal
 import msgspec
 
 from events import codec
-from events.quarantine import Kind, envelope_fault, payload_verdicts, token_of
+from events.quarantine import QuarantineKind, envelope_fault, payload_verdicts, token_of
 from replay.leaf import Envelope, read_envelope
 
 
@@ -32,7 +32,7 @@ class Flagged:
     place: Literal["event", "checkpoint"]
     seq: int
     """The event's stream sequence, or the message's in the checkpoint stream."""
-    kind: Kind
+    kind: QuarantineKind
     reason: str
 
 

@@ -1,10 +1,11 @@
 """The eventsourcing Application of 有事好商量: one method per command of the procedure.
 
-Construct with ``HaoshangliangApplication(env=..., clock=...)``. Persistence follows
+Construct with ``HaoshangliangApplication(env=..., clock=..., ids=...)``. Persistence follows
 eventsourcing's ``PERSISTENCE_MODULE`` (``eventsourcing.popo`` in unit tests,
 ``events.jetstream`` in production); events are always stored as msgspec JSON through
 ``events.mapper.MsgspecMapper``. Every command takes ``actor`` and ``occurred_at``
-(timezone-aware, not in the future); ``recorded_at`` is ``clock()`` in UTC.
+(timezone-aware, not in the future); ``recorded_at`` is ``clock()`` in UTC, and new ids
+(aggregates, motions, dissents) come from ``ids()`` (``uuid4`` unless given).
 
 A refused command raises a ``service.domain.errors.DomainError`` (a ``RuleViolation``
 naming the seed's rule, a ``ValidationError`` naming the field, or ``NotFoundError``) and

@@ -34,7 +34,7 @@ from events.redact import redact_url
 from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
 from service.embedded import ServerHandle, connect_url
-from service.nats_permissions import READ_ONLY_ROLES
+from service.nats_permissions import READ_ONLY_USERS
 from service.settings import Settings
 
 PERSISTENCE_MODULE = "events.jetstream"
@@ -135,7 +135,7 @@ def open_application(
     handle = connect_url(settings)
     probe(handle.url)
     overrides = dict(env_overrides or {})
-    if handle.user in READ_ONLY_ROLES:
+    if handle.user in READ_ONLY_USERS:
         overrides["CREATE_TABLE"] = "no"  # the server refuses this user's request to create
         if not _log_exists(
             handle.url, StreamLayout.for_application(HaoshangliangApplication.name).stream

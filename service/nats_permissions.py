@@ -68,10 +68,8 @@ from projections.views_wire import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 from service.settings import NatsUser
 
-Role = NatsUser
-"""``service``, ``projector`` or ``auditor`` (``service.settings.NatsUser``)."""
-ROLES: Final[tuple[Role, ...]] = get_args(Role)
-READ_ONLY_ROLES: Final[frozenset[Role]] = frozenset({"projector", "auditor"})
+NATS_USERS: Final[tuple[NatsUser, ...]] = get_args(NatsUser)
+READ_ONLY_USERS: Final[frozenset[NatsUser]] = frozenset({"projector", "auditor"})
 """The roles that read the event log but may not create its stream (``CREATE_TABLE=no``)."""
 
 ACCOUNT: Final = "HSL"
@@ -86,14 +84,14 @@ PUBLIC_SUBJECTS: Final = f"{SUBJECT_ROOT}.public.>"
 
 DEFAULT_INBOX: Final = "_INBOX"
 
-PASSWORD_VARIABLES: Final[Mapping[Role, str]] = {
+PASSWORD_VARIABLES: Final[Mapping[NatsUser, str]] = {
     "service": "HSL_NATS_SERVICE_PASSWORD",
     "projector": "HSL_NATS_PROJECTOR_PASSWORD",
     "auditor": "HSL_NATS_AUDITOR_PASSWORD",
 }
 """The environment variable holding each role's password (nats-server and ``hsl`` read it)."""
 
-USER_NAMES: Final[Mapping[Role, str]] = {role: role for role in ROLES}
+USER_NAMES: Final[Mapping[NatsUser, str]] = {role: role for role in NATS_USERS}
 """The NATS user name of each role (the role's own name)."""
 
 _PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{15,}")
@@ -186,7 +184,7 @@ operator's act with a user added for it (docs/operations.md).
 """
 
 
-def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
+def role_permissions(role: NatsUser, streams: Streams | None = None) -> Permissions:
     """What ``role`` may publish and subscribe to."""
     s = streams or Streams()
     if role == "service":
@@ -226,7 +224,7 @@ def role_permissions(role: Role, streams: Streams | None = None) -> Permissions:
             ),
             subscribe_allow=(f"{DEFAULT_INBOX}.>",),
         )
-    msg = f"unknown role {role!r}; roles are {', '.join(ROLES)}"
+    msg = f"unknown role {role!r}; roles are {', '.join(NATS_USERS)}"
     raise ValueError(msg)
 
 
@@ -257,7 +255,7 @@ class UserEntry:
 class NatsUsers:
     """The password of each role, read from ``HSL_NATS_<ROLE>_PASSWORD``."""
 
-    passwords: Mapping[Role, str] = field(repr=False)
+    passwords: Mapping[NatsUser, str] = field(repr=False)
 
     def __post_init__(self) -> None:
         # Every password this process holds is known to the log redactor (events.redact).
@@ -267,8 +265,8 @@ class NatsUsers:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NatsUsers:
         """Read every role's password; raise :class:`NatsUsersError` naming what is wrong."""
         env = os.environ if environ is None else environ
-        passwords: dict[Role, str] = {}
-        for role in ROLES:
+        passwords: dict[NatsUser, str] = {}
+        for role in NATS_USERS:
             variable = PASSWORD_VARIABLES[role]
             value = env.get(variable, "").strip()
             check_password(value, variable)
@@ -278,7 +276,7 @@ class NatsUsers:
     @classmethod
     def generate(cls) -> NatsUsers:
         """A fresh random password for every role (the embedded server's, made on first start)."""
-        return cls(passwords={role: generate_password() for role in ROLES})
+        return cls(passwords={role: generate_password() for role in NATS_USERS})
 
     @classmethod
     def from_mapping(cls, passwords: Mapping[str, object], where: str) -> NatsUsers:
@@ -287,15 +285,15 @@ class NatsUsers:
         Other keys are ignored: a file from before the downstream systems' users also holds
         the password of the one shared ``subscriber`` user they replace.
         """
-        checked: dict[Role, str] = {}
-        for role in ROLES:
+        checked: dict[NatsUser, str] = {}
+        for role in NATS_USERS:
             value = passwords.get(role)
             text = value if isinstance(value, str) else ""
             check_password(text, f"{where}: {role!r}")
             checked[role] = text
         return cls(passwords=checked)
 
-    def url(self, role: Role, servers: str) -> str:
+    def url(self, role: NatsUser, servers: str) -> str:
         """``servers`` (one URL, or comma-separated) with this role's credentials."""
         return with_credentials(servers, USER_NAMES[role], self.passwords[role])
 
@@ -312,9 +310,9 @@ def check_password(value: str, variable: str) -> None:
         raise NatsUsersError(msg)
 
 
-def env_references() -> dict[Role, Password]:
+def env_references() -> dict[NatsUser, Password]:
     """Every role's password as a reference to its environment variable (for compose)."""
-    return {role: EnvReference(PASSWORD_VARIABLES[role]) for role in ROLES}
+    return {role: EnvReference(PASSWORD_VARIABLES[role]) for role in NATS_USERS}
 
 
 def with_credentials(servers: str, user: str, password: str) -> str:
@@ -355,7 +353,7 @@ def _permission_map(allow: Sequence[str], deny: Sequence[str], indent: str) -> l
     return lines
 
 
-def render_user(role: Role, password: Password, streams: Streams | None = None) -> str:
+def render_user(role: NatsUser, password: Password, streams: Streams | None = None) -> str:
     """One entry of the account's ``users`` list."""
     return render_entry(
         UserEntry(USER_NAMES[role], password, role_permissions(role, streams), comment=role)
@@ -363,9 +361,9 @@ def render_user(role: Role, password: Password, streams: Streams | None = None) 
 
 
 def _render_users(
-    passwords: Mapping[Role, Password], streams: Streams | None, extra: Sequence[UserEntry]
+    passwords: Mapping[NatsUser, Password], streams: Streams | None, extra: Sequence[UserEntry]
 ) -> str:
-    roles = [render_user(role, passwords[role], streams) for role in ROLES]
+    roles = [render_user(role, passwords[role], streams) for role in NATS_USERS]
     return "\n".join([*roles, *(render_entry(entry) for entry in extra)])
 
 
@@ -391,7 +389,7 @@ def render_entry(entry: UserEntry) -> str:
 
 
 def render_accounts(
-    passwords: Mapping[Role, Password] | None = None,
+    passwords: Mapping[NatsUser, Password] | None = None,
     streams: Streams | None = None,
     extra: Sequence[UserEntry] = (),
 ) -> str:
@@ -418,7 +416,7 @@ def render_accounts(
 
 
 def render_authorization(
-    passwords: Mapping[Role, Password],
+    passwords: Mapping[NatsUser, Password],
     streams: Streams | None = None,
     extra: Sequence[UserEntry] = (),
 ) -> str:

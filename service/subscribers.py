@@ -35,8 +35,8 @@ from typing import Final
 from service.nats_permissions import (
     ACCOUNT_API,
     COMPOSE_ACCOUNTS_FILE,
+    NATS_USERS,
     PASSWORD_VARIABLES,
-    ROLES,
     EnvReference,
     NatsUsersError,
     Password,
@@ -224,5 +224,5 @@ def compose_accounts(path: Path = COMPOSE_SUBSCRIBERS_FILE) -> str:
 
 def compose_password_variables(path: Path = COMPOSE_SUBSCRIBERS_FILE) -> list[str]:
     """Every variable compose's nats-server needs: the roles' and the downstream systems'."""
-    roles = [PASSWORD_VARIABLES[role] for role in ROLES]
+    roles = [PASSWORD_VARIABLES[role] for role in NATS_USERS]
     return roles + [s.password_variable for s in compose_subscribers(path)]

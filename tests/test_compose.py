@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from events.jetstream import JetStreamFactory
+from events.server_version import MIN_SERVER_VERSION
 from projections.views_wire import query_subject, reply_subjects
 from service.cli import build_parser
 from service.nats_permissions import (
@@ -26,7 +27,6 @@ from service.nats_permissions import (
     USER_NAMES,
     role_permissions,
 )
-from service.nats_server import MIN_SERVER_VERSION
 from service.subscribers import compose_password_variables
 
 ROOT = Path(__file__).resolve().parent.parent

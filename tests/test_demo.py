@@ -30,11 +30,10 @@ import pytest
 
 from service.bootstrap import open_application
 from service.demo.command import run_demo
-from service.demo.county import END, START
+from service.demo.plan import END, START
 from service.demo.report import ProgressBar, Summary
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
-from tests.domain import jsonschema_lite
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO_ROOT / "docs" / "schemas"
@@ -287,8 +286,8 @@ def test_the_two_clocks(demo: DemoRun) -> None:
 
 
 def test_every_event_decodes_with_the_published_schemas(demo: DemoRun) -> None:
-    """With json and the schema files only: no class of ours is involved. Checked twice:
-    by the small checker of the tests, and by jsonschema-rs (a full validator, formats on)."""
+    """With json and the schema files only: no class of ours is involved. Checked by
+    jsonschema-rs (a full validator, formats on), by its own tag and by the union."""
     union = schema("any-event.json")
     per_tag = {tag: schema(f"{tag}.json") for tag in ALL_TAGS}
     full_union = jsonschema_rs.validator_for(union, validate_formats=True)
@@ -297,8 +296,6 @@ def test_every_event_decodes_with_the_published_schemas(demo: DemoRun) -> None:
     }
     for (_, _, _, topic, state), event in zip(demo.rows, demo.events, strict=True):
         assert event["type"] == topic
-        assert jsonschema_lite.errors(event, per_tag[topic]) == [], (topic, state)
-        assert jsonschema_lite.errors(event, union) == [], (topic, state)
         assert [e.message for e in full[topic].iter_errors(event)] == [], (topic, state)
         assert full_union.is_valid(event), (topic, state)
 

@@ -40,7 +40,7 @@ from service.embedded import (
     find_embedded,
     stop_embedded,
 )
-from service.nats_permissions import EVENT_STREAM, ROLES
+from service.nats_permissions import EVENT_STREAM, NATS_USERS
 from service.settings import Settings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -476,7 +476,7 @@ class TestUsers:
         passwords = _users(settings)
         assert set(passwords) == {"service", "projector", "auditor"}
         assert len(set(passwords.values())) == 3
-        urls = {role: connect_url(settings, user=role).url for role in ROLES}
+        urls = {role: connect_url(settings, user=role).url for role in NATS_USERS}
         for role, url in urls.items():
             assert url.startswith(f"nats://{role}:{passwords[role]}@127.0.0.1:")
 

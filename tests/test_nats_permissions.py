@@ -44,9 +44,9 @@ from service.feed.subscriber import subscribe as feed_subscribe
 from service.nats_permissions import (
     COMPOSE_ACCOUNTS_FILE,
     EVENT_STREAM,
+    NATS_USERS,
     PASSWORD_VARIABLES,
     PUBLIC_STREAM,
-    ROLES,
     NatsUsers,
     NatsUsersError,
     Streams,
@@ -250,7 +250,7 @@ class TestRendering:
 
     def test_every_role_has_a_user_with_a_password_variable(self) -> None:
         rendered = compose_accounts()
-        for role in ROLES:
+        for role in NATS_USERS:
             assert f'user: "{role}"' in rendered
             assert f"password: ${PASSWORD_VARIABLES[role]}" in rendered
         assert [s.name for s in compose_subscribers()] == ["dashboard"]
@@ -333,7 +333,7 @@ class TestRendering:
         passwords = dict(users.passwords)
         assert embedded == render_authorization(passwords)
         compose = render_accounts(passwords)
-        for role in ROLES:
+        for role in NATS_USERS:
             assert render_user(role, passwords[role]) in embedded
             assert render_user(role, passwords[role]) in compose
         result = subprocess.run(

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Final, Literal
+from typing import Final
 from uuid import UUID
 
+from events.common import Family
 from events.room import Region
 from service.application import HaoshangliangApplication
 from service.auth.policy import Target
-
-Kind = Literal["room", "topic", "consultation", "outcome"]
 
 MAXSIZE: Final = 50_000
 """Placements kept per application (a few hundred bytes each)."""
@@ -43,7 +42,7 @@ class Placements:
         self._lock = threading.Lock()
         self._known: OrderedDict[tuple[str, UUID], tuple[UUID, Region]] = OrderedDict()
 
-    def cached(self, kind: Kind, ident: UUID) -> Target | None:
+    def cached(self, kind: Family, ident: UUID) -> Target | None:
         """The target's scope if known, reading nothing (None: :meth:`target` must load)."""
         with self._lock:
             found = self._known.get((kind, ident))
@@ -51,7 +50,7 @@ class Placements:
                 self._known.move_to_end((kind, ident))
         return None if found is None else Target(room_id=str(found[0]), region=found[1])
 
-    def target(self, kind: Kind, ident: UUID, *, with_unit: bool = False) -> Target:
+    def target(self, kind: Family, ident: UUID, *, with_unit: bool = False) -> Target:
         """The target's scope; unknown ids raise ``NotFoundError``. ``with_unit``: an
         outcome's current implementing unit too (always read from the log)."""
         if kind == "outcome" and with_unit:
@@ -62,7 +61,7 @@ class Placements:
         room_id, region = self._place(kind, ident)
         return Target(room_id=str(room_id), region=region)
 
-    def created(self, kind: Kind, ident: UUID, parent: Target) -> None:
+    def created(self, kind: Family, ident: UUID, parent: Target) -> None:
         """Remember an aggregate just created in ``parent``'s room (a room: ``parent`` has its
         region and no room yet), so its first command reads nothing for the scope check."""
         if parent.region is None or (kind != "room" and parent.room_id is None):
@@ -70,7 +69,7 @@ class Placements:
         room_id = ident if kind == "room" else UUID(str(parent.room_id))
         self._remember((kind, ident), room_id, parent.region)
 
-    def _place(self, kind: Kind, ident: UUID) -> tuple[UUID, Region]:
+    def _place(self, kind: Family, ident: UUID) -> tuple[UUID, Region]:
         with self._lock:
             found = self._known.get((kind, ident))
         if found is not None:

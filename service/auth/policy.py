@@ -23,13 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from events.common import Actor
+from events.common import PARTICIPANT_ROLES, Actor
 from events.room import Region
 from service.auth.users import EVENT_ROLES, USER_ROLES, Grant, Scope, User
-
-PARTICIPANTS: Final = frozenset(
-    {"cppcc_member", "resident_rep", "official", "party_rep", "npc_deputy", "notable", "expert"}
-)
 
 POLICY: Final[Mapping[str, frozenset[str]]] = {
     # rooms (§四.1, §五.3–§五.5)
@@ -55,7 +51,7 @@ POLICY: Final[Mapping[str, frozenset[str]]] = {
     "hold_consultation": frozenset({"convener", "clerk"}),
     "record_opinion": frozenset({"convener", "clerk"}),
     "put_motion": frozenset({"convener"}),
-    "cast_vote": frozenset({"clerk"} | PARTICIPANTS),
+    "cast_vote": frozenset({"clerk"} | PARTICIPANT_ROLES),
     "resolve_motion": frozenset({"convener"}),
     "reach_consensus": frozenset({"convener", "clerk"}),
     "record_dissent": frozenset({"convener", "clerk"}),
@@ -83,7 +79,7 @@ OWN_ASSIGNMENT: Final = frozenset({"report_progress", "complete_implementation"}
 """Commands an implementing unit runs only on outcomes assigned to it."""
 
 IN_OWN_NAME: Final[Mapping[str, tuple[str, frozenset[str]]]] = {
-    "cast_vote": ("voter_id", PARTICIPANTS),
+    "cast_vote": ("voter_id", PARTICIPANT_ROLES),
     "receive_objection": ("objector_id", frozenset({"resident", "resident_rep"})),
 }
 """Command → (body field naming a person, roles that may only name themselves there)."""

@@ -34,27 +34,7 @@ from events.common import PersonId, Role
 from service.domain.errors import ValidationError
 from service.domain.text import check_texts
 
-UserRole = Literal[
-    "party_org",
-    "upper_party_org",
-    "convener",
-    "liaison",
-    "cppcc_member",
-    "county_cppcc",
-    "members_group",
-    "clerk",
-    "resident_rep",
-    "resident",
-    "official",
-    "party_rep",
-    "npc_deputy",
-    "notable",
-    "expert",
-    "implementing_unit",
-    "supervisor",
-    "office",
-    "auditor",
-]
+UserRole = Literal[Role, "auditor"]
 """The roles a person can hold: every event ``Role`` plus ``auditor`` (纪检监察),
 who reads and writes nothing, so never appears as an event's actor."""
 

@@ -1,4 +1,4 @@
-"""What every command shares: the clock, the msgspec mapper, loading aggregates."""
+"""What every command shares: the clock and id source, the msgspec mapper, loading aggregates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import BaseAggregate
@@ -16,7 +16,7 @@ from eventsourcing.utils import EnvType
 
 from events.common import Actor
 from events.mapper import MsgspecMapper, MsgspecTranscoder
-from service.domain.base import Act, HslAggregate
+from service.domain.base import Act, HslAggregate, IdSource
 from service.domain.consultation import Consultation, consultation_id_for
 from service.domain.errors import NotFoundError
 from service.domain.outcome import Outcome
@@ -63,8 +63,12 @@ class CommandsBase(Application[UUID]):
 
     name = "hsl"
 
-    def __init__(self, env: EnvType | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, env: EnvType | None = None, *, clock: Clock | None = None, ids: IdSource | None = None
+    ) -> None:
         self.clock: Clock = clock or utc_now
+        self.ids: IdSource = ids or uuid4
+        """Where new aggregate, motion and dissent ids come from (``uuid4`` unless given)."""
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -94,7 +98,7 @@ class CommandsBase(Application[UUID]):
 
     def _act(self, actor: Actor, occurred_at: datetime) -> Act:
         """Validate who and when; ``recorded_at`` is now, by our clock, in UTC."""
-        return Act.at(actor, occurred_at, self.clock())
+        return Act.at(actor, occurred_at, self.clock(), self.ids)
 
     def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
         try:

@@ -1,7 +1,11 @@
 """``hsl demo``: a seeded county written to the log through the application's commands.
 
-- ``county``: the county model and the plan of every topic, decided from the seed;
-- ``generator``: plays the plan against the application in simulated time order;
+- ``plan``: the shape of the plan (towns, rooms, topics and their fates) and the story's span;
+- ``vocabulary``: the names of places and people, topics, and what is said and written;
+- ``county``: builds the county and the plan of every topic, decided from the seed;
+- ``timeline``: the story's clock, its seeded ids and the timeline interleaving lifecycles;
+- ``stage``, ``rooms``, ``topics``, ``outcomes``: the lifecycles, one module per kind of work;
+- ``generator``: ``Demo``, which plays the plan against the application in time order;
 - ``report``: the progress bar and the counts read back from the log;
 - ``command``: the ``hsl demo`` arguments and handler (registered in ``service.cli``).
 

@@ -16,9 +16,11 @@ from eventsourcing.persistence import PersistenceError
 
 from service.bootstrap import BootstrapError, Opened, open_application
 from service.cli import CommandError, command
-from service.demo.county import MAX_SCALE, County, build_county
-from service.demo.generator import Demo, DemoClock
+from service.demo.county import MAX_SCALE, build_county
+from service.demo.generator import Demo
+from service.demo.plan import County
 from service.demo.report import ProgressBar, Summary, count_by_type, format_summary
+from service.demo.timeline import DemoClock
 from service.embedded import ServerHandle
 from service.settings import Settings
 

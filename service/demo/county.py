@@ -14,40 +14,44 @@ and ``REQUIRED_SETTINGS``); the rest is drawn at random with realistic weights.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final
 
-from events.common import CHINA_STANDARD_TIME, ParticipantRole, Person, RoomLevel
+from events.common import Person, RoomLevel
 from events.consultation import ConsultationForm, Venue
-from events.outcome import AdoptedAs, EscalationCategory, EscalationLevel, OutcomeKind
-from events.room import ConvenerPosition, MemberLevel, Region
+from events.outcome import AdoptedAs
+from events.room import MemberLevel, Region
 from events.topic import TopicSource
-
-CST: Final = CHINA_STANDARD_TIME
-"""China Standard Time: what the clerks' occurred_at carry."""
-START: Final = datetime(2024, 1, 2, 9, 0, tzinfo=CST)
-"""The demo's first act (rooms are set up in the first weeks of January 2024)."""
-END: Final = datetime(2025, 12, 31, 18, 0, tzinfo=CST)
-"""Nothing happens after this: work still under way then stays open (in progress, overdue)."""
-YEARS: Final = (2024, 2025)
+from service.demo.plan import (
+    CST,
+    YEARS,
+    ConsultationPlan,
+    County,
+    OutcomeFate,
+    OutcomePlan,
+    RoomSpec,
+    TopicFate,
+    TopicPlan,
+    TownSpec,
+)
+from service.demo.vocabulary import (
+    COMMUNITY_NAMES,
+    COUNTIES,
+    ENTERPRISE_TRADES,
+    ESCALATIONS,
+    GIVEN,
+    SURNAMES,
+    TOPICS_BY_LEVEL,
+    TOWN_PREFIXES,
+    UNIT_KINDS,
+    VILLAGE_FIRST,
+    VILLAGE_PLACE,
+    VILLAGE_SURNAME,
+)
 
 TOWNS_PER_BLOCK: Final = 4
 MAX_SCALE: Final = 10_000
-
-TopicFate = Literal["consult", "rejected", "withdrawn"]
-OutcomeFate = Literal[
-    "verified",  # adopted, publicised, implemented, verified, fed back, closed
-    "reverified",  # as verified, but the first verification finds it not effective
-    "declined",  # not adopted, fed back, closed
-    "consensus",  # adopted as a shared consensus: nothing to implement; fed back, closed
-    "overdue",  # implementation assigned, deadline passes, never completed
-    "stalled_reconsulted",  # stalls, cause analysed, consulted again, then completed
-    "stalled_closed",  # stalls, cause analysed, fed back and closed as it stands
-    "escalated_declined",  # beyond this level's authority: not adopted, escalated via CPPCC
-    "escalated_adopted",  # adopted and also raised upward as a suggestion, then implemented
-    "pending",  # reported, still waiting for a decision
-]
 
 REQUIRED_FATES: Final[tuple[OutcomeFate, ...]] = (
     "verified",
@@ -96,189 +100,6 @@ _SOURCES: Final[tuple[TopicSource, ...]] = (
 _TOWN_SOURCE_WEIGHTS: Final = (40, 30, 15, 15)
 _LOWER_SOURCE_WEIGHTS: Final = (20, 20, 50, 10)
 
-SURNAMES: Final = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
-    "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-)
-GIVEN: Final = (
-    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉"
-    "兰萍红建国志文斌海燕春梅鹏辉晨宇浩然欣怡佳琪思远雨桐德福珍淑"
-)
-
-COUNTIES: Final = ("清河县", "安平县", "永宁县", "丰源县", "临江县", "宁远县", "长乐县", "嘉禾县")
-TOWN_PREFIXES: Final = (
-    "柳溪", "石桥", "青山", "白马", "桃源", "长岭", "双河", "金沙", "新丰", "永安",
-    "龙泉", "凤岗", "梅林", "松江", "兴隆", "和平", "云台", "东湖", "西塘", "南湾",
-    "北港", "清泉", "杏花", "莲塘", "古城", "平安", "太平", "富民", "丰乐", "仁和",
-)  # fmt: skip
-_VILLAGE_A: Final = "东西南北前后上下大小新老"
-_VILLAGE_B: Final = "王李张刘陈杨黄赵吴周"
-_VILLAGE_C: Final = "庄湾塘桥岗坝坪圩营集"
-COMMUNITY_NAMES: Final = (
-    "幸福", "和谐", "阳光", "锦绣", "翠苑", "滨江", "书香", "光明", "振兴", "文昌", "康乐", "春晖",
-)  # fmt: skip
-ENTERPRISE_TRADES: Final = ("纺织", "机械", "食品", "新材料", "电子", "制药", "物流", "包装")
-UNIT_KINDS: Final = ("建设办", "农业农村办", "社会事业办", "综合执法局", "财政所", "卫生院")
-
-TOWN_TOPICS: Final = (
-    ("集镇农贸市场改造提升", "市场设施老化，雨天积水，摊位占道经营"),
-    ("镇区停车难问题治理", "集镇主街早晚高峰车辆乱停，影响通行"),
-    ("农村生活污水治理", "部分自然村生活污水直排沟渠"),
-    ("高标准农田建设", "灌排设施不配套，田块零碎"),
-    ("镇养老服务中心建设", "留守老人多，日间照料缺口大"),
-    ("河道综合整治", "河道淤积、岸坡垮塌，汛期隐患多"),
-    ("中小学校门口交通拥堵", "上下学时段接送车辆堵塞路口"),
-    ("乡村旅游发展规划", "景点分散，缺少统一规划和配套"),
-    ("农村公路养护", "部分村道破损，养护资金不足"),
-    ("集中供水管网改造", "管网老化，夏季用水高峰水压不足"),
-    ("背街小巷路灯亮化", "夜间照明不足，群众出行不便"),
-    ("电动自行车充电设施建设", "飞线充电多，消防隐患突出"),
-)  # fmt: skip
-VILLAGE_TOPICS: Final = (
-    ("村道硬化拓宽", "村内主干道狭窄，会车困难"),
-    ("人居环境整治", "房前屋后杂物乱堆，旱厕改造未完成"),
-    ("村集体经济发展项目选择", "集体收入薄弱，需确定发展项目"),
-    ("移风易俗红白理事会章程", "婚丧事大操大办，群众负担重"),
-    ("灌溉水渠修缮", "水渠渗漏，下游农田灌溉困难"),
-    ("村卫生室搬迁", "卫生室房屋老旧，位置偏远"),
-    ("村文化广场建设", "群众缺少文体活动场地"),
-    ("秸秆综合利用", "秸秆禁烧后处置渠道不足"),
-)  # fmt: skip
-COMMUNITY_TOPICS: Final = (
-    ("老旧小区加装电梯", "老年住户上下楼困难，低层住户有顾虑"),
-    ("小区停车位规划", "车位紧张，消防通道被占"),
-    ("物业服务质量提升", "物业费收缴率低，服务投诉多"),
-    ("垃圾分类投放点设置", "投放点位置有争议，定时定点执行难"),
-    ("社区食堂建设", "独居老人就餐难"),
-    ("楼道杂物清理", "楼道堆物堵塞疏散通道"),
-    ("小区充电桩安装", "电动汽车增多，充电设施不足"),
-    ("社区养老驿站", "居家养老服务缺少场地"),
-)  # fmt: skip
-ENTERPRISE_TOPICS: Final = (
-    ("员工通勤班车线路", "倒班职工上下班交通不便"),
-    ("职工食堂改善", "就餐时间集中，菜品单一"),
-    ("安全生产培训制度", "新入职员工安全培训流于形式"),
-    ("厂区周边道路拥堵", "货车进出与周边村民出行冲突"),
-    ("外来务工人员子女入学", "随迁子女就近入学名额紧张"),
-    ("企业与周边村庄排水纠纷", "雨季厂区排水影响邻近农田"),
-)  # fmt: skip
-TOPICS_BY_LEVEL: Final[dict[RoomLevel, tuple[tuple[str, str], ...]]] = {
-    "town": TOWN_TOPICS,
-    "village": VILLAGE_TOPICS,
-    "community": COMMUNITY_TOPICS,
-    "enterprise": ENTERPRISE_TOPICS,
-}
-
-_ESCALATIONS: Final[tuple[tuple[EscalationCategory, EscalationLevel, str], ...]] = (
-    ("beyond_authority", "county", "涉及跨镇水系调度，超出本级职权，建议县级统筹"),
-    ("emerging_problem", "county", "同类问题在多个村(社区)出现，带有苗头性"),
-    ("actionable_suggestion", "county", "试点做法可在全县推广"),
-    ("constructive_opinion", "city", "建议市级出台配套资金支持政策"),
-    ("overall_situation", "city", "事关区域发展全局，建议纳入市级规划"),
-)
-
-
-@dataclass(frozen=True)
-class RoomSpec:
-    """One consultation room: where it is, who runs it, whom it can call on."""
-
-    key: str
-    """A short code (``t0003``, ``t0003-v1``): the prefix of every person id of the room."""
-    name: str
-    level: RoomLevel
-    region: Region
-    town_key: str
-    parent_key: str | None
-    party_org: str
-    """The same-level party organisation's name (approves topics, §二.1)."""
-    government: str
-    """The same-level government or self-governing body (decides on outcomes)."""
-    convener: Person
-    position: ConvenerPosition
-    liaison: Person | None
-    members: tuple[tuple[Person, MemberLevel], ...]
-    members_group: str
-    residents: tuple[Person, ...]
-    """The pool of resident representatives (群众代表) this room draws on."""
-    planned: tuple[tuple[int, int], ...]
-    """(year, planned consultations) of the annual plans (§五.5)."""
-
-
-@dataclass(frozen=True)
-class TownSpec:
-    """A town (镇/街道/园区): its room, the rooms below it and its implementing units."""
-
-    key: str
-    name: str
-    room: RoomSpec
-    lower: tuple[RoomSpec, ...]
-    units: tuple[Person, ...]
-    officials: tuple[Person, ...]
-    guests: tuple[tuple[Person, ParticipantRole], ...]
-    """Who may sit beside the resident representatives (§四.4), in the order invited."""
-
-
-@dataclass(frozen=True)
-class OutcomePlan:
-    """What becomes of one outcome."""
-
-    kind: OutcomeKind
-    fate: OutcomeFate
-    adopted_as: AdoptedAs
-    objections: int
-    escalation: tuple[EscalationCategory, EscalationLevel, str]
-
-
-@dataclass(frozen=True)
-class ConsultationPlan:
-    """How the activity on one topic runs (§四.2–§四.5)."""
-
-    form: ConsultationForm
-    venue: Venue
-    venue_detail: str
-    residents: int
-    others: int
-    quota_shortfall: bool
-    """Residents under two-thirds, with a recorded justification (rule 3, "in principle")."""
-    backdated_hold: bool
-    """The activity is entered in the log weeks after it took place."""
-    motion: bool
-    defeated_first: bool
-    dissent: bool
-
-
-@dataclass(frozen=True)
-class TopicPlan:
-    """One topic from proposal to the fate of its outcomes."""
-
-    room_key: str
-    start: datetime
-    title: str
-    description: str
-    source: TopicSource
-    fate: TopicFate
-    escalate_approval: bool
-    consultation: ConsultationPlan
-    outcomes: tuple[OutcomePlan, ...]
-    seed: int
-    """Seeds the lifecycle's own random choices (opinions, votes, delays)."""
-
-
-@dataclass(frozen=True)
-class County:
-    """The whole demo: the county's towns and rooms, and every topic in start order."""
-
-    seed: int
-    scale: int
-    name: str
-    towns: tuple[TownSpec, ...]
-    plans: tuple[TopicPlan, ...]
-    rooms: dict[str, RoomSpec] = field(default_factory=dict)
-
-    @property
-    def room_count(self) -> int:
-        return len(self.rooms)
-
 
 class _Names:
     """Person names and ids, unique across the county."""
@@ -324,7 +145,10 @@ def _lower_room(
     key = f"{town_key}-{level[0]}{index}"
     if level == "village":
         locality = (
-            rng.choice(_VILLAGE_A) + rng.choice(_VILLAGE_B) + rng.choice(_VILLAGE_C) + f"{index}村"
+            rng.choice(VILLAGE_FIRST)
+            + rng.choice(VILLAGE_SURNAME)
+            + rng.choice(VILLAGE_PLACE)
+            + f"{index}村"
         )
         party, government = f"{locality}党支部", f"{locality}村民委员会"
     elif level == "community":
@@ -503,7 +327,7 @@ def _outcome(rng: random.Random, fate: OutcomeFate, objections: int | None = Non
         fate=fate,
         adopted_as=adopted_as,
         objections=objections if objections is not None else (1 if rng.random() < 0.15 else 0),
-        escalation=rng.choice(_ESCALATIONS),
+        escalation=rng.choice(ESCALATIONS),
     )
 
 

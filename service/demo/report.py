@@ -16,7 +16,7 @@ from typing import Final, TextIO
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from service.demo.county import END, START
+from service.demo.plan import END, START
 
 READ_PAGE: Final = 10_000
 

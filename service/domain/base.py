@@ -7,6 +7,7 @@ aggregate evolves only in ``apply_event``, so replay and command take the same p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
@@ -23,14 +24,20 @@ from service.domain.text import check_texts
 
 E = TypeVar("E", bound=BaseEvent)
 
+IdSource = Callable[[], UUID]
+"""Hands out the ids the domain draws (new aggregates, motions, dissents); ``uuid4`` by
+default, a seeded one for a reproducible demo. The application holds it beside its clock."""
+
 
 @dataclass(frozen=True)
 class Act:
-    """Who acts and when: the caller's ``occurred_at``, our server's ``recorded_at``."""
+    """Who acts and when: the caller's ``occurred_at``, our server's ``recorded_at``; and
+    where the act's new ids come from (the application's id source)."""
 
     actor: Actor
     occurred_at: datetime
     recorded_at: datetime
+    new_id: IdSource = uuid4
 
     @property
     def backdated(self) -> bool:
@@ -38,7 +45,9 @@ class Act:
         return self.recorded_at - self.occurred_at > LATE_ENTRY
 
     @classmethod
-    def at(cls, actor: Actor, occurred_at: datetime, now: datetime) -> Act:
+    def at(
+        cls, actor: Actor, occurred_at: datetime, now: datetime, new_id: IdSource = uuid4
+    ) -> Act:
         """Validate the actor and the time; refuse a future ``occurred_at``."""
         try:
             actor = msgspec.convert(msgspec.to_builtins(actor), Actor)
@@ -57,7 +66,7 @@ class Act:
                 f"发生时间 {occurred_at.isoformat()} 晚于当前时间，不予记录",
                 f"{occurred_at.isoformat()} is in the future",
             )
-        return cls(actor=actor, occurred_at=occurred_at, recorded_at=now)
+        return cls(actor=actor, occurred_at=occurred_at, recorded_at=now, new_id=new_id)
 
 
 def _in_utc(value: Any) -> Any:
@@ -105,11 +114,6 @@ class HslAggregate(BaseAggregate[UUID]):
         if cls.__dict__.get("family"):
             register_aggregate(cls.family, cls)
 
-    @staticmethod
-    def create_id() -> UUID:
-        """A random id; consultations derive theirs from the topic instead."""
-        return uuid4()
-
     @classmethod
     def from_first_event(cls, envelope: EventEnvelope) -> Self:
         """Construct from the first event (called by ``EventEnvelope.mutate``)."""
@@ -134,7 +138,8 @@ class HslAggregate(BaseAggregate[UUID]):
     ) -> Self:
         payload = build_event(event_cls, act, fields)
         envelope = EventEnvelope(
-            originator_id=aggregate_id or cls.create_id(),
+            # Consultations derive their id from the topic; the others draw one.
+            originator_id=aggregate_id or act.new_id(),
             originator_version=cls.INITIAL_VERSION,
             timestamp=payload.recorded_at,
             payload=payload,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid5
 
 from events.common import BaseEvent, Person, Role, RoomLevel
 from events.consultation import (
@@ -262,7 +262,7 @@ class Consultation(HslAggregate):
     def put_motion(self, act: Act, *, text: str) -> UUID:
         """Put a motion to the participants; returns its id."""
         self._require_held("提出动议(活动尚未举办)", "put a motion before it is held")
-        motion_id = uuid4()
+        motion_id = act.new_id()
         self._emit(MotionPut, act, motion_id=motion_id, text=text)
         return motion_id
 
@@ -320,7 +320,7 @@ class Consultation(HslAggregate):
         """Record residents who disagreed; rule 7 makes the outcome explain it to them."""
         self._require_held("记录不同意见(活动尚未举办)", "record dissent before it is held")
         _unique(list(person_ids), "person_ids")
-        dissent_id = uuid4()
+        dissent_id = act.new_id()
         self._emit(
             DissentRecorded,
             act,

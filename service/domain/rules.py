@@ -17,19 +17,18 @@ from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
-from events.common import RoomLevel, china_year
+from events.common import (
+    MIN_TOWN_CONSULTATIONS_PER_YEAR,
+    RESIDENT_QUOTA_DENOMINATOR,
+    RESIDENT_QUOTA_NUMERATOR,
+    RoomLevel,
+    china_year,
+)
 from events.room import Region
 from events.topic import FilingBody
 
 FUTURE_TOLERANCE: Final = timedelta(minutes=1)
 """Clock skew allowed between a caller and our server before occurred_at counts as future."""
-
-RESIDENT_QUOTA_NUMERATOR: Final = 2
-RESIDENT_QUOTA_DENOMINATOR: Final = 3
-"""§四.4: 原则上参与协商的群众代表数量不少于协商主体的三分之二."""
-
-MIN_TOWN_CONSULTATIONS_PER_YEAR: Final = 2
-"""§四.1: 镇(街道、园区)协商议事室每年举办协商议事活动不少于两次 (rule 9, analytics)."""
 
 FILING_BODY: Final[Mapping[RoomLevel, FilingBody]] = {
     "town": "county_cppcc",

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from events.jetstream_ops import ensure_immutable_stream
-from events.quarantine import Kind, Quarantined, prefix, short
+from events.quarantine import Quarantined, QuarantineKind, prefix, short
 from events.stream_layout import immutable_stream_config
 from service.feed.integration import ALL_SUBJECTS, OutcomeStatusChanged, decode, subject_of
 
@@ -107,7 +107,7 @@ def change_verdict(
     return change
 
 
-def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[Kind, str]:
+def _decode_fault(payload: bytes, error: msgspec.MsgspecError) -> tuple[QuarantineKind, str]:
     try:
         tag = _decode_type(payload).type
     except msgspec.MsgspecError:

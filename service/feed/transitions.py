@@ -66,7 +66,7 @@ def deadline_passes_at(deadline: date) -> datetime:
 
 
 @dataclass
-class OutcomeState:
+class WatchedOutcome:
     """What the feed keeps of one outcome."""
 
     room_id: UUID
@@ -97,7 +97,7 @@ class OutcomeState:
 class FeedState:
     """Every outcome's state and the deadlines still to watch; rebuilt from the log."""
 
-    outcomes: dict[UUID, OutcomeState] = field(default_factory=dict)
+    outcomes: dict[UUID, WatchedOutcome] = field(default_factory=dict)
     clock: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
     """The log's clock: the greatest ``recorded_at`` read so far."""
     _deadlines: list[tuple[datetime, str, date]] = field(default_factory=list)
@@ -105,7 +105,7 @@ class FeedState:
     def apply(self, seq: int, outcome_id: UUID, event: BaseEvent) -> OutcomeStatusChanged | None:
         """One outcome event's own effect: its status change, if it makes one."""
         if isinstance(event, o.OutcomeDrafted):
-            self.outcomes[outcome_id] = OutcomeState(
+            self.outcomes[outcome_id] = WatchedOutcome(
                 room_id=event.room_id, topic_id=event.topic_id, title=event.title, kind=event.kind
             )
             return self._change(seq, outcome_id, event, "drafted", previous=None)
@@ -121,7 +121,7 @@ class FeedState:
         return self._change(seq, outcome_id, event, new, previous=previous, detail=detail)
 
     def _evolve(  # noqa: PLR0911, PLR0912 - one case per event
-        self, state: OutcomeState, outcome_id: UUID, event: BaseEvent
+        self, state: WatchedOutcome, outcome_id: UUID, event: BaseEvent
     ) -> tuple[Status | None, str]:
         match event:
             case o.OutcomeReported():
@@ -165,7 +165,7 @@ class FeedState:
                 return "closed", ""
         return None, ""  # objections, dissents explained: no status of their own
 
-    def _watch(self, outcome_id: UUID, state: OutcomeState) -> None:
+    def _watch(self, outcome_id: UUID, state: WatchedOutcome) -> None:
         if state.deadline is not None:
             entry = (deadline_passes_at(state.deadline), str(outcome_id), state.deadline)
             heapq.heappush(self._deadlines, entry)

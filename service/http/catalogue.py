@@ -12,14 +12,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, get_type_hints
+from typing import Any, Final, get_type_hints
 
 import msgspec
 
-from events.common import UtcDatetime
+from events.common import Family, UtcDatetime
 from service.application import HaoshangliangApplication
-
-Kind = Literal["room", "topic", "consultation", "outcome"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,9 @@ class CommandRoute:
 
     name: str
     path: str
-    target: Kind | None
+    target: Family | None
     """What ``{id}`` in the path names (None: no id, ``establish_room``)."""
-    creates: Kind | None = None
+    creates: Family | None = None
     """The aggregate the command creates (its id is the response's ``id``)."""
     body: type[msgspec.Struct] = field(init=False)
     summary: str = field(init=False)
@@ -51,7 +49,7 @@ def _camel(name: str) -> str:
 
 
 def _body_struct(
-    name: str, method: Callable[..., Any], target: Kind | None
+    name: str, method: Callable[..., Any], target: Family | None
 ) -> type[msgspec.Struct]:
     hints = get_type_hints(method, include_extras=True)
     params = list(inspect.signature(method).parameters.values())[1:]  # skip self

@@ -49,7 +49,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from events.quarantine import QuarantinedError
 from events.redact import redact_text
 from events.write_errors import NotStoredError, ResultUnknownError, StorageFullError
-from replay.bundle import ExportError
+from replay.bundle import BundleError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError
 from service.auth.policy import Forbidden
@@ -214,7 +214,7 @@ def problem_of(exc: Exception) -> Problem:  # noqa: PLR0911, PLR0912 - one case 
                 detail="同一事项刚被他人更新，本次未记录；请刷新后重试",
                 detail_en="the aggregate was changed concurrently; nothing was recorded, retry",
             )
-        case ExportError():
+        case BundleError():
             return Problem(
                 type="urn:hsl:problem:validation",
                 title="导出参数有误",

@@ -28,6 +28,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from events.jetstream_commits import JetStreamRecorder
 from projections import view_reads as qs
 from projections.analytics import VIEWS
+from projections.view_reads import ResultRows
 from replay.history import HistoryReader
 from service.domain.errors import NotFoundError
 from service.http.bearer import caller
@@ -35,7 +36,6 @@ from service.http.problems import Unavailable, problem_responses
 from service.http.services import Services, ServicesParameter
 
 AnyRequest = Request[Any, Any, Any]
-Rows = list[dict[str, Any]]
 
 
 class OutcomeState(msgspec.Struct, kw_only=True):
@@ -181,10 +181,10 @@ def list_rooms(
     level: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """Rooms from the views, filtered by county, town or level."""
     read = qs.Rooms(county=county, town=town, level=level, limit=limit, offset=offset)
-    rows: Rows = _read(request, services, read)
+    rows: ResultRows = _read(request, services, read)
     return rows
 
 
@@ -214,10 +214,10 @@ def list_topics(
     source: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """Topics from the views, filtered by room, status or source."""
     read = qs.Topics(room_id=room_id, status=status, source=source, limit=limit, offset=offset)
-    rows: Rows = _read(request, services, read)
+    rows: ResultRows = _read(request, services, read)
     return rows
 
 
@@ -248,10 +248,10 @@ def list_outcomes(
     stage: FromQuery[str | None] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
-) -> Rows:
+) -> ResultRows:
     """The closed-loop status of outcomes (the ``outcome_status`` view)."""
     read = qs.Outcomes(room_id=room_id, stage=stage, limit=limit, offset=offset)
-    rows: Rows = _read(request, services, read)
+    rows: ResultRows = _read(request, services, read)
     return rows
 
 
@@ -281,7 +281,7 @@ def analytics_view(
     """One analytics view's rows, as JSON or as CSV (UTF-8 with BOM)."""
     if view not in VIEWS:
         raise NotFoundError("analytics view", view)
-    rows: Rows = _read(request, services, qs.Analytics(view=view, limit=limit))
+    rows: ResultRows = _read(request, services, qs.Analytics(view=view, limit=limit))
     if format == "csv":
         out = io.StringIO()
         out.write("\ufeff")

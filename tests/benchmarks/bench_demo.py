@@ -28,7 +28,8 @@ from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
 from service.demo.command import DEMO_ENV, write_demo
 from service.demo.county import build_county
-from service.demo.generator import Demo, DemoClock
+from service.demo.generator import Demo
+from service.demo.timeline import DemoClock
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
 

@@ -20,7 +20,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 
-from replay.merkle import TreeBuilder, inclusion_proof, leaf_hash, verify_inclusion
+from replay.merkle import LevelTree, TreeBuilder, leaf_hash, verify_inclusion
 
 
 def leaves(n: int, size: int) -> Iterator[bytes]:
@@ -81,8 +81,9 @@ def main() -> None:
     tree = TreeBuilder()
     tree.extend(hashes)
     top = tree.root()
+    level_tree = LevelTree(hashes)
     proofs = [
-        (i, inclusion_proof(hashes, i)) for i in range(0, proof_tree, max(1, proof_tree // 64))
+        (i, level_tree.inclusion_proof(i)) for i in range(0, proof_tree, max(1, proof_tree // 64))
     ]
     rounds = 2000
 

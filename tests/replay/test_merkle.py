@@ -1,4 +1,7 @@
-"""replay.merkle: hashing, proofs and the tree builder, against published values and themselves.
+"""replay.merkle: hashing, proofs and the tree builder, against published values and the RFC.
+
+Proofs are made by production's ``LevelTree`` and checked against the published RFC 6962 proofs
+and against the RFC's recursive definitions (``tests.replay.rfc6962_reference``).
 
 Bit flips: for every tree size 1..64, every leaf index and every size pair, the generated proof
 verifies, and changing one bit of any input hash makes it fail: every one of the 256 bits of
@@ -20,13 +23,12 @@ from replay.merkle import (
     EMPTY_ROOT,
     HashSizeError,
     IndexOutOfRangeError,
+    LevelTree,
     ProofError,
     ProofLengthError,
     RootMismatchError,
     TreeBuilder,
     TreeSizeError,
-    consistency_proof,
-    inclusion_proof,
     leaf_hash,
     node_hash,
     root_from_inclusion_proof,
@@ -35,6 +37,7 @@ from replay.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.replay.rfc6962_reference import reference_path, reference_proof, reference_root
 
 MAX_SIZE = 64
 EVERY_BIT_UP_TO = MAX_SIZE
@@ -139,21 +142,7 @@ PUBLISHED_CONSISTENCY = [
 
 LEAVES = [leaf_hash(f"event {i}".encode()) for i in range(MAX_SIZE)]
 ROOTS = [root_hash(LEAVES[:n]) for n in range(MAX_SIZE + 1)]
-
-
-def reference_root(leaf_hashes: Sequence[bytes]) -> bytes:
-    """RFC 9162 §2.1.1's MTH, recursively, straight from its definition."""
-    n = len(leaf_hashes)
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    if n == 1:
-        return leaf_hashes[0]
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return hashlib.sha256(
-        b"\x01" + reference_root(leaf_hashes[:k]) + reference_root(leaf_hashes[k:])
-    ).digest()
+TREE = LevelTree(LEAVES)
 
 
 def flipped(h: bytes, salt: int, every_bit: bool) -> Iterator[bytes]:
@@ -212,10 +201,15 @@ def test_classic_eight_leaf_rfc6962_root() -> None:
 
 def test_generated_proofs_match_the_published_ones() -> None:
     hashes = [leaf_hash(d) for d in RFC6962_LEAVES]
+    tree = LevelTree(hashes)
     for index, size, proof in PUBLISHED_INCLUSION:
-        assert inclusion_proof(hashes, index, size) == [bytes.fromhex(h) for h in proof]
+        published = [bytes.fromhex(h) for h in proof]
+        assert tree.inclusion_proof(index, size) == published
+        assert reference_path(index, hashes[:size]) == published
     for size1, size2, proof in PUBLISHED_CONSISTENCY:
-        assert consistency_proof(hashes, size1, size2) == [bytes.fromhex(h) for h in proof]
+        published = [bytes.fromhex(h) for h in proof]
+        assert tree.consistency_proof(size1, size2) == published
+        assert reference_proof(size1, hashes[:size2]) == published
 
 
 # --- the builder ---------------------------------------------------------------------------------
@@ -268,7 +262,7 @@ def test_inclusion_proofs_verify_and_every_bit_matters(size: int) -> None:
     assert root == reference_root(LEAVES[:size])
     every_bit = size <= EVERY_BIT_UP_TO
     for index in range(size):
-        proof = inclusion_proof(LEAVES, index, size)
+        proof = TREE.inclusion_proof(index, size)
         verify_inclusion(LEAVES[index], index, size, proof, root)
         assert root_from_inclusion_proof(LEAVES[index], index, size, proof) == root
 
@@ -281,7 +275,7 @@ def test_inclusion_proofs_verify_and_every_bit_matters(size: int) -> None:
 
 
 def test_inclusion_errors_name_what_failed() -> None:
-    proof = inclusion_proof(LEAVES, 5, 8)
+    proof = TREE.inclusion_proof(5, 8)
     root = ROOTS[8]
     with pytest.raises(
         IndexOutOfRangeError, match="leaf index 8 is out of range for a tree of size 8"
@@ -310,10 +304,10 @@ def test_inclusion_errors_name_what_failed() -> None:
 
 def test_inclusion_proof_generation_checks_its_arguments() -> None:
     with pytest.raises(IndexOutOfRangeError):
-        inclusion_proof(LEAVES, 8, 8)
+        TREE.inclusion_proof(8, 8)
     with pytest.raises(TreeSizeError, match=r"tree size 65 is outside 0\.\.64"):
-        inclusion_proof(LEAVES, 0, 65)
-    assert inclusion_proof(LEAVES[:1], 0) == []
+        TREE.inclusion_proof(0, 65)
+    assert LevelTree(LEAVES[:1]).inclusion_proof(0) == []
 
 
 # --- consistency ---------------------------------------------------------------------------------
@@ -325,7 +319,7 @@ def test_consistency_proofs_verify_and_every_bit_matters(size2: int) -> None:
     every_bit = size2 <= EVERY_BIT_UP_TO
     for size1 in range(1, size2 + 1):
         root1 = ROOTS[size1]
-        proof = consistency_proof(LEAVES, size1, size2)
+        proof = TREE.consistency_proof(size1, size2)
         verify_consistency(size1, size2, proof, root1, root2)
 
         def check(hashes: list[bytes], size1: int = size1) -> None:
@@ -340,7 +334,7 @@ def test_a_proof_between_other_sizes_does_not_hold() -> None:
     """Each proof holds for its own pair of sizes only (with the right roots for the others)."""
     for size2 in range(2, 17):
         for size1 in range(1, size2):
-            proof = consistency_proof(LEAVES, size1, size2)
+            proof = TREE.consistency_proof(size1, size2)
             for other1 in range(1, size2):
                 if other1 == size1:
                     continue
@@ -349,7 +343,7 @@ def test_a_proof_between_other_sizes_does_not_hold() -> None:
 
 
 def test_consistency_errors_name_what_failed() -> None:
-    proof = consistency_proof(LEAVES, 6, 8)
+    proof = TREE.consistency_proof(6, 8)
     with pytest.raises(TreeSizeError, match="size1 8 is greater than size2 6"):
         verify_consistency(8, 6, proof, ROOTS[8], ROOTS[6])
     with pytest.raises(TreeSizeError, match="size1 is 0"):
@@ -377,10 +371,10 @@ def test_consistency_errors_name_what_failed() -> None:
 
 def test_consistency_proof_generation_checks_its_arguments() -> None:
     with pytest.raises(TreeSizeError, match="0 < size1 <= size2"):
-        consistency_proof(LEAVES, 0, 8)
+        TREE.consistency_proof(0, 8)
     with pytest.raises(TreeSizeError, match="0 < size1 <= size2"):
-        consistency_proof(LEAVES, 9, 8)
-    assert consistency_proof(LEAVES, 8, 8) == []
+        TREE.consistency_proof(9, 8)
+    assert TREE.consistency_proof(8, 8) == []
 
 
 def test_builder_stays_consistent_when_its_input_fails_part_way() -> None:
