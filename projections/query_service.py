@@ -59,7 +59,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from events.nats_connection import LONG_RUNNING, connect
+from events.jetstream.connection import LONG_RUNNING, connect
 from projections.analytics import VIEWS
 
 log = structlog.get_logger(__name__)
@@ -171,8 +171,8 @@ class Analytics(_Read, tag="analytics", forbid_unknown_fields=True):
 
 
 class Quarantine(_Read, tag="quarantine", forbid_unknown_fields=True):
-    """How many stored messages the views skipped (``events.quarantine``) and the first ones:
-    ``{"count": n, "rows": [{stream, seq, subject, kind, reason} …]}``."""
+    """How many stored messages the views skipped (``events.jetstream.quarantine``) and the first
+    ones: ``{"count": n, "rows": [{stream, seq, subject, kind, reason} …]}``."""
 
     limit: Limit = 20
 
@@ -612,7 +612,7 @@ class RemoteViews:
     timeout: float = QUERY_TIMEOUT
     name: str = "hsl-api-views"
     server_file: Path | None = None
-    """The embedded server's state file, re-read on reconnect (``events.nats_connection``)."""
+    """The embedded server's state file, re-read on reconnect (``events.jetstream.connection``)."""
 
     def __post_init__(self) -> None:
         self.subject = query_subject(self.stream)

@@ -27,15 +27,15 @@ from eventsourcing.persistence import ApplicationRecorder, Notification, Operati
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
 from events.common import BaseEvent
-from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
-from events.quarantine import (
+from events.jetstream.bulk_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
+from events.jetstream.quarantine import (
     FOREIGN_TOPIC,
     QuarantineCounter,
     Quarantined,
     payload_verdict,
     short,
 )
-from events.stream_layout import aggregate_token
+from events.jetstream.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.changes import Batch, Change, Fold, Insert, MissingRowError
 from projections.people_reader import person_acts
@@ -116,7 +116,8 @@ class Projector:
     def apply(self, notifications: Sequence[Notification]) -> int:
         """Apply the not-yet-applied ``notifications`` and the new position in one transaction.
 
-        Everything is decoded first. A message that is not an event (``events.quarantine``)
+        Everything is decoded first. A message that is not an event
+        (``events.jetstream.quarantine``)
         is skipped: its row in ``quarantine`` commits with the position that moves past it.
         """
         fresh = [n for n in notifications if n.id > self.position]
@@ -503,7 +504,7 @@ def decode_page(chunk: Page) -> list[Any] | None:
 
     The page holds its payloads as one JSON array (msgspec validates each element against the
     union of the events, as ``decode`` does). None (the caller then goes event by event, and
-    quarantines what is not an event: ``events.quarantine``) when a topic is unknown,
+    quarantines what is not an event: ``events.jetstream.quarantine``) when a topic is unknown,
     anything fails to decode, an event is not of its topic's type, or one was stored at an
     older schema version. Every payload is one JSON value, so equal counts pair them up.
     """

@@ -22,9 +22,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
-from events.jetstream_commits import JetStreamRecorder
-from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
-from events.stream_layout import StreamLayout
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
+from events.jetstream.stream_layout import StreamLayout
 from replay.bundle import ExportError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
@@ -113,7 +113,7 @@ def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_checkpointer(
     handle: ServerHandle, signer: SignerKey, cadence: tuple[int, float], once: bool, replicas: int
 ) -> int:
-    # Until stopped, it reconnects for as long as it takes (``events.nats_connection``).
+    # Until stopped, it reconnects for as long as it takes (``events.jetstream.connection``).
     policy = ONE_SHOT if once else LONG_RUNNING
     nc = await connect(
         handle.url, name="hsl-checkpointer", policy=policy, server_file=handle.state_file

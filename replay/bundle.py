@@ -26,8 +26,8 @@ from uuid import UUID
 import msgspec
 from nats.aio.client import Client
 
-from events.jetstream_commits import JetStreamRecorder
-from events.nats_connection import ONE_SHOT, connect
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.connection import ONE_SHOT, connect
 from replay.bundle_format import (
     CHECKPOINTS,
     CONSISTENCY,

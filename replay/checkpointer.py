@@ -31,7 +31,8 @@ import structlog
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import (
+from events.jetstream.connection import ride_out, until_answered
+from events.jetstream.operations import (
     WRONG_LAST_SEQUENCE,
     JetStreamApiError,
     OutgoingMessage,
@@ -42,10 +43,9 @@ from events.jetstream_ops import (
     ensure_immutable_stream,
     read_backwards,
 )
-from events.nats_connection import ride_out, until_answered
-from events.quarantine import QuarantineCounter, Quarantined
-from events.stream_layout import StreamLayout, immutable_stream_config
-from events.write_errors import is_storage_full
+from events.jetstream.quarantine import QuarantineCounter, Quarantined
+from events.jetstream.stream_layout import StreamLayout, immutable_stream_config
+from events.jetstream.write_errors import is_storage_full
 from replay.checkpoint import Checkpoint, checkpoint_fault, sign_checkpoint
 from replay.leaf import leaf_bytes
 from replay.merkle import HASH_SIZE, TreeBuilder
@@ -136,7 +136,7 @@ def checkpoint_verdict(
     stream: str, stored: StoredCheckpoint, verifier: VerifierKey, origin: str
 ) -> tuple[Checkpoint, TreeBuilder | None] | Quarantined:
     """The checkpoint a message of the checkpoint subject holds (and the tree its state gives,
-    when that state gives its root), or why it is quarantined (``events.quarantine``).
+    when that state gives its root), or why it is quarantined (``events.jetstream.quarantine``).
 
     Anyone who may publish on the subject can store a message there; only the log's own
     signed checkpoints count (``replay.checkpoint.checkpoint_fault``).
@@ -221,7 +221,8 @@ class Checkpointer:
         self.replicas = replicas
         """Replicas of the checkpoint stream when this checkpointer creates it."""
         # Every subject of the stream: the tree's leaf n is stream sequence n + 1, whatever
-        # was stored there (a message that is not an event is a leaf too; events.quarantine).
+        # was stored there (a message that is not an event is a leaf too;
+        # events.jetstream.quarantine).
         self._events_filter = StreamLayout(stream).all_subjects
         self.tree = TreeBuilder()
         self.last_size = 0

@@ -23,7 +23,7 @@ from eventsourcing.persistence import PersistenceError
 # A module import, not `from … import`: projections.commands imports service.cli, which
 # imports this module while projections.commands is still half-initialised.
 import projections.commands
-from events.jetstream_commits import JetStreamRecorder
+from events.jetstream.commits import JetStreamRecorder
 from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import KINDS, Entry, HistoryError, HistoryReader, Timeline

@@ -61,9 +61,9 @@ from pathlib import Path
 from typing import Final, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from events.nats_connection import server_list
+from events.jetstream.connection import server_list
+from events.jetstream.stream_layout import SUBJECT_ROOT, StreamLayout
 from events.redact import SECRETS, redact_url
-from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from projections.query_service import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 from service.settings import NatsUser

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from events.jetstream import JetStreamFactory
+from events.jetstream.factory import JetStreamFactory
 from projections.query_service import query_subject, reply_subjects
 from service.cli import build_parser
 from service.nats_permissions import (

@@ -45,7 +45,8 @@ from nats.aio.client import Client
 
 from events import codec
 from events.common import BaseEvent
-from events.jetstream_ops import (
+from events.jetstream.connection import NatsUnavailableError, ride_out, until_answered
+from events.jetstream.operations import (
     DUPLICATE_MESSAGE_ID,
     MAX_BATCH_MESSAGES,
     WRONG_LAST_SEQUENCE,
@@ -58,10 +59,9 @@ from events.jetstream_ops import (
     direct_get_range,
     read_backwards,
 )
-from events.nats_connection import NatsUnavailableError, ride_out, until_answered
-from events.quarantine import QuarantineCounter, Quarantined, classify_messages, short
-from events.stream_layout import StreamLayout
-from events.write_errors import is_storage_full
+from events.jetstream.quarantine import QuarantineCounter, Quarantined, classify_messages, short
+from events.jetstream.stream_layout import StreamLayout
+from events.jetstream.write_errors import is_storage_full
 from service.feed.integration import (
     ALL_SUBJECTS,
     SUBJECT_PREFIX,

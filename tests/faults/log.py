@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import msgspec
 import nats
 
-from events.jetstream_ops import direct_get_range
-from events.stream_layout import StreamLayout
+from events.jetstream.operations import direct_get_range
+from events.jetstream.stream_layout import StreamLayout
 from replay.checkpointer import read_checkpoints
 from service.embedded import connect_url
 from service.feed.stream import public_stream

@@ -25,8 +25,8 @@ import nats
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import OutgoingMessage, commit, direct_get_range
-from events.stream_layout import StreamLayout
+from events.jetstream.operations import OutgoingMessage, commit, direct_get_range
+from events.jetstream.stream_layout import StreamLayout
 from service.demo.command import run_demo
 from service.feed.integration import ALL_SUBJECTS
 from service.feed.publisher import BATCH, FeedPublisher

@@ -9,7 +9,7 @@ from typing import TypeVar
 import nats
 from nats.aio.client import Client
 
-from events.jetstream_ops import StoredMessage, direct_get_range
+from events.jetstream.operations import StoredMessage, direct_get_range
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
 from service.feed.integration import ALL_SUBJECTS, OutcomeStatusChanged, decode

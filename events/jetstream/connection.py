@@ -36,7 +36,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client, Server
 
-from events.jetstream_ops import JetStreamApiError
+from events.jetstream.operations import JetStreamApiError
 
 log = structlog.get_logger(__name__)
 
