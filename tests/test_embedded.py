@@ -23,8 +23,8 @@ import nats.aio.client
 import nats.errors
 import pytest
 
-from events.jetstream import bulk_reader
 from events.common import Actor
+from events.jetstream import bulk_reader
 from events.room import Region
 from service import nats_server
 from service.bootstrap import open_application

@@ -29,8 +29,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from events.jetstream import operations
 from events.common import Actor
+from events.jetstream import operations
 from events.jetstream.factory import JetStreamFactory
 from events.jetstream.operations import direct_get_last
 from events.jetstream.recorders import JetStreamApplicationRecorder

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from events.jetstream import commits, operations
 from events.common import Actor
+from events.jetstream import commits, operations
 from events.jetstream.write_errors import StorageFullError
 from events.room import Region
 from service import store_recovery
