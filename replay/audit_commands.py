@@ -47,8 +47,6 @@ from service.settings import Settings
 
 GROUPS["audit"] = "integrity: the signing key, checkpoints, export bundles, verification"
 
-READ_PAGE = 5000
-
 
 def _stream() -> str:
     return StreamLayout.for_application(HaoshangliangApplication.name).stream
@@ -273,14 +271,7 @@ async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
 
 
 def _log_lines(recorder: JetStreamRecorder) -> list[bytes]:
-    lines: list[bytes] = []
-    start = 1
-    while True:
-        page = recorder.stored_range(start, READ_PAGE)
-        if not page:  # a short page is not the end: the server may cap a batch's size
-            return lines
-        lines.extend(leaf_bytes(m) for m in page)
-        start = page[-1].seq + 1
+    return [leaf_bytes(m) for page in recorder.stored_pages() for m in page]
 
 
 def _print_report(report: Report | LiveReport) -> None:

@@ -58,8 +58,6 @@ from replay.leaf import leaf_bytes
 from replay.signed_note import SignerKey, sign_note
 from replay.tree import LevelTree
 
-READ_PAGE = 5000
-
 
 class ExportError(RuntimeError):
     """The bundle cannot be written as asked; the message says why. Nothing is left behind."""
@@ -210,10 +208,7 @@ def _read_log(recorder: JetStreamRecorder, tree_size: int) -> tuple[list[bytes],
     lines: list[bytes] = []
     hashes: list[bytes] = []
     sha256 = hashlib.sha256
-    while len(lines) < tree_size:
-        page = recorder.stored_range(len(lines) + 1, min(READ_PAGE, tree_size - len(lines)))
-        if not page:
-            break
+    for page in recorder.stored_pages(1, tree_size):
         for message in page:
             if message.seq != len(lines) + 1:
                 msg = f"event {len(lines) + 1} is missing from the log (next is {message.seq})"

@@ -7,6 +7,7 @@ events and its upstream position are one atomic batch.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
@@ -24,7 +25,7 @@ from eventsourcing.persistence import (
 from nats.aio.msg import Msg
 
 from events.jetstream.commits import JetStreamRecorder
-from events.jetstream.operations import READ_PAGE, StoredMessage, direct_get_last, direct_get_range
+from events.jetstream.operations import READ_PAGE, StoredMessage, direct_get_last, read_range
 from events.jetstream.quarantine import (
     Quarantined,
     QuarantinedError,
@@ -153,26 +154,20 @@ class JetStreamApplicationRecorder(JetStreamAggregateRecorder, ApplicationRecord
     ) -> list[Notification]:
         wanted = set(topics)
         results: list[Notification] = []
-        seq = first
-        while len(results) < limit and (stop is None or seq <= stop):
-            ask = READ_PAGE if wanted else min(limit - len(results), READ_PAGE)
-            if stop is not None:
-                ask = min(ask, stop - seq + 1)
-            page, pending = await direct_get_range(
-                self._bridge.client, self._layout.stream, self._layout.events_filter, seq, ask
-            )
-            for message in page:
-                if stop is not None and message.seq > stop:
-                    return results
-                notification = self.notification_of(message)
-                if wanted and notification.topic not in wanted:
-                    continue
-                results.append(notification)
-                if len(results) == limit:
-                    return results
-            if not page or pending == 0:
-                break
-            seq = page[-1].seq + 1
+        if limit <= 0:
+            return results
+        page = READ_PAGE if wanted else min(limit, READ_PAGE)
+        stream, events = self._layout.stream, self._layout.events_filter
+        pages = read_range(self._bridge.client, stream, events, first, stop=stop, page=page)
+        async with contextlib.aclosing(pages):
+            async for found in pages:
+                for message in found:
+                    notification = self.notification_of(message)
+                    if wanted and notification.topic not in wanted:
+                        continue
+                    results.append(notification)
+                    if len(results) == limit:
+                        return results
         return results
 
     def notification_of(self, message: StoredMessage | Msg) -> Notification:
