@@ -21,8 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MIN_SERVER_VERSION = (2, 12, 0)
-"""Atomic batch publish (ADR-50), which our commits rely on, arrived in nats-server 2.12."""
+from events.jetstream.factory import MIN_SERVER_VERSION
 
 
 class NatsServerError(RuntimeError):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from events.jetstream.factory import JetStreamFactory
+from events.jetstream.factory import MIN_SERVER_VERSION, JetStreamFactory
 from projections.query_service import query_subject, reply_subjects
 from service.cli import build_parser
 from service.nats_permissions import (
@@ -26,7 +26,6 @@ from service.nats_permissions import (
     USER_NAMES,
     role_permissions,
 )
-from service.nats_server import MIN_SERVER_VERSION
 from service.subscribers import compose_password_variables
 
 ROOT = Path(__file__).resolve().parent.parent

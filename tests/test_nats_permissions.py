@@ -31,6 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events.common import Actor
 from events.jetstream import operations
+from events.jetstream.connection import with_credentials
 from events.jetstream.factory import JetStreamFactory
 from events.jetstream.operations import direct_get_last
 from events.jetstream.recorders import JetStreamApplicationRecorder
@@ -57,7 +58,6 @@ from service.nats_permissions import (
     render_authorization,
     render_user,
     server_args,
-    with_credentials,
 )
 from service.nats_server import NatsServerProcess, find_server_binary
 from service.settings import Settings

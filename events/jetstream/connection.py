@@ -113,6 +113,18 @@ def parse(url: str) -> Target:
     return Target(tuple(servers), user, password, token)
 
 
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url``'s servers (comma-separated), each with ``user:password@`` instead of what it had.
+
+    The password goes in as it is: callers keep passwords URL-safe (``service.nats_permissions``).
+    """
+    urls = []
+    for server in parse(url).servers:
+        parts = urlsplit(server)
+        urls.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}")))
+    return ",".join(urls)
+
+
 def read_server_file(path: Path) -> str | None:
     """The ``url`` a server file records (``host:port`` form or ``nats://…``), or None."""
     try:
