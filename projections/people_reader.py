@@ -1,6 +1,6 @@
 """The rebuild's log reader child, which also finds the people each page's events concern.
 
-``python -m projections.people_reader`` is ``events.jetstream.bulk_reader``'s child program with a
+``python -m projections.people_reader`` is ``events.jetstream.reader_child``'s program with a
 page hook: beside reading, it decodes each page's payloads a second time, into
 :data:`projections.people.LIGHT_EVENTS` (the actor and the fields naming people, nothing
 else), and sends the page's ``person_acts`` rows along as an Arrow table. The folding process
