@@ -7,6 +7,7 @@ read_range`); what they learn of an aggregate's last position is cached here for
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
@@ -154,8 +155,9 @@ class RecorderBase:
                 yield cast(list[StoredMessage], page)
             finished = True
         finally:
-            if not finished:
-                self._run(pages.aclose())
+            if not finished:  # a caller that stopped early; a failed close leaves it to the loop
+                with contextlib.suppress(Exception):
+                    self._run(pages.aclose())
 
     async def _read_subject(self, subject: str, start_seq: int = 1) -> list[StoredMessage]:
         """Every message on ``subject`` from ``start_seq``, in order."""
