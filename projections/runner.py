@@ -117,8 +117,8 @@ class Projector:
         """Apply the not-yet-applied ``notifications`` and the new position in one transaction.
 
         Everything is decoded first. A message that is not an event
-        (``events.jetstream.quarantine``)
-        is skipped: its row in ``quarantine`` commits with the position that moves past it.
+        (``events.jetstream.quarantine``) is skipped: its row in ``quarantine`` commits with the
+        position that moves past it.
         """
         fresh = [n for n in notifications if n.id > self.position]
         if not fresh:
