@@ -7,7 +7,7 @@ from typing import Any, Final
 import msgspec
 
 from events.codec import CURRENT_VERSIONS, EVENT_TYPES, AnyEvent
-from events.jetstream_reader import Page
+from events.jetstream.bulk_reader import Page
 from projections.appliers import APPLIERS
 
 _PAGE_DECODER: Final = msgspec.json.Decoder(list[AnyEvent])
@@ -24,7 +24,7 @@ def decode_page(chunk: Page) -> list[Any] | None:
 
     The page holds its payloads as one JSON array (msgspec validates each element against the
     union of the events, as ``decode`` does). None (the caller then goes event by event, and
-    quarantines what is not an event: ``events.quarantine``) when a topic is unknown,
+    quarantines what is not an event: ``events.jetstream.quarantine``) when a topic is unknown,
     anything fails to decode, an event is not of its topic's type, or one was stored at an
     older schema version. Every payload is one JSON value, so equal counts pair them up.
     """

@@ -1,6 +1,6 @@
 """The rebuild's log reader child, which also finds the people each page's events concern.
 
-``python -m projections.people_reader`` is ``events.jetstream_reader``'s child program with a
+``python -m projections.people_reader`` is ``events.jetstream.reader_child``'s program with a
 page hook: beside reading, it decodes each page's payloads a second time, into
 :data:`projections.people.LIGHT_EVENTS` (the actor and the fields naming people, nothing
 else), and sends the page's ``person_acts`` rows along as an Arrow table. The folding process
@@ -23,7 +23,8 @@ from typing import Any, Final, Union
 import msgspec
 import pyarrow as pa
 
-from events.jetstream_reader import Page, run_child
+from events.jetstream.bulk_reader import Page
+from events.jetstream.reader_child import run_child
 from projections.people import ACTOR, LIGHT_EVENTS, PEOPLE, NamedColumns
 
 _ANY_LIGHT_EVENT: Any = Union[LIGHT_EVENTS]  # noqa: UP007 - a union of a tuple of types

@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from events.nats_connection import LONG_RUNNING, connect
+from events.jetstream.connection import LONG_RUNNING, connect
 from projections.loop_thread import LoopThread
 from projections.views_wire import (
     CONNECT_TIMEOUT,

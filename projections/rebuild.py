@@ -28,7 +28,7 @@ import duckdb
 import structlog
 from eventsourcing.persistence import ApplicationRecorder
 
-from events.jetstream_reader import PAGE
+from events.jetstream.bulk_reader import PAGE
 from projections.runner import DEFAULT_BATCH, Projector
 from projections.schema import ORDER_BY, TABLES
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 import nats.errors
 from nats.aio.client import Client
 
-from events.nats_connection import LONG_RUNNING, connect
+from events.jetstream.connection import LONG_RUNNING, connect
 from projections.loop_thread import LoopThread
 from projections.view_reads import Read
 from projections.views_wire import (
@@ -56,7 +56,7 @@ class RemoteViews:
     timeout: float = QUERY_TIMEOUT
     name: str = "hsl-api-views"
     server_file: Path | None = None
-    """The embedded server's state file, re-read on reconnect (``events.nats_connection``)."""
+    """The embedded server's state file, re-read on reconnect (``events.jetstream.connection``)."""
 
     def __post_init__(self) -> None:
         self.subject = query_subject(self.stream)

@@ -24,15 +24,15 @@ import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification, OperationalError
 
 from events.common import BaseEvent
-from events.jetstream_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
-from events.quarantine import (
+from events.jetstream.bulk_reader import CHILD, PAGE, PROCESS_THRESHOLD, Page, read_pages
+from events.jetstream.quarantine import (
     FOREIGN_TOPIC,
     QuarantineCounter,
     Quarantined,
     payload_verdict,
     short,
 )
-from events.stream_layout import aggregate_token
+from events.jetstream.stream_layout import aggregate_token
 from projections.appliers import APPLIERS, TABLE_APPLIERS, UPDATERS, member_act
 from projections.batch import Batch
 from projections.changes import Change, Insert, MissingRowError
@@ -117,8 +117,9 @@ class Projector:
     def apply(self, notifications: Sequence[Notification]) -> int:
         """Apply the not-yet-applied ``notifications`` and the new position in one transaction.
 
-        Everything is decoded first. A message that is not an event (``events.quarantine``)
-        is skipped: its row in ``quarantine`` commits with the position that moves past it.
+        Everything is decoded first. A message that is not an event
+        (``events.jetstream.quarantine``) is skipped: its row in ``quarantine`` commits with the
+        position that moves past it.
         """
         fresh = [n for n in notifications if n.id > self.position]
         if not fresh:

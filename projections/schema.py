@@ -14,7 +14,7 @@ from typing import Final, cast
 
 import duckdb
 
-from events.quarantine import Quarantined, QuarantineKind
+from events.jetstream.quarantine import Quarantined, QuarantineKind
 from projections.analytics import ANALYTICS_SQL
 from projections.closed_loop import CLOSED_LOOP_SQL
 from projections.tables import DDL
@@ -68,7 +68,7 @@ the office's analytics views (``projections.analytics``).
 3: ``person_acts``, every person an event concerns (for ``hsl replay person``).
 4: ``attendees.role``, the attendee's role on the confirmed participant list (member
 participation without a join).
-5: ``quarantine``, the stored messages the projection skipped (``events.quarantine``)."""
+5: ``quarantine``, the stored messages the projection skipped (``events.jetstream.quarantine``)."""
 
 
 class SchemaMismatchError(RuntimeError):

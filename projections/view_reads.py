@@ -97,8 +97,8 @@ class Analytics(_Read, tag="analytics", forbid_unknown_fields=True):
 
 
 class Quarantine(_Read, tag="quarantine", forbid_unknown_fields=True):
-    """How many stored messages the views skipped (``events.quarantine``) and the first ones:
-    ``{"count": n, "rows": [{stream, seq, subject, kind, reason} …]}``."""
+    """How many stored messages the views skipped (``events.jetstream.quarantine``) and the
+    first ones: ``{"count": n, "rows": [{stream, seq, subject, kind, reason} …]}``."""
 
     limit: Limit = 20
 

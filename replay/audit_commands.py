@@ -22,9 +22,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
-from events.jetstream_commits import JetStreamRecorder
-from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
-from events.stream_layout import StreamLayout
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
+from events.jetstream.stream_layout import StreamLayout
 from replay.bundle import BundleError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
@@ -46,8 +46,6 @@ from service.embedded import ServerHandle, connect_url
 from service.settings import Settings
 
 GROUPS["audit"] = "integrity: the signing key, checkpoints, export bundles, verification"
-
-READ_PAGE = 5000
 
 
 def _stream() -> str:
@@ -113,7 +111,7 @@ def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_checkpointer(
     handle: ServerHandle, signer: SignerKey, cadence: tuple[int, float], once: bool, replicas: int
 ) -> int:
-    # Until stopped, it reconnects for as long as it takes (``events.nats_connection``).
+    # Until stopped, it reconnects for as long as it takes (``events.jetstream.connection``).
     policy = ONE_SHOT if once else LONG_RUNNING
     nc = await connect(
         handle.url, name="hsl-checkpointer", policy=policy, server_file=handle.state_file
@@ -273,14 +271,7 @@ async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
 
 
 def _log_lines(recorder: JetStreamRecorder) -> list[bytes]:
-    lines: list[bytes] = []
-    start = 1
-    while True:
-        page = recorder.stored_range(start, READ_PAGE)
-        if not page:  # a short page is not the end: the server may cap a batch's size
-            return lines
-        lines.extend(leaf_bytes(m) for m in page)
-        start = page[-1].seq + 1
+    return [leaf_bytes(m) for page in recorder.stored_pages() for m in page]
 
 
 def _print_report(report: Report | LiveReport) -> None:

@@ -26,8 +26,8 @@ from uuid import UUID
 import msgspec
 from nats.aio.client import Client
 
-from events.jetstream_commits import JetStreamRecorder
-from events.nats_connection import ONE_SHOT, connect
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.connection import ONE_SHOT, connect
 from replay.bundle_format import (
     CHECKPOINTS,
     CONSISTENCY,
@@ -57,8 +57,6 @@ from replay.history import HistoryReader
 from replay.leaf import leaf_bytes
 from replay.merkle import LevelTree
 from replay.signed_note import SignerKey, sign_note
-
-READ_PAGE = 5000
 
 
 class BundleError(RuntimeError):
@@ -210,10 +208,7 @@ def _read_log(recorder: JetStreamRecorder, tree_size: int) -> tuple[list[bytes],
     lines: list[bytes] = []
     hashes: list[bytes] = []
     sha256 = hashlib.sha256
-    while len(lines) < tree_size:
-        page = recorder.stored_range(len(lines) + 1, min(READ_PAGE, tree_size - len(lines)))
-        if not page:
-            break
+    for page in recorder.stored_pages(1, tree_size):
         for message in page:
             if message.seq != len(lines) + 1:
                 msg = f"event {len(lines) + 1} is missing from the log (next is {message.seq})"

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from events.quarantine import QuarantineKind, short
+from events.jetstream.quarantine import QuarantineKind, short
 from replay.merkle import HASH_SIZE, MAX_TREE_SIZE
 from replay.signed_note import (
     NoteError,
@@ -138,7 +138,8 @@ def open_checkpoint(
 def checkpoint_fault(
     note: str, known: Iterable[VerifierKey], origin: str
 ) -> Checkpoint | tuple[QuarantineKind, str]:
-    """The checkpoint a stored note holds, or why it is quarantined (``events.quarantine``).
+    """The checkpoint a stored note holds, or why it is quarantined
+    (``events.jetstream.quarantine``).
 
     Text that is no signed checkpoint is *undecodable*; a checkpoint not signed by a known
     key, or of another log, is *foreign*. The checkpointer and the live verifier both ask here.

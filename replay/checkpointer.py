@@ -31,21 +31,22 @@ import structlog
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import (
+from events.jetstream.connection import ride_out, until_answered
+from events.jetstream.operations import (
+    NO_RESPONDERS,
     WRONG_LAST_SEQUENCE,
     JetStreamApiError,
     OutgoingMessage,
     StoredMessage,
     commit,
     direct_get_last,
-    direct_get_range,
     ensure_immutable_stream,
     read_backwards,
+    read_range,
 )
-from events.nats_connection import ride_out, until_answered
-from events.quarantine import QuarantineCounter, Quarantined
-from events.stream_layout import StreamLayout, immutable_stream_config
-from events.write_errors import is_storage_full
+from events.jetstream.quarantine import QuarantineCounter, Quarantined
+from events.jetstream.stream_layout import StreamLayout, immutable_stream_config
+from events.jetstream.write_errors import is_storage_full
 from replay.checkpoint import Checkpoint, checkpoint_fault, sign_checkpoint
 from replay.leaf import leaf_bytes
 from replay.merkle import HASH_SIZE, TreeBuilder
@@ -57,9 +58,6 @@ TREE_STATE: Final = "Hsl-Tree-State"
 EXPECTED_LAST_SUBJECT_SEQUENCE: Final = "Nats-Expected-Last-Subject-Sequence"
 DEFAULT_EVERY: Final = 1000
 DEFAULT_INTERVAL: Final = 60.0
-READ_PAGE: Final = 5000
-NO_RESPONDERS: Final = 503
-"""A direct get on a stream that does not exist (yet) has no responders."""
 
 
 class CheckpointerError(RuntimeError):
@@ -136,7 +134,7 @@ def checkpoint_verdict(
     stream: str, stored: StoredCheckpoint, verifier: VerifierKey, origin: str
 ) -> tuple[Checkpoint, TreeBuilder | None] | Quarantined:
     """The checkpoint a message of the checkpoint subject holds (and the tree its state gives,
-    when that state gives its root), or why it is quarantined (``events.quarantine``).
+    when that state gives its root), or why it is quarantined (``events.jetstream.quarantine``).
 
     Anyone who may publish on the subject can store a message there; only the log's own
     signed checkpoints count (``replay.checkpoint.checkpoint_fault``).
@@ -176,23 +174,14 @@ def own_checkpoints(
 
 
 async def read_checkpoints(nc: Client, stream: str) -> list[StoredCheckpoint]:
-    """Every message of the checkpoint subject of ``stream``, oldest first, as stored."""
-    found: list[StoredCheckpoint] = []
-    start = 1
-    while True:
-        try:
-            page, pending = await direct_get_range(
-                nc, checkpoint_stream(stream), checkpoint_subject(stream), start, READ_PAGE
-            )
-        except JetStreamApiError as e:
-            if e.code != NO_RESPONDERS:
-                raise
-            return found  # no checkpoint stream yet: no checkpoint
+    """Every message of the checkpoint subject of ``stream``, oldest first, as stored.
 
-        found.extend(_stored_checkpoint(m) for m in page)
-        if not page or pending == 0:
-            return found
-        start = page[-1].seq + 1
+    Without a checkpoint stream yet: no checkpoint.
+    """
+    pages = read_range(
+        nc, checkpoint_stream(stream), checkpoint_subject(stream), missing_is_empty=True
+    )
+    return [_stored_checkpoint(m) async for page in pages for m in page]
 
 
 class Checkpointer:
@@ -221,7 +210,8 @@ class Checkpointer:
         self.replicas = replicas
         """Replicas of the checkpoint stream when this checkpointer creates it."""
         # Every subject of the stream: the tree's leaf n is stream sequence n + 1, whatever
-        # was stored there (a message that is not an event is a leaf too; events.quarantine).
+        # was stored there (a message that is not an event is a leaf too;
+        # events.jetstream.quarantine).
         self._events_filter = StreamLayout(stream).all_subjects
         self.tree = TreeBuilder()
         self.last_size = 0
@@ -271,7 +261,7 @@ class Checkpointer:
         stored with a tree state that does not give its root (it cannot be continued).
         """
         subject, where = checkpoint_subject(self.stream), checkpoint_stream(self.stream)
-        earlier = read_backwards(self.nc, where, subject, last.seq, READ_PAGE)
+        earlier = read_backwards(self.nc, where, subject, last.seq)
         message: StoredMessage | None = last
         while message is not None:
             verdict = checkpoint_verdict(
@@ -290,17 +280,10 @@ class Checkpointer:
     async def step(self) -> int:
         """Hash the events stored since, checkpointing every ``every``; returns events read."""
         read = 0
-        while True:
-            start = self.tree.size + 1
-            try:
-                page, pending = await direct_get_range(
-                    self.nc, self.stream, self._events_filter, start, READ_PAGE
-                )
-            except JetStreamApiError as e:
-                if e.code != NO_RESPONDERS:
-                    raise
-                return read  # the event stream does not exist yet: nothing to sign
-
+        pages = read_range(
+            self.nc, self.stream, self._events_filter, self.tree.size + 1, missing_is_empty=True
+        )  # a stream that does not exist yet: nothing to sign
+        async for page in pages:
             for message in page:
                 if message.seq != self.tree.size + 1:
                     msg = (
@@ -312,8 +295,6 @@ class Checkpointer:
                 read += 1
                 if self.tree.size - self.last_size >= self.every:
                     await self.checkpoint_now()
-            if not page or pending == 0:
-                break
         if self.tree.size > self.last_size and self._clock() - self._last_at >= self.interval:
             await self.checkpoint_now()
         return read

@@ -24,7 +24,7 @@ from eventsourcing.persistence import PersistenceError
 # imports this module while projections.commands is still half-initialised.
 import projections.commands
 from events.common import FAMILIES
-from events.jetstream_commits import JetStreamRecorder
+from events.jetstream.commits import JetStreamRecorder
 from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import Entry, HistoryError, HistoryReader, Timeline

@@ -22,12 +22,12 @@ import msgspec
 from events import codec
 from events.common import FAMILIES, BaseEvent
 from events.consultation import ConsultationEvent
-from events.jetstream_commits import JetStreamRecorder
-from events.jetstream_ops import StoredMessage
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.operations import StoredMessage
+from events.jetstream.quarantine import QuarantineCounter, Quarantined, classify_messages
+from events.jetstream.stream_layout import ORIGINATOR_VERSION
 from events.outcome import OutcomeEvent, ReconsultationOpened
-from events.quarantine import QuarantineCounter, Quarantined, classify_messages
 from events.room import RoomEvent
-from events.stream_layout import ORIGINATOR_VERSION
 from events.topic import TopicEvent
 from service.domain.consultation import consultation_id_for
 

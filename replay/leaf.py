@@ -20,9 +20,9 @@ from typing import Final
 
 import msgspec
 
-from events.jetstream_ops import StoredMessage
-from events.quarantine import MAX_VERSION_DIGITS, NO_VERSION
-from events.stream_layout import ORIGINATOR_VERSION
+from events.jetstream.operations import StoredMessage
+from events.jetstream.quarantine import MAX_VERSION_DIGITS, NO_VERSION
+from events.jetstream.stream_layout import ORIGINATOR_VERSION
 
 _encode_str: Final = msgspec.json.encode
 
@@ -35,7 +35,7 @@ def leaf_bytes(message: StoredMessage) -> bytes:
     """The canonical bytes of one stored event message.
 
     A message stored without a version header, or with one that is no version
-    (``events.quarantine``: not one of our events), has version -1: its leaf is still its
+    (``events.jetstream.quarantine``: not one of our events), has version -1: its leaf is still its
     bytes as stored, and the verifier names it.
     """
     text = message.headers.get(ORIGINATOR_VERSION, "")
@@ -120,8 +120,8 @@ _decode_envelope: Final = msgspec.json.Decoder(Envelope).decode
 def read_envelope(line: bytes) -> tuple[Envelope, bytes] | None:
     """A line's envelope and the stored payload it ends with, or None if it has none.
 
-    The payload is whatever was stored (``events.quarantine``: perhaps not JSON at all), so it
-    is cut out, not parsed: ``,"event":`` cannot occur earlier, inside the JSON strings of the
+    The payload is whatever was stored (``events.jetstream.quarantine``: perhaps not JSON at all),
+    so it is cut out, not parsed: ``,"event":`` cannot occur earlier, inside the JSON strings of the
     subject or the time (a quote there is escaped).
     """
     at = line.find(_EVENT_KEY)

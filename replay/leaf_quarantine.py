@@ -1,7 +1,8 @@
 """Which lines of a log or bundle are messages that are not events, for the verifier.
 
 The verifier (``replay.verify``) places and hashes every line; these it does not read for
-times. Judged by what a leaf holds (subject, version, payload) with ``events.quarantine``'s
+times. Judged by what a leaf holds (subject, version, payload) with
+``events.jetstream.quarantine``'s
 rules, so that the live and the offline verification name the same sequences.
 """
 
@@ -16,13 +17,13 @@ from typing import Final, Literal
 import msgspec
 
 from events import codec
-from events.quarantine import QuarantineKind, envelope_fault, payload_verdicts, token_of
+from events.jetstream.quarantine import QuarantineKind, envelope_fault, payload_verdicts, token_of
 from replay.leaf import Envelope, read_envelope
 
 
 @dataclass(frozen=True)
 class Flagged:
-    """A stored message the verifier names instead of reading (``events.quarantine``).
+    """A stored message the verifier names instead of reading (``events.jetstream.quarantine``).
 
     An event line's bytes are still hashed as stored: the signed roots cover them like any
     other; only decoding is skipped. A checkpoint message that is no checkpoint of this log
@@ -55,7 +56,8 @@ _decode_page: Final = msgspec.json.Decoder(list[EventLeaf]).decode
 _UUID_SUBJECT: Final = re.compile(
     r"hsl\.[^.]+\.events\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 ).match
-"""An event subject naming an aggregate by its UUID (``events.quarantine.CANONICAL_UUID``)."""
+"""An event subject naming an aggregate by its UUID
+(``events.jetstream.quarantine.CANONICAL_UUID``)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class ReadLines:
 def read_lines(lines: list[bytes]) -> ReadLines:
     """Decode ``lines`` as event leaves, a page at a time, and flag those that are not events.
 
-    Judged by what the leaf holds (subject, version, payload) with ``events.quarantine``'s
+    Judged by what the leaf holds (subject, version, payload) with ``events.jetstream.quarantine``'s
     rules, so the live and the offline verification name the same sequences. A line without
     a leaf's envelope is not flagged: :func:`replay.leaf.read_leaf` calls it malformed. A page
     of lines is decoded in one call; only a page holding something else is looked at line by
@@ -122,7 +124,7 @@ def _line_by_line(page: list[bytes], first: int) -> dict[int, Flagged]:
 
 @lru_cache(maxsize=1 << 16)
 def _envelope_fault(subject: str, version: int) -> str | None:
-    """:func:`events.quarantine.envelope_fault` of a leaf (remembered: one aggregate's
+    """:func:`events.jetstream.quarantine.envelope_fault` of a leaf (remembered: one aggregate's
     subject recurs on every one of its events)."""
     text = None if version < 0 else str(version)
     return envelope_fault(token_of(subject), None, text)

@@ -35,7 +35,7 @@ CLOCK_TOLERANCE: Final = timedelta(minutes=5)
 
 Covers a command that is slow between taking its time and being stored (a large aggregate
 read, a reconnect, a commit retried after a lost acknowledgement, which happens within the
-stream's duplicate window, ``events.stream_layout.DUPLICATE_WINDOW``, shorter than this),
+stream's duplicate window, ``events.jetstream.stream_layout.DUPLICATE_WINDOW``, shorter than this),
 clocks of writers and servers that differ, and a clock stepped by a few seconds. A forged
 time that stays inside it is within minutes of the truth; anything further is named with its
 sequence.

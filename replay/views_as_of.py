@@ -20,7 +20,7 @@ import duckdb
 from eventsourcing.persistence import ApplicationRecorder
 
 from events.common import BaseEvent
-from events.quarantine import payload_verdict
+from events.jetstream.quarantine import payload_verdict
 from projections.runner import DEFAULT_BATCH, Projector
 from replay.as_of import AsOf
 
@@ -66,8 +66,8 @@ def resolve(recorder: ApplicationRecorder, as_of: AsOf) -> Point:
 
 def _recorded_at_dt(recorder: ApplicationRecorder, sequence: int) -> datetime:
     """The time event ``sequence`` was recorded. For a sequence that holds no event (a message
-    quarantined by ``events.quarantine``, or one stored on another subject of the stream), the
-    time of the event before it: the search passes over it."""
+    quarantined by ``events.jetstream.quarantine``, or one stored on another subject of the
+    stream), the time of the event before it: the search passes over it."""
     seq = sequence
     while seq >= 1:
         found = recorder.select_notifications(start=seq, limit=1)

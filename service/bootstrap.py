@@ -7,7 +7,7 @@ that both write to the same stream the same way.
 
 The probe exists because the NATS bridge retries an unreachable server forever (it is built
 to ride out reconnects); a command a user runs should instead say in one line that nothing
-answers at that URL. Every connection goes through ``events.nats_connection``: the probe's is
+answers at that URL. Every connection goes through ``events.jetstream.connection``: the probe's is
 one-shot, the application's reconnects for as long as it takes, and on the embedded server it
 re-reads ``server.json`` to find a server that came back elsewhere.
 
@@ -28,10 +28,10 @@ import nats.errors
 import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
-from events.jetstream import JetStreamFactory
-from events.nats_connection import ONE_SHOT, ReconnectPolicy, connect
+from events.jetstream.connection import ONE_SHOT, ReconnectPolicy, connect
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.stream_layout import StreamLayout
 from events.redact import redact_url
-from events.stream_layout import StreamLayout
 from service.application import Clock, HaoshangliangApplication
 from service.embedded import ServerHandle, connect_url
 from service.nats_permissions import READ_ONLY_USERS

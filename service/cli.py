@@ -25,9 +25,9 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 
-from events.nats_connection import LONG_RUNNING, ONE_SHOT, ReconnectPolicy, connect
+from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, ReconnectPolicy, connect
+from events.jetstream.stream_layout import StreamLayout
 from events.redact import SECRETS, redact_text
-from events.stream_layout import StreamLayout
 from replay.checkpointer import DEFAULT_EVERY, DEFAULT_INTERVAL, Checkpointer, CheckpointerError
 from replay.keys import KeyFileError, load_or_create_signer, origin_for
 from replay.signed_note import SignerKey
@@ -478,7 +478,7 @@ async def _serve(
         handle = connect_url(settings)  # blocking on purpose: nothing else runs yet
         try:
             # The checkpointer's and the feed's connection: it outlives a server's restart and
-            # a cluster node's loss (``events.nats_connection``).
+            # a cluster node's loss (``events.jetstream.connection``).
             nc = await _connect(handle, LONG_RUNNING, name="hsl-serve-workers")
             version = _version_text(nc)
             print(

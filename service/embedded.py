@@ -13,7 +13,7 @@ by the next command on the port ``server.json`` recorded, so that long-running c
 (``hsl serve``, ``hsl project`` …), which reconnect for as long as it takes, find it where it
 was. Only if that port is taken meanwhile does it get another; those commands then find it
 through ``server.json`` itself, which they re-read before each reconnect attempt
-(:attr:`ServerHandle.state_file`, ``events.nats_connection``).
+(:attr:`ServerHandle.state_file`, ``events.jetstream.connection``).
 
 A recorded server counts as running only when its pid is alive *and* its URL answers with the
 same server id that was recorded: a reused pid or port never passes for our server.

@@ -43,8 +43,9 @@ passwords are made at random on its first start and kept in ``<data_dir>/nats/us
 (:func:`render_authorization`) so that a store from before it had users stays readable.
 
 Clients pass their credentials in ``NATS_URL``: ``nats://service:PASSWORD@host:4222``
-(:func:`with_credentials`). Passwords must therefore be URL-safe as they are (letters,
-digits, ``-``, ``_``): nats-py does not percent-decode the URL's password. They must also
+(:func:`events.jetstream.connection.with_credentials`). Passwords must therefore be URL-safe
+as they are (letters, digits, ``-``, ``_``): nats-py does not percent-decode the URL's
+password. They must also
 start with a letter: nats-server parses a variable's value as a configuration value, so one
 starting with a digit or ``-`` is read as a (malformed) number.
 """
@@ -59,11 +60,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, get_args
-from urllib.parse import urlsplit, urlunsplit
 
-from events.nats_connection import server_list
+from events.jetstream.connection import with_credentials
+from events.jetstream.stream_layout import SUBJECT_ROOT, StreamLayout
 from events.redact import SECRETS, redact_url
-from events.stream_layout import SUBJECT_ROOT, StreamLayout
 from projections.views_wire import query_subject, reply_subjects
 from replay.checkpointer import checkpoint_stream, checkpoint_subject
 from service.settings import NatsUser
@@ -313,16 +313,6 @@ def check_password(value: str, variable: str) -> None:
 def env_references() -> dict[NatsUser, Password]:
     """Every role's password as a reference to its environment variable (for compose)."""
     return {role: EnvReference(PASSWORD_VARIABLES[role]) for role in NATS_USERS}
-
-
-def with_credentials(servers: str, user: str, password: str) -> str:
-    """Put ``user:password@`` into each of the comma-separated ``nats://`` URLs."""
-    urls = []
-    for url in server_list(servers):
-        parts = urlsplit(url if "://" in url else f"nats://{url}")
-        host = parts.netloc.rpartition("@")[2]
-        urls.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}")))
-    return ",".join(urls)
 
 
 redact = redact_url

@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from events.server_version import MIN_SERVER_VERSION
+from events.jetstream.server_version import MIN_SERVER_VERSION
 
 
 class NatsServerError(RuntimeError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from events.nats_connection import server_list
+from events.jetstream.connection import server_list
 
 NatsUser = Literal["service", "projector", "auditor"]
 """The NATS users (one per role, ``service.nats_permissions``) a command may connect as."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import structlog
 
-from events.write_errors import StorageFullError
+from events.jetstream.write_errors import StorageFullError
 from service.embedded import LOG_FILE, EmbeddedServerError, restart_embedded
 from service.settings import Settings
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
+from events.jetstream.connection import with_credentials
 from service.nats_permissions import (
     ACCOUNT_API,
     COMPOSE_ACCOUNTS_FILE,
@@ -46,7 +47,6 @@ from service.nats_permissions import (
     check_password,
     generate_password,
     render_accounts,
-    with_credentials,
 )
 
 SUBSCRIBER_INBOX_ROOT: Final = "_INBOX_hsl_subscriber"

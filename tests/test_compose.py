@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from events.jetstream import JetStreamFactory
-from events.server_version import MIN_SERVER_VERSION
+from events.jetstream.server_version import MIN_SERVER_VERSION
 from projections.views_wire import query_subject, reply_subjects
 from service.cli import build_parser
 from service.nats_permissions import (

@@ -23,8 +23,8 @@ import nats.aio.client
 import nats.errors
 import pytest
 
-from events import jetstream_reader
 from events.common import Actor
+from events.jetstream import bulk_reader
 from events.room import Region
 from service import nats_server
 from service.bootstrap import open_application
@@ -553,18 +553,18 @@ class TestUsers:
     def test_the_rebuilds_raw_reader_connects_as_the_projector(
         self, settings: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """events/jetstream_reader: user and password in CONNECT, never on the command line."""
+        """events/jetstream/bulk_reader: user and password in CONNECT, never on the command line."""
         count = _write_one_event(settings)
         _write_one_event(settings)
         count += 1
         opened = open_application(replace(settings, nats_user="projector"))
         try:
             recorder = opened.app.recorder
-            source = jetstream_reader._raw_source(recorder)
+            source = bulk_reader._raw_source(recorder)
             assert source is not None
             password = _users(settings)["projector"]
             assert password in source[0]
-            reader = jetstream_reader._ChildReader(*source, start=1, stop=count, page=10)
+            reader = bulk_reader._ChildReader(*source, start=1, stop=count, page=10)
             try:
                 command_line = reader._process.args
                 assert isinstance(command_line, list)
@@ -580,7 +580,7 @@ class TestUsers:
                 raise AssertionError("the raw reader fell back to reading in-process")
 
             monkeypatch.setattr(recorder, "select_notifications", no_fallback)
-            pages = list(jetstream_reader.read_pages(recorder, 1, count, process_threshold=1))
+            pages = list(bulk_reader.read_pages(recorder, 1, count, process_threshold=1))
             assert [i for p in pages for i in p.ids] == list(range(1, count + 1))
         finally:
             opened.close()

@@ -22,7 +22,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
 from events.common import Actor
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.room import Region
 from replay.checkpointer import Checkpointer, checkpoint_stream
 from replay.keys import origin_for

@@ -15,10 +15,10 @@ from eventsourcing.persistence import (
 from eventsourcing.tests import persistence as library
 from eventsourcing.utils import Environment
 
-from events.jetstream import (
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.recorders import (
     JetStreamAggregateRecorder,
     JetStreamApplicationRecorder,
-    JetStreamFactory,
     JetStreamProcessRecorder,
     JetStreamTrackingRecorder,
 )

@@ -16,9 +16,10 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import DataError, IntegrityError, StoredEvent
 from eventsourcing.utils import Environment
 
-from events import jetstream_ops
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from events.stream_layout import StreamLayout
+from events.jetstream import operations
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.recorders import JetStreamApplicationRecorder
+from events.jetstream.stream_layout import StreamLayout
 from service.nats_server import (
     NatsServerError,
     NatsServerProcess,
@@ -164,7 +165,7 @@ class TestFastForward:
         starts: list[int] = []
         read_subject = ours._read_subject
 
-        async def noted(subject: str, start_seq: int = 1) -> list[jetstream_ops.StoredMessage]:
+        async def noted(subject: str, start_seq: int = 1) -> list[operations.StoredMessage]:
             starts.append(start_seq)
             return await read_subject(subject, start_seq)
 
@@ -181,7 +182,7 @@ class TestIdempotentRetry:
     @pytest.fixture
     def proxy(self, nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AckDroppingProxy]:
         """A proxy that can lose an ack, with a short request timeout so the retry comes soon."""
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", 0.5)
         made = AckDroppingProxy(nats_url)
         yield made
         made.close()

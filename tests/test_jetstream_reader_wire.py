@@ -1,6 +1,6 @@
 """The raw reader's parsing of the NATS wire, on deliveries a test server would not produce.
 
-Every other test of ``events.jetstream_reader`` reads from a real ``nats-server``, whose
+Every other test of ``events.jetstream.bulk_reader`` reads from a real ``nats-server``, whose
 deliveries all take the reader's one-match path. These feed the parser bytes through a socket
 pair instead, to check that what takes the general path gives the same columns: headers in
 another order, a reply subject with a JetStream domain, a flow-control request between events,
@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from events.jetstream_reader import RawConnection
+from events.jetstream.raw_connection import RawConnection
 
 PREFIX = "hsl.hsl.events."
 SUBJECTS = f"{PREFIX}*"

@@ -13,8 +13,8 @@ import nats
 import pytest
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from events.nats_bridge import NatsBridge
-from events.nats_connection import LONG_RUNNING
+from events.jetstream.bridge import NatsBridge
+from events.jetstream.connection import LONG_RUNNING
 
 
 @pytest.fixture

@@ -29,10 +29,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from events import jetstream_ops
 from events.common import Actor
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from events.jetstream_ops import direct_get_last
+from events.jetstream import operations
+from events.jetstream.connection import with_credentials
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.operations import direct_get_last
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.room import Region
 from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
 from service import cli
@@ -56,7 +58,6 @@ from service.nats_permissions import (
     render_authorization,
     render_user,
     server_args,
-    with_credentials,
 )
 from service.nats_server import NatsServerProcess, find_server_binary
 from service.settings import Settings
@@ -435,7 +436,7 @@ class TestReaders:
         self, users: NatsUsers, server: str, log_written: int, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The refused commit is never acknowledged: after its retries, OperationalError."""
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", DENIED_WAIT)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", DENIED_WAIT)
         factory = JetStreamFactory(
             Environment("hsl", {"NATS_URL": users.url("projector", server), "CREATE_TABLE": "no"})
         )
@@ -483,7 +484,7 @@ class TestReaders:
     def test_the_auditor_reads_checkpoints_the_projector_does_not(
         self, users: NatsUsers, server: str, log_written: int, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", DENIED_WAIT)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", DENIED_WAIT)
 
         async def scenario() -> None:
             writer = await nats.connect(users.url("service", server).split(","))

@@ -20,10 +20,15 @@ import nats
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
 
-from events.jetstream import JetStreamApplicationRecorder
-from events.jetstream_ops import StoredMessage
-from events.quarantine import QuarantinedError, envelope_fault, foreign_topic, payload_verdict
-from events.stream_layout import ORIGINATOR_VERSION, TOPIC
+from events.jetstream.operations import StoredMessage
+from events.jetstream.quarantine import (
+    QuarantinedError,
+    envelope_fault,
+    foreign_topic,
+    payload_verdict,
+)
+from events.jetstream.recorders import JetStreamApplicationRecorder
+from events.jetstream.stream_layout import ORIGINATOR_VERSION, TOPIC
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
 from replay.audit_commands import _log_lines
@@ -377,7 +382,8 @@ ROOM_WITHOUT_ACTOR = (
 def test_one_definition_names_the_kind_and_the_reason(
     topic: str, payload: bytes, kind: str, says: str
 ) -> None:
-    """``events.quarantine`` says why a stored message is not an event, in one short line."""
+    """``events.jetstream.quarantine`` says why a stored message is not an event, in one short
+    line."""
     verdict = payload_verdict(topic, payload)
     assert isinstance(verdict, tuple)
     assert verdict[0] == kind

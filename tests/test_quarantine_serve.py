@@ -20,9 +20,9 @@ from uuid import uuid4
 import nats
 
 from events.common import Actor
-from events.jetstream_ops import direct_get_range
+from events.jetstream.operations import direct_get_range
+from events.jetstream.stream_layout import ORIGINATOR_VERSION, TOPIC, StreamLayout
 from events.room import Region
-from events.stream_layout import ORIGINATOR_VERSION, TOPIC, StreamLayout
 from replay.checkpointer import checkpoint_subject
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env

@@ -1,6 +1,6 @@
 """The service rides out NATS faults, against real nats-server processes killed with SIGKILL.
 
-- the one connection helper (``events.nats_connection``) follows a server restarted on its
+- the one connection helper (``events.jetstream.connection``) follows a server restarted on its
   port, and one that came back elsewhere through the server file;
 - the embedded server, restarted by the next command, keeps its port;
 - ``hsl serve`` (embedded defaults) keeps writing, projecting and checkpointing across a
@@ -38,7 +38,7 @@ import pytest
 from nats.aio.client import Client
 
 from events.common import Actor
-from events.nats_connection import (
+from events.jetstream.connection import (
     ONE_SHOT,
     NatsUnavailableError,
     address_of,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from events import jetstream_commits, jetstream_ops
 from events.common import Actor
+from events.jetstream import commits, operations
+from events.jetstream.write_errors import StorageFullError
 from events.room import Region
-from events.write_errors import StorageFullError
 from service import store_recovery
 from service.bootstrap import Opened, open_application
 from service.embedded import LOG_FILE, connect_url, find_embedded, stop_embedded
@@ -123,8 +123,8 @@ class TestOnAFullDisk:
     def test_writes_resume_by_themselves_once_space_returns(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-        monkeypatch.setattr(jetstream_commits, "UNAVAILABLE_WAIT", 1.0)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", 0.5)
+        monkeypatch.setattr(commits, "UNAVAILABLE_WAIT", 1.0)
         with small_disk(tmp_path, size="16m") as disk:
             settings = replace(
                 Settings.from_env({"HSL_DATA_DIR": str(disk / "data")}), nats_user="service"

@@ -16,17 +16,18 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
-from events import jetstream_commits, jetstream_ops
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from events.jetstream_ops import OutgoingMessage, discard_unsent
-from events.write_errors import NotStoredError
+from events.jetstream import commits, operations
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.operations import OutgoingMessage, discard_unsent
+from events.jetstream.recorders import JetStreamApplicationRecorder
+from events.jetstream.write_errors import NotStoredError
 from tests.ack_dropping_proxy import AckDroppingProxy
 
 
 @pytest.fixture
 def proxy(nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AckDroppingProxy]:
-    monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-    monkeypatch.setattr(jetstream_commits, "UNAVAILABLE_WAIT", 1.0)
+    monkeypatch.setattr(operations, "REQUEST_TIMEOUT", 0.5)
+    monkeypatch.setattr(commits, "UNAVAILABLE_WAIT", 1.0)
     made = AckDroppingProxy(nats_url)
     yield made
     made.close()

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from events.nats_connection import LONG_RUNNING, ONE_SHOT, connect
-from events.stream_layout import StreamLayout
+from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
+from events.jetstream.stream_layout import StreamLayout
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli import CommandError, command
@@ -56,7 +56,7 @@ async def _connect(
     handle: ServerHandle, name: str, *, once: bool = False, inbox_prefix: str | None = None
 ) -> Client:
     """The command's connection: reconnecting for good unless it runs once
-    (``events.nats_connection``); on the embedded server it follows ``server.json``."""
+    (``events.jetstream.connection``); on the embedded server it follows ``server.json``."""
     policy = ONE_SHOT if once else LONG_RUNNING
     return await connect(
         handle.url,

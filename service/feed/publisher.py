@@ -33,6 +33,7 @@ state matches what subscribers were told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -45,11 +46,12 @@ from nats.aio.client import Client
 
 from events import codec
 from events.common import BaseEvent
-from events.jetstream_ops import (
+from events.jetstream.connection import NatsUnavailableError, ride_out, until_answered
+from events.jetstream.operations import (
     DUPLICATE_MESSAGE_ID,
     MAX_BATCH_MESSAGES,
+    READ_PAGE,
     WRONG_LAST_SEQUENCE,
-    JetStreamApiError,
     OutgoingMessage,
     PubAck,
     StoredMessage,
@@ -57,11 +59,11 @@ from events.jetstream_ops import (
     direct_get_last,
     direct_get_range,
     read_backwards,
+    read_range,
 )
-from events.nats_connection import NatsUnavailableError, ride_out, until_answered
-from events.quarantine import QuarantineCounter, Quarantined, classify_messages, short
-from events.stream_layout import StreamLayout
-from events.write_errors import is_storage_full
+from events.jetstream.quarantine import QuarantineCounter, Quarantined, classify_messages, short
+from events.jetstream.stream_layout import StreamLayout
+from events.jetstream.write_errors import is_storage_full
 from service.feed.integration import (
     ALL_SUBJECTS,
     SUBJECT_PREFIX,
@@ -82,9 +84,6 @@ from service.feed.transitions import OVERDUE_SOURCE, FeedState
 
 log = structlog.get_logger(__name__)
 
-READ_PAGE: Final = 5000
-NO_RESPONDERS: Final = 503
-"""A direct get on a stream that does not exist (yet) has no responders."""
 DEFAULT_POLL: Final = 0.5
 BATCH: Final = 500
 """Changes stored per atomic commit at most (ADR-50 allows 1,000 messages)."""
@@ -180,7 +179,7 @@ class FeedPublisher:
     async def _last_own(self, last: StoredMessage) -> OutcomeStatusChanged | None:
         """The last change this feed published, at or before ``last``; what is after it and
         not a change of the feed is quarantined (``service.feed.stream.change_verdict``)."""
-        earlier = read_backwards(self.nc, self.public, ALL_SUBJECTS, last.seq, READ_PAGE)
+        earlier = read_backwards(self.nc, self.public, ALL_SUBJECTS, last.seq)
         message: StoredMessage | None = last
         while message is not None:
             verdict = self._public_verdict(message)
@@ -200,11 +199,8 @@ class FeedPublisher:
         return verdict
 
     async def _read_recorded_overdue(self) -> None:
-        start = 1
-        while True:
-            page, pending = await direct_get_range(
-                self.nc, self.public, f"{SUBJECT_PREFIX}.overdue.*", start, READ_PAGE
-            )
+        overdue = f"{SUBJECT_PREFIX}.overdue.*"
+        async for page in read_range(self.nc, self.public, overdue):
             for message in page:
                 change = self._public_verdict(message)
                 if change is None:
@@ -213,9 +209,6 @@ class FeedPublisher:
                     key = (change.outcome_id, change.deadline)
                     self._recorded.setdefault(change.source_sequence, []).append(key)
                     self._recorded_keys.add(key)
-            if not page or pending == 0:
-                return
-            start = page[-1].seq + 1
 
     async def step(self) -> int:
         """Read the log beyond the position and publish what it changes; returns messages stored."""
@@ -235,21 +228,19 @@ class FeedPublisher:
                 return self.published - before
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                page, pending = await direct_get_range(
-                    self.nc, self.stream, self.layout.events_filter, self.position + 1, READ_PAGE
-                )
-            except JetStreamApiError as e:
-                if e.code != NO_RESPONDERS:
-                    raise
-                return  # the log does not exist yet
-            verdicts = classify_messages(self.stream, page, self._events_prefix)
-            for message, verdict in zip(page, verdicts, strict=True):
-                await self._handle(message, verdict)
-            await self.flush()
-            if not page or pending == 0:
-                return
+        pages = read_range(
+            self.nc,
+            self.stream,
+            self.layout.events_filter,
+            self.position + 1,
+            missing_is_empty=True,
+        )  # a log that does not exist yet: nothing to follow
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                verdicts = classify_messages(self.stream, page, self._events_prefix)
+                for message, verdict in zip(page, verdicts, strict=True):
+                    await self._handle(message, verdict)
+                await self.flush()
 
     async def _handle(self, message: StoredMessage, event: BaseEvent | Quarantined) -> None:
         seq = message.seq

@@ -16,9 +16,9 @@ import msgspec
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import ensure_immutable_stream
-from events.quarantine import Quarantined, QuarantineKind, prefix, short
-from events.stream_layout import immutable_stream_config
+from events.jetstream.operations import ensure_immutable_stream
+from events.jetstream.quarantine import Quarantined, QuarantineKind, prefix, short
+from events.jetstream.stream_layout import immutable_stream_config
 from service.feed.integration import ALL_SUBJECTS, OutcomeStatusChanged, decode, subject_of
 
 SOURCE_SEQUENCE: Final = "Hsl-Source-Sequence"
@@ -82,7 +82,8 @@ def change_verdict(
     """The status change a message of the public stream holds, or why it is quarantined.
 
     Whoever may publish on ``hsl.public.outcome.…`` can store a message there
-    (``events.quarantine``): one that is not an integration event's JSON is *undecodable*; one
+    (``events.jetstream.quarantine``): one that is not an integration event's JSON is
+    *undecodable*; one
     on another subject than its status and room, or without the publisher's headers
     (``Nats-Msg-Id``, ``Hsl-Source-Sequence`` naming its ``source_sequence``; checked when
     ``own``, for the publisher, which resumes from its own messages) is *foreign*. The

@@ -30,8 +30,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from events.nats_connection import RETRY_WAIT, is_transient
-from events.quarantine import QuarantineCounter, Quarantined
+from events.jetstream.connection import RETRY_WAIT, is_transient
+from events.jetstream.quarantine import QuarantineCounter, Quarantined
 from service.feed.integration import check_filter, decode, to_builtins
 from service.feed.stream import FeedError, change_verdict, public_stream
 from service.subscribers import SubscriberError, check_durable_name

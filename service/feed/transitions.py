@@ -110,7 +110,7 @@ class FeedState:
             )
             return self._change(seq, outcome_id, event, "drafted", previous=None)
         state = self.outcomes.get(outcome_id)
-        if state is None:  # only a message someone stored by hand (events.quarantine)
+        if state is None:  # only a message someone stored by hand (events.jetstream.quarantine)
             msg = f"event {seq} ({type(event).__name__}) of outcome {outcome_id} before its draft"
             raise LookupError(msg)
         new, detail = self._evolve(state, outcome_id, event)

@@ -43,7 +43,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
 from events.common import Actor
-from events.idempotency_store import RETENTION
+from events.jetstream.idempotency_store import RETENTION
 from service.application import HaoshangliangApplication
 from service.auth.placement import placements
 from service.auth.policy import OWN_ASSIGNMENT, Target, authorize

@@ -21,7 +21,7 @@ from uuid import UUID
 from litestar import Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
-from events.jetstream_commits import JetStreamRecorder
+from events.jetstream.commits import JetStreamRecorder
 from replay.bundle import Selection, export_bundle
 from replay.keys import load_or_create_signer, origin_for
 from service.auth.policy import EXPORT_ROLES, Forbidden

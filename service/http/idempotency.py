@@ -15,8 +15,8 @@ the log, and the same one after a restart, finds the key and answers it:
 - released (nothing was stored) or unknown: the command runs as new.
 
 Keys are per caller (another person's key is another key) and kept for
-``events.idempotency_store.RETENTION``. A refused command (4xx) stores nothing and keeps no
-answer, so a retry runs again.
+``events.jetstream.idempotency_store.RETENTION``. A refused command (4xx) stores nothing and keeps
+no answer, so a retry runs again.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from datetime import timedelta
 
 from eventsourcing.application import Application
 
-from events.idempotency_store import (
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.idempotency_store import (
     IdempotencyStore,
     JetStreamIdempotencyStore,
     KeyRecord,
@@ -43,8 +44,7 @@ from events.idempotency_store import (
     PlannedEvent,
     State,
 )
-from events.jetstream_commits import JetStreamRecorder
-from events.write_errors import ResultUnknownError
+from events.jetstream.write_errors import ResultUnknownError
 from service.application import HaoshangliangApplication
 from service.commands.base import deferred_saves
 
@@ -57,7 +57,7 @@ _VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 LEASE = timedelta(seconds=60)
 """How long a claim belongs to the request that made it, while its events are not in the log.
 
-Longer than any commit may take (``events.jetstream_commits``: its attempts and waits are
+Longer than any commit may take (``events.jetstream.commits``: its attempts and waits are
 bounded well below this); after it, a claim whose events never reached the log is free.
 """
 

@@ -8,7 +8,7 @@ import time
 import msgspec
 from litestar import Response, get
 
-from events.jetstream_commits import JetStreamRecorder
+from events.jetstream.commits import JetStreamRecorder
 from service.http.metrics import METRICS
 from service.http.services import Services, ServicesParameter
 

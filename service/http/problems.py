@@ -10,7 +10,7 @@
 | role or scope does not allow the command | 403    | ``urn:hsl:problem:forbidden``   |
 | a concurrent write to the same aggregate | 409    | ``urn:hsl:problem:conflict``    |
 | the aggregate's subject holds a message  | 409    | ``urn:hsl:problem:quarantined`` |
-| that is not an event (events.quarantine) |        |                                 |
+| that is not an event (events.jetstream.quarantine) |        |                                 |
 | the log or the views cannot be reached   | 503    | ``urn:hsl:problem:unavailable`` |
 | a write sent and never answered          | 503    | ``urn:hsl:problem:result-unknown`` |
 | a store has no room (nothing stored)     | 503    | ``urn:hsl:problem:storage-full``   |
@@ -46,9 +46,9 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
-from events.quarantine import QuarantinedError
+from events.jetstream.quarantine import QuarantinedError
+from events.jetstream.write_errors import NotStoredError, ResultUnknownError, StorageFullError
 from events.redact import redact_text
-from events.write_errors import NotStoredError, ResultUnknownError, StorageFullError
 from replay.bundle import BundleError
 from replay.checkpointer import CheckpointerError
 from replay.history import HistoryError

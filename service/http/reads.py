@@ -25,7 +25,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from events.jetstream_commits import JetStreamRecorder
+from events.jetstream.commits import JetStreamRecorder
 from projections import view_reads as qs
 from projections.analytics import VIEWS
 from projections.view_reads import ResultRows

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nats
 
-from events.jetstream_ops import direct_get_range
+from events.jetstream.operations import direct_get_range
 from replay.history import HistoryReader
 from service import cli
 from service.application import HaoshangliangApplication

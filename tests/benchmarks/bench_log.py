@@ -35,7 +35,8 @@ import nats
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from service.nats_server import NatsCluster, NatsServerProcess
 
 PAYLOAD = (

@@ -48,8 +48,9 @@ from eventsourcing.utils import Environment
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from events.jetstream_reader import RawConnection
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.raw_connection import RawConnection
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.redact import redact_url
 from projections.rebuild import rebuild
 from projections.runner import Projector

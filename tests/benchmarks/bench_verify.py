@@ -27,8 +27,8 @@ from typing import Any
 
 import msgspec
 
-from events.jetstream_ops import StoredMessage
-from events.stream_layout import ORIGINATOR_VERSION, StreamLayout
+from events.jetstream.operations import StoredMessage
+from events.jetstream.stream_layout import ORIGINATOR_VERSION, StreamLayout
 from replay.bundle import Selection, write_bundle
 from replay.checkpoint import Checkpoint, sign_checkpoint
 from replay.checkpointer import StoredCheckpoint

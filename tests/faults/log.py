@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import msgspec
 import nats
 
-from events.jetstream_ops import direct_get_range
-from events.stream_layout import StreamLayout
+from events.jetstream.operations import read_range
+from events.jetstream.stream_layout import StreamLayout
 from replay.checkpointer import read_checkpoints
 from service.embedded import connect_url
 from service.feed.stream import public_stream
@@ -45,14 +45,7 @@ def service_url(ws: Workspace) -> str:
 async def _read(url: str, subjects: str, stream: str) -> list[bytes]:
     nc = await nats.connect(url.split(","), connect_timeout=5, max_reconnect_attempts=3)
     try:
-        payloads: list[bytes] = []
-        start = 1
-        while True:
-            page, pending = await direct_get_range(nc, stream, subjects, start, 5000)
-            payloads += [m.payload for m in page]
-            if not page or pending == 0:
-                return payloads
-            start = page[-1].seq + 1
+        return [m.payload async for page in read_range(nc, stream, subjects) for m in page]
     finally:
         await nc.close()
 

@@ -6,7 +6,7 @@ Writes the demo county at scale K into a fresh nats-server, then times:
 
 - ``catch up``: a first ``catch_up`` (reads the whole log, publishes every change);
 - ``restart``: a second one (rebuilds the state from the log, publishes nothing);
-- ``raw read``: ``direct_get_range`` over the same events, nothing decoded;
+- ``raw read``: ``read_range`` over the same events, nothing decoded;
 - ``raw write``: the same number of messages as the catch-up published, of the same size, stored
   by ``commit`` in batches of the same size into a scratch stream.
 
@@ -25,8 +25,8 @@ import nats
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from events.jetstream_ops import OutgoingMessage, commit, direct_get_range
-from events.stream_layout import StreamLayout
+from events.jetstream.operations import OutgoingMessage, commit, direct_get_range, read_range
+from events.jetstream.stream_layout import StreamLayout
 from service.demo.command import run_demo
 from service.feed.integration import ALL_SUBJECTS
 from service.feed.publisher import BATCH, FeedPublisher
@@ -39,13 +39,7 @@ STREAM = "hsl"
 
 async def _raw_read(nc: Client) -> int:
     filter_ = StreamLayout(STREAM).events_filter
-    read, start = 0, 1
-    while True:
-        page, pending = await direct_get_range(nc, STREAM, filter_, start, 5000)
-        read += len(page)
-        if not page or pending == 0:
-            return read
-        start = page[-1].seq + 1
+    return sum([len(page) async for page in read_range(nc, STREAM, filter_)])
 
 
 async def _raw_write(nc: Client, count: int, size: int) -> None:

@@ -9,7 +9,7 @@ from typing import TypeVar
 import nats
 from nats.aio.client import Client
 
-from events.jetstream_ops import StoredMessage, direct_get_range
+from events.jetstream.operations import StoredMessage, read_range
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
 from service.feed.integration import ALL_SUBJECTS, OutcomeStatusChanged, decode
@@ -42,20 +42,14 @@ def with_client(url: str, work: Callable[[Client], Awaitable[T]]) -> T:
 
 
 async def public_messages(nc: Client, stream: str = STREAM) -> list[StoredMessage]:
-    """Everything in the public stream, in order."""
+    """Everything in the public stream, in order (nothing while it does not exist)."""
     found: list[StoredMessage] = []
-    start = 1
-    while True:
-        try:
-            page, pending = await direct_get_range(
-                nc, public_stream(stream), ALL_SUBJECTS, start, 1000
-            )
-        except Exception:
-            return found
-        found += page
-        if not page or pending == 0:
-            return found
-        start = page[-1].seq + 1
+    try:
+        async for page in read_range(nc, public_stream(stream), ALL_SUBJECTS):
+            found += page
+    except Exception:
+        return found
+    return found
 
 
 async def public_changes(nc: Client, stream: str = STREAM) -> list[OutcomeStatusChanged]:

@@ -18,8 +18,8 @@ import pytest
 from nats.aio.client import Client
 
 from events import codec
-from events.jetstream_ops import direct_get_range
-from events.stream_layout import TOPIC, StreamLayout, decode_header_text
+from events.jetstream.operations import read_range
+from events.jetstream.stream_layout import TOPIC, StreamLayout, decode_header_text
 from service.demo.command import run_demo
 from service.feed.integration import OutcomeStatusChanged
 from service.feed.publisher import catch_up
@@ -49,10 +49,9 @@ def demo_log(tmp_path: Path) -> Iterator[str]:
 async def _reference(nc: Client, now: datetime) -> list[OutcomeStatusChanged]:
     """What the feed must hold: the transitions over the whole log, then the wall clock once."""
     layout = StreamLayout(STREAM)
-    state, changes, start = FeedState(), [], 1
+    state, changes = FeedState(), []
     seq = 0
-    while True:
-        page, pending = await direct_get_range(nc, STREAM, layout.events_filter, start, 5000)
+    async for page in read_range(nc, STREAM, layout.events_filter):
         for message in page:
             seq = message.seq
             event = codec.decode(message.payload)
@@ -63,9 +62,6 @@ async def _reference(nc: Client, now: datetime) -> list[OutcomeStatusChanged]:
                 changes += [change] if change else []
             state.advance(event.recorded_at)
             changes += state.overdue(state.clock, seq, state.clock)
-        if not page or pending == 0:
-            break
-        start = page[-1].seq + 1
     return changes + state.overdue(now, seq, now)
 
 

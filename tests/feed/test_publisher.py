@@ -12,7 +12,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from events.jetstream_ops import PubAck
+from events.jetstream.operations import PubAck
 from service.feed.integration import OutcomeStatusChanged, subject_of
 from service.feed.publisher import FeedPublisher, catch_up
 from service.feed.stream import SOURCE_SEQUENCE, public_stream, public_stream_config

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from events import jetstream_commits, jetstream_ops
-from events.idempotency_store import JetStreamIdempotencyStore, KeyRecord
-from events.nats_bridge import NatsBridge
+from events.jetstream import commits, operations
+from events.jetstream.bridge import NatsBridge
+from events.jetstream.idempotency_store import JetStreamIdempotencyStore, KeyRecord
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
@@ -247,8 +247,8 @@ class TestResultUnknown:
     @pytest.fixture
     def proxy(self, nats_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AckDroppingProxy]:
         """A proxy that can lose an ack and the connection, with short waits."""
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-        monkeypatch.setattr(jetstream_commits, "UNAVAILABLE_WAIT", 1.0)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", 0.5)
+        monkeypatch.setattr(commits, "UNAVAILABLE_WAIT", 1.0)
         made = AckDroppingProxy(nats_url)
         yield made
         made.close()

@@ -29,9 +29,10 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
-from events import jetstream_commits, jetstream_ops
-from events.jetstream import JetStreamApplicationRecorder, JetStreamFactory
-from events.write_errors import StorageFullError
+from events.jetstream import commits, operations
+from events.jetstream.factory import JetStreamFactory
+from events.jetstream.recorders import JetStreamApplicationRecorder
+from events.jetstream.write_errors import StorageFullError
 from service.auth.users import UserStore
 from service.http import idempotency
 from service.http.idempotency import REPLAYED_HEADER
@@ -117,7 +118,7 @@ class TestDeafStore:
 
                 started = time.monotonic()
                 refused = api.post("/rooms", room(AT, name="满盘时的议事室"), key="deaf-1")
-                assert time.monotonic() - started < jetstream_ops.REQUEST_TIMEOUT
+                assert time.monotonic() - started < operations.REQUEST_TIMEOUT
                 assert refused.status_code == 503, refused.text
                 assert refused.json()["type"] == "urn:hsl:problem:storage-full"
                 assert "hsl" in refused.json()["detail"]
@@ -233,8 +234,8 @@ class TestFullDisk:
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setattr(jetstream_ops, "REQUEST_TIMEOUT", 0.5)
-        monkeypatch.setattr(jetstream_commits, "UNAVAILABLE_WAIT", 1.0)
+        monkeypatch.setattr(operations, "REQUEST_TIMEOUT", 0.5)
+        monkeypatch.setattr(commits, "UNAVAILABLE_WAIT", 1.0)
         # a claim left by an unanswered commit lapses sooner (still longer than a commit)
         monkeypatch.setattr(idempotency, "LEASE", timedelta(seconds=5))
         users, token = people

@@ -17,8 +17,8 @@ import duckdb
 import pytest
 from eventsourcing.persistence import OperationalError
 
-import events.jetstream_reader as reader
-from events.jetstream_reader import Page, read_pages
+import events.jetstream.bulk_reader as reader
+from events.jetstream.bulk_reader import Page, read_pages
 from projections import arrow_rows, page_decoding, runner
 from projections.batch import Batch
 from projections.changes import Insert, Replace, Update

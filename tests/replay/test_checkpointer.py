@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from events.jetstream import JetStreamApplicationRecorder
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.checkpoint import open_checkpoint
 from replay.checkpointer import (
     Checkpointer,

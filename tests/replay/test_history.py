@@ -11,7 +11,7 @@ from uuid import UUID
 import duckdb
 import pytest
 
-from events.jetstream import JetStreamApplicationRecorder
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.as_of import AsOf, AsOfError, version_as_of
 from replay.history import HistoryError, HistoryReader
 from replay.views_as_of import build_views_as_of

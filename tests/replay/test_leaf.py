@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from events.jetstream import JetStreamApplicationRecorder
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.leaf import LeafError, leaf_bytes, parse_leaf
 from tests.replay.chain import Chain, JetStreamScenario
 

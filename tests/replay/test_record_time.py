@@ -28,8 +28,8 @@ import pytest
 from litestar.testing import TestClient
 
 from events.common import Actor
+from events.jetstream.stream_layout import DUPLICATE_WINDOW, ORIGINATOR_VERSION, TOPIC, StreamLayout
 from events.room import Region
-from events.stream_layout import DUPLICATE_WINDOW, ORIGINATOR_VERSION, TOPIC, StreamLayout
 from replay.record_time import CLOCK_TOLERANCE, RecordClock
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from events.jetstream import JetStreamApplicationRecorder
+from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.as_of import AsOf
 from replay.history import HistoryReader
 from replay.views_as_of import build_views_as_of, resolve

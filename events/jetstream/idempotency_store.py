@@ -29,15 +29,15 @@ import nats.js.errors
 from eventsourcing.persistence import StoredEvent
 from nats.js.api import Header, KeyValueConfig, StorageType
 
-from events.jetstream_commits import JetStreamRecorder
-from events.jetstream_ops import (
+from events.jetstream.commits import JetStreamRecorder
+from events.jetstream.operations import (
     STREAM_NAME_IN_USE,
     WRONG_LAST_SEQUENCE,
     OutgoingMessage,
     commit,
     direct_get_last,
 )
-from events.write_errors import NotStoredError, StorageFullError, is_storage_full
+from events.jetstream.write_errors import NotStoredError, StorageFullError, is_storage_full
 
 RETENTION = timedelta(hours=24)
 """How long a key's record is kept after its last write: the window for retries."""

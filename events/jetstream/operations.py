@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -20,12 +20,17 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import Header, StreamConfig
 
-from events.stream_layout import immutability_faults
+from events.jetstream.stream_layout import immutability_faults
 
 MAX_BATCH_MESSAGES = 1000
 """ADR-50: an atomic batch holds at most 1,000 messages."""
 
 REQUEST_TIMEOUT = 5.0
+
+READ_PAGE = 10_000
+"""Messages asked for per direct-get request: the page of every read of a subject range."""
+NO_RESPONDERS = 503
+"""The status a direct get comes back with when no stream answers: it does not exist (yet)."""
 
 # Server error codes (nats-server errors.json) that the recorders tell apart.
 WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
@@ -207,19 +212,58 @@ async def direct_get_range(
         await sub.unsubscribe()
 
 
+async def read_range(
+    nc: Client,
+    stream: str,
+    subject: str,
+    start: int = 1,
+    *,
+    stop: int | None = None,
+    page: int = READ_PAGE,
+    missing_is_empty: bool = False,
+) -> AsyncGenerator[list[StoredMessage], None]:
+    """The messages on ``subject`` from sequence ``start`` to ``stop`` (inclusive; None: to the
+    last), in sequence order, a page of up to ``page`` at a time: the one paged reader.
+
+    The end is a page with nothing pending after it, or an empty one: a page shorter than
+    asked is not the end (the server caps a batch's bytes). ``missing_is_empty``: a stream
+    nobody answers for (not created yet) reads as holding nothing from there on.
+    """
+    seq = max(start, 1)
+    while stop is None or seq <= stop:
+        ask = page if stop is None else min(page, stop - seq + 1)
+        try:
+            messages, pending = await direct_get_range(nc, stream, subject, seq, ask)
+        except JetStreamApiError as e:
+            if missing_is_empty and e.code == NO_RESPONDERS:
+                return
+            raise
+        if stop is not None and messages and messages[-1].seq > stop:
+            messages = [m for m in messages if m.seq <= stop]
+            pending = 0
+        if messages:
+            yield messages
+        if not messages or pending == 0:
+            return
+        seq = messages[-1].seq + 1
+
+
 async def read_backwards(
-    nc: Client, stream: str, subject: str, before: int, page: int = 1000
+    nc: Client, stream: str, subject: str, before: int, page: int = READ_PAGE
 ) -> AsyncIterator[StoredMessage]:
     """The messages on ``subject`` stored before sequence ``before``, the latest first.
 
-    For a reader that looks for the last message it can use (``events.quarantine``: the
-    ones after it are not its own), a page at a time.
+    For a reader that looks for the last message it can use (``events.jetstream.quarantine``:
+    the ones after it are not its own), a window of ``page`` sequences at a time, each window
+    read whole (:func:`read_range`).
     """
     end = before
     while end > 1:
         start = max(1, end - page)
-        found, _ = await direct_get_range(nc, stream, subject, start, end - start)
-        for message in reversed([m for m in found if m.seq < end]):
+        window = [
+            m async for found in read_range(nc, stream, subject, start, stop=end - 1) for m in found
+        ]
+        for message in reversed(window):
             yield message
         end = start
 

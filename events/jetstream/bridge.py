@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.aio.client import Client
 
-from events.nats_connection import LONG_RUNNING, ReconnectPolicy, connect
+from events.jetstream.connection import LONG_RUNNING, ReconnectPolicy, connect
 from events.redact import redact_url
 
 T = TypeVar("T")
@@ -84,7 +84,7 @@ class NatsBridge:
         )
         self._background.start()
         try:
-            # Reconnects for as long as it takes (``events.nats_connection``); ``server_file``
+            # Reconnects for as long as it takes (``events.jetstream.connection``); ``server_file``
             # (the embedded server's state) says where a restarted server is.
             self.client: Client = self.run(
                 connect(url, name=name, policy=policy, server_file=server_file)

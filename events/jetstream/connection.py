@@ -36,7 +36,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client, Server
 
-from events.jetstream_ops import JetStreamApiError
+from events.jetstream.operations import JetStreamApiError
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +111,18 @@ def parse(url: str) -> Target:
     if not servers:
         raise ValueError("the NATS URL names no server")
     return Target(tuple(servers), user, password, token)
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url``'s servers (comma-separated), each with ``user:password@`` instead of what it had.
+
+    The password goes in as it is: callers keep passwords URL-safe (``service.nats_permissions``).
+    """
+    urls = []
+    for server in parse(url).servers:
+        parts = urlsplit(server)
+        urls.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}")))
+    return ",".join(urls)
 
 
 def read_server_file(path: Path) -> str | None:

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 if TYPE_CHECKING:
-    from events.jetstream import JetStreamApplicationRecorder
+    from events.jetstream.recorders import JetStreamApplicationRecorder
 
 
 class JetStreamSubscription(Subscription["JetStreamApplicationRecorder"]):

@@ -30,8 +30,8 @@ import structlog
 
 from events import codec
 from events.common import BaseEvent
-from events.jetstream_ops import StoredMessage
-from events.stream_layout import (
+from events.jetstream.operations import StoredMessage
+from events.jetstream.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
     decode_header_text,

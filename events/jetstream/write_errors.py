@@ -14,7 +14,7 @@ from typing import Protocol
 
 from eventsourcing.persistence import DatabaseError, OperationalError
 
-from events.jetstream_ops import (
+from events.jetstream.operations import (
     ATOMIC_BATCH_INCOMPLETE,
     ATOMIC_PUBLISH_DISABLED,
     DUPLICATE_MESSAGE_ID,

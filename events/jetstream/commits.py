@@ -1,4 +1,4 @@
-"""What all our recorders share: the connection, the stream, reading a subject, and commits.
+"""Commits: how our recorders store events, all or none, exactly once.
 
 A commit is one atomic batch (ADR-50) whose first message per aggregate names the subject
 sequence it expects to be last there. Those positions come from a cache filled by reads and
@@ -12,62 +12,47 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, cast
 from uuid import UUID
 
 import msgspec
 import nats.errors
-import nats.js.errors
 from eventsourcing.persistence import (
     DatabaseError,
     DataError,
     IntegrityError,
     InterfaceError,
-    OperationalError,
     StoredEvent,
     Tracking,
 )
 from nats.js.api import Header
 
-from events.jetstream_ops import (
+from events.jetstream.operations import (
     CONNECTION_ERRORS,
     MAX_BATCH_MESSAGES,
-    JetStreamApiError,
     OutgoingMessage,
     PubAck,
     StoredMessage,
     commit,
     direct_get_last,
-    direct_get_range,
     discard_unsent,
-    ensure_immutable_stream,
 )
-from events.nats_bridge import NatsBridge
-from events.quarantine import Quarantined, QuarantinedError, envelope_verdict
-from events.stream_layout import (
+from events.jetstream.quarantine import Quarantined, QuarantinedError, envelope_verdict
+from events.jetstream.recorder_base import AggregatePosition, RecorderBase
+from events.jetstream.stream_layout import (
     ORIGINATOR_VERSION,
     TOPIC,
     TRACKING_ID,
-    StreamLayout,
     decode_header_text,
     encode_header_text,
 )
-from events.write_errors import NotStoredError, ResultUnknownError, refusal_error
+from events.jetstream.write_errors import NotStoredError, ResultUnknownError, refusal_error
 
 MAX_COMMIT_ATTEMPTS = 5
 """Attempts per commit: a stale cached position or a lost ack costs one more each."""
 
 UNAVAILABLE_WAIT = 10.0
 """Seconds a commit waits for the stream to answer again (a cluster electing a new leader)."""
-
-READ_PAGE = 10_000
-"""Messages asked for per direct-get request when reading ranges."""
-
-_POSITION_CACHE_SIZE = 100_000
-_RECENT_VERSIONS = 8
-
 
 _MSG_ID = Header.MSG_ID.value
 _EXPECTED_LAST_SUBJECT_SEQUENCE = Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
@@ -86,156 +71,8 @@ class _Progress:
         self.maybe_stored = False
 
 
-class AggregatePosition(msgspec.Struct, frozen=True):
-    """The last event stored on one aggregate's subject: its version and stream sequence."""
-
-    version: int
-    seq: int
-
-
-class JetStreamRecorder:
-    """What all our recorders share: the connection, the layout, the stream."""
-
-    def __init__(self, bridge: NatsBridge, layout: StreamLayout, *, create_stream: bool = True):
-        self._bridge = bridge
-        self._layout = layout
-        self._positions: OrderedDict[str, AggregatePosition | None] = OrderedDict()
-        self._sequences: OrderedDict[str, dict[int, int]] = OrderedDict()
-        """Recent (version → stream sequence) per subject, for fast-forward reads."""
-        if create_stream:
-            self.create_stream()
-
-    @property
-    def layout(self) -> StreamLayout:
-        return self._layout
-
-    @property
-    def connected(self) -> bool:
-        """Whether the connection is up now (False while it reconnects): for readiness."""
-        return bool(self._bridge.client.is_connected)
-
-    @property
-    def bridge(self) -> NatsBridge:
-        """The connection, for stores kept beside the log (``events.idempotency_store``)."""
-        return self._bridge
-
-    def create_stream(self) -> None:
-        """Create the application's stream, or check that the existing one is immutable."""
-        self._run(self._create_stream())
-
-    async def _create_stream(self) -> None:
-        faults = await ensure_immutable_stream(self._bridge.client, self._layout.stream_config())
-        if faults:
-            msg = (
-                f"stream {self._layout.stream!r} exists but is not an immutable event log: "
-                + "; ".join(faults)
-            )
-            raise OperationalError(msg)
-
-    def _run(self, coro: Any) -> Any:
-        """Run a coroutine on the connection's loop, translating NATS errors (PEP 249)."""
-        try:
-            return self._bridge.run(coro)
-        except (IntegrityError, DatabaseError, InterfaceError):
-            raise
-        except nats.errors.MaxPayloadError as e:
-            msg = f"message larger than the server's max_payload: {e}"
-            raise DataError(msg) from e
-        except nats.errors.NoRespondersError as e:
-            msg = (
-                f"no JetStream stream answers for {self._layout.stream!r}: "
-                "is JetStream enabled and the stream created?"
-            )
-            raise OperationalError(msg) from e
-        except nats.errors.TimeoutError as e:
-            msg = f"NATS at {self._bridge.display_url} did not answer in time"
-            raise OperationalError(msg) from e
-        except (nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError) as e:
-            msg = f"connection to NATS at {self._bridge.display_url} lost: {e}"
-            raise OperationalError(msg) from e
-        except nats.js.errors.APIError as e:
-            msg = f"JetStream refused the request: {e.description} (error {e.err_code})"
-            raise OperationalError(msg) from e
-        except JetStreamApiError as e:
-            raise OperationalError(str(e)) from e
-        except nats.errors.Error as e:
-            msg = f"NATS error: {e}"
-            raise OperationalError(msg) from e
-
-    # --- reading -----------------------------------------------------------------------
-
-    def stored_messages(self, originator_id: UUID | str) -> list[StoredMessage]:
-        """One aggregate's messages as stored: sequence, server time, headers and payload.
-
-        For auditors' timelines (``replay``), which need the stream sequence and the
-        server's storage time that ``select_events`` does not return. Reads only the
-        aggregate's subject.
-        """
-        subject = self._layout.event_subject(originator_id)
-        return cast(list[StoredMessage], self._run(self._read_subject(subject)))
-
-    def stored_range(self, start: int, limit: int) -> list[StoredMessage]:
-        """Up to ``limit`` stored messages from stream sequence ``start`` on, as stored.
-
-        For the integrity code (``replay``), whose Merkle leaves are the messages' stored bytes
-        with their sequence, subject and server time: every subject of the stream, so that a
-        message someone stored beside the events (``events.quarantine``) is a leaf too and the
-        sequence has no gap.
-        """
-        messages, _pending = self._run(
-            direct_get_range(
-                self._bridge.client, self._layout.stream, self._layout.all_subjects, start, limit
-            )
-        )
-        return cast(list[StoredMessage], messages)
-
-    async def _read_subject(self, subject: str, start_seq: int = 1) -> list[StoredMessage]:
-        """Every message on ``subject`` from ``start_seq``, in order, page by page."""
-        nc = self._bridge.client
-        messages: list[StoredMessage] = []
-        while True:
-            page, pending = await direct_get_range(
-                nc, self._layout.stream, subject, start_seq, READ_PAGE
-            )
-            messages.extend(page)
-            if not page or pending == 0:
-                return messages
-            start_seq = page[-1].seq + 1
-
-    def _remember(self, subject: str, position: AggregatePosition | None) -> None:
-        """Cache the last stored position of an aggregate (used only on the loop thread).
-
-        The last few versions' sequences are kept too: an aggregate cache usually holds a
-        version a save or two behind the last, and reading from its sequence on is enough.
-        """
-        self._positions[subject] = position
-        self._positions.move_to_end(subject)
-        if len(self._positions) > _POSITION_CACHE_SIZE:
-            self._positions.popitem(last=False)
-        if position is None:
-            return
-        known = self._sequences.setdefault(subject, {})
-        known[position.version] = position.seq
-        if len(known) > _RECENT_VERSIONS:
-            del known[min(known)]
-        self._sequences.move_to_end(subject)
-        if len(self._sequences) > _POSITION_CACHE_SIZE:
-            self._sequences.popitem(last=False)
-
-    def _sequence_of(self, subject: str, version: int) -> int | None:
-        """The stream sequence of ``version`` on ``subject``, if remembered."""
-        return self._sequences.get(subject, {}).get(version)
-
-    async def _last_tracking(self, application_name: str) -> tuple[int, int] | None:
-        """(notification id, stream sequence) of the last tracking record, or None."""
-        last = await direct_get_last(
-            self._bridge.client,
-            self._layout.stream,
-            self._layout.tracking_subject(application_name),
-        )
-        if last is None:
-            return None
-        return int(last.headers[TRACKING_ID]), last.seq
+class JetStreamRecorder(RecorderBase):
+    """A recorder that commits: atomic batches, checked positions, resolved retries."""
 
     async def _tracking_message(self, tracking: Tracking) -> OutgoingMessage:
         last = await self._last_tracking(tracking.application_name)
@@ -327,7 +164,8 @@ class JetStreamRecorder:
     ) -> list[int]:
         """Store ``events`` (and ``tracking``) atomically; return their stream sequences.
 
-        A failure says what the caller may conclude (:mod:`events.write_errors`): a refusal or
+        A failure says what the caller may conclude (:mod:`events.jetstream.write_errors`): a
+        refusal or
         a request that never left is ``NotStoredError`` (``StorageFullError``: no room), one
         sent and never answered is ``ResultUnknownError``; a lost answer is first resolved
         here, by retrying with the same message ids and reading what is stored.
