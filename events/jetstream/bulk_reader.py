@@ -58,9 +58,10 @@ in CONNECT), without putting them on its command line."""
 class Page:
     """Consecutive notifications of the log, as columns, the payloads joined in one JSON array.
 
-    The rebuild decodes a page's payloads in one call (``projections.page_decoding.decode_page``), so
-    the reader process joins them and the fold never handles a payload on its own: a million
-    fewer ``bytes`` to unpickle and free. ``states`` cuts them apart when needed.
+    The rebuild decodes a page's payloads in one call
+    (``projections.page_decoding.decode_page``), so the reader process joins them and the
+    fold never handles a payload on its own: a million fewer ``bytes`` to unpickle and free.
+    ``states`` cuts them apart when needed.
     """
 
     ids: list[int]
