@@ -21,7 +21,7 @@ import msgspec
 
 from events import codec
 from events.common import BaseEvent
-from events.consultation import ConsultationEvent
+from events.consultation import ConsultationEvent, consultation_id_for
 from events.jetstream_commits import JetStreamRecorder
 from events.jetstream_ops import StoredMessage
 from events.outcome import OutcomeEvent, ReconsultationOpened
@@ -29,7 +29,6 @@ from events.quarantine import QuarantineCounter, Quarantined, classify_messages
 from events.room import RoomEvent
 from events.stream_layout import ORIGINATOR_VERSION
 from events.topic import TopicEvent
-from service.domain.consultation import consultation_id_for
 
 Kind = Literal["outcome", "topic", "consultation", "room"]
 KINDS: Final[tuple[str, ...]] = get_args(Kind)

@@ -28,7 +28,7 @@ from replay.checkpointer import read_checkpoints
 from replay.signed_note import VerifierKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
-from service.cli import main
+from service.cli.main import main
 from service.embedded import STATE_FILE, _pid_alive, connect_url, stop_embedded
 from service.logging import configure_logging
 from service.settings import Settings

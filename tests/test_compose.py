@@ -19,7 +19,7 @@ import yaml
 
 from events.jetstream import JetStreamFactory
 from projections.query_service import query_subject, reply_subjects
-from service.cli import build_parser
+from service.cli.main import build_parser
 from service.nats_permissions import (
     EVENT_STREAM,
     PASSWORD_VARIABLES,

@@ -26,7 +26,6 @@ from events.quarantine import QuarantinedError, envelope_fault, foreign_topic, p
 from events.stream_layout import ORIGINATOR_VERSION, TOPIC
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
-from replay.audit_commands import _log_lines
 from replay.bundle import Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
@@ -40,6 +39,7 @@ from replay.keys import origin_for
 from replay.leaf import leaf_bytes, read_envelope
 from replay.signed_note import SignerKey
 from replay.verify import verify_bundle, verify_log
+from service.cli.audit import _log_lines
 from service.feed.integration import SUBJECT_PREFIX
 from service.feed.publisher import FeedPublisher
 from service.feed.stream import public_stream

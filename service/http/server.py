@@ -17,10 +17,10 @@ from pathlib import Path
 
 import uvicorn
 
-from projections.commands import views_path
 from projections.query_service import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
+from service.data_dir import views_path
 from service.http import views
 from service.http.app import Services, create_app
 from service.settings import Settings
