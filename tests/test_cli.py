@@ -295,6 +295,23 @@ class TestErrors:
         assert result.stderr.count("\n") == 1
         assert "Traceback" not in result.stderr
 
+    @pytest.mark.parametrize("command", [("audit", "checkpoint", "--once"), ("feed", "--once")])
+    def test_commands_that_probe_the_server_say_so_in_one_line(
+        self, tmp_path: Path, command: tuple[str, ...]
+    ) -> None:
+        """``audit checkpoint`` and ``feed`` check the server the same way: a server that does
+        not answer is one line naming it (``audit checkpoint`` said "unexpected
+        BootstrapError" before)."""
+        url = closed_port_url()
+
+        result = hsl(*command, data_dir=tmp_path, nats_url=url)
+
+        assert result.returncode == 1
+        assert result.stderr.startswith("hsl: error: ")
+        assert "unexpected" not in result.stderr
+        assert url in result.stderr
+        assert result.stderr.count("\n") == 1
+
     def test_unwritable_data_dir_is_one_line(self, tmp_path: Path) -> None:
         """A data dir that cannot be created is named, without a traceback."""
         (tmp_path / "file").write_text("")
