@@ -1,13 +1,13 @@
 """Events of a consultation activity (协商活动), §四.2, §四.4, §四.5, §四.6.
 
-One consultation per topic: its id is derived from the topic id
-(``service.domain.consultation.consultation_id_for``), so the log cannot hold two.
+One consultation per topic: its id is derived from the topic id (:func:`consultation_id_for`,
+here so that auditors find it without the write model), so the log cannot hold two.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
-from uuid import UUID
+from typing import Annotated, ClassVar, Final, Literal
+from uuid import UUID, uuid5
 
 import msgspec
 from msgspec import Meta
@@ -24,6 +24,14 @@ from events.common import (
     Text,
     UtcDatetime,
 )
+
+CONSULTATION_NAMESPACE: Final = UUID("5b0c64f2-8a43-4f57-9f0e-7d3c1b2a9e61")
+
+
+def consultation_id_for(topic_id: UUID) -> UUID:
+    """The one consultation of a topic has an id derived from the topic's (uuid5)."""
+    return uuid5(CONSULTATION_NAMESPACE, str(topic_id))
+
 
 ResearchMethod = Literal[
     "site_visit",  # 深入一线查实情

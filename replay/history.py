@@ -21,7 +21,7 @@ import msgspec
 
 from events import codec
 from events.common import FAMILIES, BaseEvent
-from events.consultation import ConsultationEvent
+from events.consultation import ConsultationEvent, consultation_id_for
 from events.jetstream.commits import JetStreamRecorder
 from events.jetstream.operations import StoredMessage
 from events.jetstream.quarantine import QuarantineCounter, Quarantined, classify_messages
@@ -29,7 +29,6 @@ from events.jetstream.stream_layout import ORIGINATOR_VERSION
 from events.outcome import OutcomeEvent, ReconsultationOpened
 from events.room import RoomEvent
 from events.topic import TopicEvent
-from service.domain.consultation import consultation_id_for
 
 COMMON_FIELDS: Final = frozenset(
     {"type", "actor", "occurred_at", "recorded_at", "backdated", "schema_version"}

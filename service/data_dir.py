@@ -26,16 +26,26 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import structlog
 
+from projections.views_file import VIEWS_FILE
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
 OWNER_ONLY_UMASK: Final = 0o077
 """Group and others get no permission on what is created."""
-OWN_NAMES: Final = ("projections.duckdb", "views-as-of-", "users.json", "nats", "audit")
+OWN_NAMES: Final = (VIEWS_FILE, "views-as-of-", "users.json", "nats", "audit")
 """What ``hsl`` keeps directly in a data directory: these names, or names starting so."""
 
 log = structlog.get_logger(__name__)
+
+
+def views_path(settings: Settings) -> Path:
+    """Where the views live: one DuckDB file under the data directory."""
+    return settings.data_dir / VIEWS_FILE
 
 
 @contextlib.contextmanager

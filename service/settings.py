@@ -55,7 +55,7 @@ class Settings:
         public feed (default 1; ``3`` on a three-node cluster). An existing stream keeps its own.
 
     Not from the environment: ``nats_user``, the NATS user this process connects to the
-    *embedded* server as. Each ``hsl`` command sets the one it needs (``service.cli``); the
+    *embedded* server as. Each ``hsl`` command declares the one it needs (``service.cli``); the
     passwords are the embedded server's, in ``<data_dir>/nats/users.json``. With ``NATS_URL``
     set it is ignored: the URL carries the credentials. ``nats_subscriber``, when set, is the
     downstream system (``service.subscribers``) whose user ``hsl subscribe --as NAME``

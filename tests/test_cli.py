@@ -28,7 +28,7 @@ from replay.checkpointer import read_checkpoints
 from replay.signed_note import VerifierKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
-from service.cli import main
+from service.cli.main import main
 from service.embedded import STATE_FILE, _pid_alive, connect_url, stop_embedded
 from service.logging import configure_logging
 from service.settings import Settings
@@ -294,6 +294,23 @@ class TestErrors:
         assert result.stderr.startswith(f"hsl: error: cannot connect to NATS at {url}")
         assert result.stderr.count("\n") == 1
         assert "Traceback" not in result.stderr
+
+    @pytest.mark.parametrize("command", [("audit", "checkpoint", "--once"), ("feed", "--once")])
+    def test_commands_that_probe_the_server_say_so_in_one_line(
+        self, tmp_path: Path, command: tuple[str, ...]
+    ) -> None:
+        """``audit checkpoint`` and ``feed`` check the server the same way: a server that does
+        not answer is one line naming it (``audit checkpoint`` said "unexpected
+        BootstrapError" before)."""
+        url = closed_port_url()
+
+        result = hsl(*command, data_dir=tmp_path, nats_url=url)
+
+        assert result.returncode == 1
+        assert result.stderr.startswith("hsl: error: ")
+        assert "unexpected" not in result.stderr
+        assert url in result.stderr
+        assert result.stderr.count("\n") == 1
 
     def test_unwritable_data_dir_is_one_line(self, tmp_path: Path) -> None:
         """A data dir that cannot be created is named, without a traceback."""

@@ -20,7 +20,7 @@ import yaml
 from events.jetstream import JetStreamFactory
 from events.jetstream.server_version import MIN_SERVER_VERSION
 from projections.views_wire import query_subject, reply_subjects
-from service.cli import build_parser
+from service.cli.main import build_parser
 from service.nats_permissions import (
     EVENT_STREAM,
     PASSWORD_VARIABLES,

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from service.data_dir import owner_only, protect
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.test_live import jetstream_scenario

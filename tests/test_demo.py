@@ -29,7 +29,7 @@ import nats
 import pytest
 
 from service.bootstrap import open_application
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
 from service.demo.plan import END, START
 from service.demo.report import ProgressBar, Summary
 from service.nats_server import NatsServerProcess

@@ -661,7 +661,7 @@ class TestEveryCommandOnTheEmbeddedDefault:
 
         import structlog  # noqa: PLC0415
 
-        from service.cli import main  # noqa: PLC0415
+        from service.cli.main import main  # noqa: PLC0415
         from service.nats_permissions import NatsUsers  # noqa: PLC0415
 
         monkeypatch.delenv("NATS_URL", raising=False)

@@ -20,7 +20,7 @@ import nats
 import nats.errors
 import pytest
 
-from service import cli
+from service.cli.main import main
 from service.embedded import (
     USERS_FILE,
     connect_url,
@@ -54,7 +54,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 
 def _hsl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = cli.main(list(args))
+    code = main(list(args))
     out = capsys.readouterr()
     return code, out.out + out.err
 

@@ -37,8 +37,8 @@ from events.jetstream.operations import direct_get_last
 from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.room import Region
 from replay.checkpointer import ensure_checkpoint_stream, read_checkpoints
-from service import cli
 from service.bootstrap import BootstrapError, open_application
+from service.cli.main import main as hsl_main
 from service.feed.integration import OutcomeStatusChanged, Status, subject_of
 from service.feed.stream import ensure_public_stream
 from service.feed.subscriber import SubscribeError
@@ -735,11 +735,11 @@ class TestCredentialsAreNotShown:
     ) -> None:
         monkeypatch.setenv("NATS_URL", users.url("service", server))
         monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
-        assert cli.main(["log", "status"]) == 0
+        assert hsl_main(["log", "status"]) == 0
         out = capsys.readouterr().out
         assert f"nats://service:***@{server.removeprefix('nats://')}" in out
         assert users.passwords["service"] not in out
-        assert cli.main(["log", "status", "--json"]) == 0
+        assert hsl_main(["log", "status", "--json"]) == 0
         assert users.passwords["service"] not in capsys.readouterr().out
 
     def test_a_refused_password_is_not_repeated_in_the_error(
@@ -851,7 +851,7 @@ class TestHslSubscribe:
         monkeypatch.setenv("NATS_URL", alpha.url(server))
         monkeypatch.setenv("HSL_DATA_DIR", str(tmp_path))
         subscribe = ["subscribe", f"hsl.public.outcome.*.{room}", "--as", "alpha"]
-        assert cli.main([*subscribe, "--count", "1"]) == 0  # durable: alpha, its name
+        assert hsl_main([*subscribe, "--count", "1"]) == 0  # durable: alpha, its name
         [line] = capsys.readouterr().out.splitlines()
         assert json.loads(line)["outcome_id"] == str(event.outcome_id)
 

@@ -31,7 +31,6 @@ from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.jetstream.stream_layout import ORIGINATOR_VERSION, TOPIC
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
-from replay.audit_commands import _log_lines
 from replay.bundle import Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
@@ -45,6 +44,7 @@ from replay.keys import origin_for
 from replay.leaf import leaf_bytes, read_envelope
 from replay.signed_note import SignerKey
 from replay.verify import verify_bundle, verify_log
+from service.cli.audit import _log_lines
 from service.feed.integration import SUBJECT_PREFIX
 from service.feed.publisher import FeedPublisher
 from service.feed.stream import public_stream

@@ -15,9 +15,10 @@ from eventsourcing.persistence import Mapper, Recording, StoredEvent
 from eventsourcing.utils import EnvType
 
 from events.common import Actor
+from events.consultation import consultation_id_for
 from events.mapper import MsgspecMapper, MsgspecTranscoder
 from service.domain.base import Act, HslAggregate, IdSource
-from service.domain.consultation import Consultation, consultation_id_for
+from service.domain.consultation import Consultation
 from service.domain.errors import NotFoundError
 from service.domain.outcome import Outcome
 from service.domain.room import Room

@@ -7,7 +7,8 @@
 - ``stage``, ``rooms``, ``topics``, ``outcomes``: the lifecycles, one module per kind of work;
 - ``generator``: ``Demo``, which plays the plan against the application in time order;
 - ``report``: the progress bar and the counts read back from the log;
-- ``command``: the ``hsl demo`` arguments and handler (registered in ``service.cli``).
+
+The ``hsl demo`` arguments and handler are :mod:`service.cli.demo`.
 
 Nothing is written around the commands: every event comes from a command, so every rule is
 checked as it would be for a clerk.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
-from uuid import UUID, uuid5
+from typing import Literal
+from uuid import UUID
 
 from events.common import BaseEvent, Person, Role, RoomLevel
 from events.consultation import (
@@ -29,6 +29,7 @@ from events.consultation import (
     Venue,
     VoteCast,
     VoteChoice,
+    consultation_id_for,
 )
 from service.domain.base import Act, HslAggregate
 from service.domain.errors import (
@@ -37,14 +38,6 @@ from service.domain.errors import (
     ValidationError,
 )
 from service.domain.rules import motion_carried, resident_quota_met
-
-CONSULTATION_NAMESPACE: Final = UUID("5b0c64f2-8a43-4f57-9f0e-7d3c1b2a9e61")
-
-
-def consultation_id_for(topic_id: UUID) -> UUID:
-    """The one consultation of a topic has an id derived from the topic's (uuid5)."""
-    return uuid5(CONSULTATION_NAMESPACE, str(topic_id))
-
 
 Stage = Literal["research", "participants_confirmed", "scheduled", "held"]
 

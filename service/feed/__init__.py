@@ -7,8 +7,9 @@
 - ``publisher``: follows the log and publishes each change exactly once (``run_feed``,
   ``catch_up``);
 - ``subscriber``: the example durable subscriber behind ``hsl subscribe``;
-- ``asyncapi``: the AsyncAPI 3 document (docs/asyncapi.yaml);
-- ``commands``: ``hsl feed`` and ``hsl subscribe``.
+- ``asyncapi``: the AsyncAPI 3 document (docs/asyncapi.yaml).
+
+``hsl feed`` and ``hsl subscribe`` are :mod:`service.cli.feed`.
 
 See docs/feed.md.
 """

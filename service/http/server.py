@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from projections.commands import views_path
 from projections.remote_views import RemoteViews
 from service import bootstrap
 from service.auth.users import UserStore
+from service.data_dir import views_path
 from service.http.app import create_app
 from service.http.services import Gauges, Services
 from service.http.views import LocalViews, ViewsReader

@@ -26,7 +26,7 @@ from nats.js.api import StreamConfig
 
 from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
-from service.demo.command import DEMO_ENV, write_demo
+from service.cli.demo import DEMO_ENV, write_demo
 from service.demo.county import build_county
 from service.demo.generator import Demo
 from service.demo.timeline import DemoClock

@@ -28,9 +28,9 @@ import nats
 
 from events.jetstream.operations import direct_get_range
 from replay.history import HistoryReader
-from service import cli
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
+from service.cli.main import main as hsl_main
 from service.nats_server import NatsServerProcess
 
 TARGET_MS = 20.0
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         url = server.start()
         try:
             os.environ["NATS_URL"] = url
-            if cli.main(["demo", "--scale", str(args.scale)]) != 0:
+            if hsl_main(["demo", "--scale", str(args.scale)]) != 0:
                 raise SystemExit("the demo failed")
             measure(url, args.outcomes)
         finally:

@@ -56,7 +56,7 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import TABLES
 from service.bootstrap import open_application
-from service.cli import CommandError
+from service.cli.registry import CommandError
 from service.embedded import stop_embedded
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
@@ -126,7 +126,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def ensure_log(settings: Settings, events: int, seed: int) -> int:
     """Write demo seeds until the application's stream holds ``events``; return the count."""
-    from service.demo.command import run_demo  # noqa: PLC0415 - only when writing
+    from service.cli.demo import run_demo  # noqa: PLC0415 - only when writing
 
     while True:
         opened = open_application(settings)

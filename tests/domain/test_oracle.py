@@ -18,7 +18,12 @@ from eventsourcing.persistence import StoredEvent
 
 from events.codec import encode, tag_of
 from events.common import Actor, BaseEvent, Person
-from events.consultation import ConsultationHeld, ParticipantsConfirmed, ResearchGroupFormed
+from events.consultation import (
+    ConsultationHeld,
+    ParticipantsConfirmed,
+    ResearchGroupFormed,
+    consultation_id_for,
+)
 from events.outcome import (
     ImplementationAssigned,
     OutcomeAdopted,
@@ -27,7 +32,6 @@ from events.outcome import (
 )
 from events.topic import TopicProposed
 from service.domain.base import Act, build_event
-from service.domain.consultation import consultation_id_for
 from tests.domain.procedure import ProcedureOracle
 from tests.domain.scenario import CLERK, CONVENER, OFFICIAL, PARTY, Scenario, full_lifecycle, stored
 

@@ -36,7 +36,7 @@ from tests.test_jetstream_cluster import _jsz_last_seq, _stream_cluster
 RECOVERY_WAIT = 35.0
 CATCH_UP_WAIT = 30.0
 SERVE_CONNECTION = "hsl"
-"""The name of `hsl serve`'s own NATS connection (``service.cli``), which its workers use."""
+"""The name of `hsl serve`'s own NATS connection (``service.cli.serve``), which its workers use."""
 
 
 def run(ws: Workspace, options: Options) -> list[Row]:

@@ -27,7 +27,7 @@ from nats.js.api import StreamConfig
 
 from events.jetstream.operations import OutgoingMessage, commit, direct_get_range, read_range
 from events.jetstream.stream_layout import StreamLayout
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
 from service.feed.integration import ALL_SUBJECTS
 from service.feed.publisher import BATCH, FeedPublisher
 from service.feed.stream import public_stream

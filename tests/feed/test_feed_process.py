@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from events import codec
 from events.jetstream.operations import read_range
 from events.jetstream.stream_layout import TOPIC, StreamLayout, decode_header_text
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
 from service.feed.integration import OutcomeStatusChanged
 from service.feed.publisher import catch_up
 from service.feed.stream import public_stream

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from service.cli import main
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
+from service.cli.main import main
 from service.feed.integration import to_builtins
 from service.feed.publisher import FeedPublisher, catch_up
 from service.feed.stream import public_stream

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.auth.users import UserStore, digest
-from service.cli import main
+from service.cli.main import main
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import create_schema
 from service.bootstrap import open_application
-from service.cli import main
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
+from service.cli.main import main
 from service.nats_server import NatsServerProcess
 from service.settings import Settings
 from tests.domain.scenario import CLERK, Scenario, full_lifecycle

@@ -31,7 +31,7 @@ from projections import export as export_module
 from projections.headers import COLUMN_HEADERS, SHARED_HEADERS, header_for, headers_for
 from projections.rebuild import rebuild
 from projections.schema import create_schema
-from service.cli import main
+from service.cli.main import main
 from service.nats_server import NatsServerProcess
 from tests.domain.scenario import full_lifecycle
 from tests.projections.test_live import jetstream_scenario

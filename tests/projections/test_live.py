@@ -13,7 +13,7 @@ import pytest
 from projections.rebuild import snapshot
 from projections.runner import Projector
 from service.application import HaoshangliangApplication
-from service.cli import main
+from service.cli.main import main
 from tests.domain.scenario import FakeClock, Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild, rows
 

@@ -26,7 +26,7 @@ from projections.sql_sandbox import (
     check_read_only,
     open_sandboxed,
 )
-from service.cli import main
+from service.cli.main import main
 
 SIGNER = "SIGNER-KEY-NEVER-SHOWN-5f1c"
 USERS = '{"users": "NATS-USERS-NEVER-SHOWN-9a2e"}'

@@ -21,7 +21,7 @@ from replay.checkpoint import Checkpoint, sign_checkpoint
 from replay.keys import load_or_create_signer, origin_for
 from replay.signed_note import SignerKey, VerifierKey
 from replay.verify import VerificationError, verify_bundle
-from service.cli import main
+from service.cli.main import main
 from tests.replay.chain import Chain, JetStreamScenario
 
 

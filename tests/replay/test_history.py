@@ -15,7 +15,7 @@ from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.as_of import AsOf, AsOfError, version_as_of
 from replay.history import HistoryError, HistoryReader
 from replay.views_as_of import build_views_as_of
-from service.cli import main
+from service.cli.main import main
 from tests.domain.scenario import SUPERVISOR
 from tests.replay.chain import Chain, JetStreamScenario
 

@@ -34,8 +34,8 @@ from replay.record_time import CLOCK_TOLERANCE, RecordClock
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
-from service.cli import main
-from service.demo.command import run_demo
+from service.cli.demo import run_demo
+from service.cli.main import main
 from service.http.app import create_app
 from service.http.server import APP_ENV
 from service.http.services import Services

@@ -13,7 +13,7 @@ from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.as_of import AsOf
 from replay.history import HistoryReader
 from replay.views_as_of import build_views_as_of, resolve
-from service.cli import main
+from service.cli.main import main
 from tests.replay.chain import Chain, JetStreamScenario
 
 

@@ -1,25 +1,23 @@
-"""``hsl project``, ``hsl projections rebuild`` and ``hsl query``: the read side's commands.
+"""``hsl project``, ``hsl projections rebuild``, ``hsl query`` and ``hsl export``: the
+commands of the DuckDB views.
 
-Registered on ``service.cli``'s command registry (imported at the bottom of that module).
-All three use ``<HSL_DATA_DIR>/projections.duckdb`` and the log behind ``NATS_URL`` (or the
-embedded server), through the application's own recorder.
+All use ``<HSL_DATA_DIR>/projections.duckdb`` (``service.data_dir.views_path``); ``project``
+and ``projections rebuild`` read the log behind ``NATS_URL`` (or the embedded server) through
+the application's own recorder.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import json
 import signal
 import sys
 import threading
-import unicodedata
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import structlog
@@ -37,40 +35,15 @@ from projections.sql_sandbox import (
     described,
     open_sandboxed,
 )
-from service import bootstrap
-from service.application import HaoshangliangApplication
-from service.cli import GROUPS, CommandError, command
+from service.cli.log_access import opened_application
+from service.cli.output import write_rows
+from service.cli.registry import Command, CommandError
+from service.data_dir import views_path
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-VIEWS_FILE = "projections.duckdb"
-
-GROUPS["projections"] = "the DuckDB views: rebuild them from the log"
-
-
-def views_path(settings: Settings) -> Path:
-    """Where the views live: one DuckDB file under the data directory."""
-    return settings.data_dir / VIEWS_FILE
-
-
-@contextlib.contextmanager
-def open_application(settings: Settings) -> Iterator[HaoshangliangApplication]:
-    """The application on the JetStream log, through ``service.bootstrap`` (one line if down)."""
-    with _opened(settings) as opened:
-        yield opened.app
-
-
-@contextlib.contextmanager
-def _opened(settings: Settings) -> Iterator[bootstrap.Opened]:
-    try:
-        opened = bootstrap.open_application(settings)
-    except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
-    try:
-        yield opened
-    finally:
-        opened.close()
+GROUPS: Final = {"projections": "the DuckDB views: rebuild them from the log"}
 
 
 def _batch_argument(parser: argparse.ArgumentParser) -> None:
@@ -94,12 +67,6 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "project",
-    help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM; "
-    "answer the API's view reads over NATS meanwhile",
-    arguments=_project_arguments,
-)
 def project(args: argparse.Namespace, settings: Settings) -> int:
     """Catch up from the tracking position, then apply events as they are stored.
 
@@ -111,7 +78,7 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_rebuilds(path)  # what killed rebuilds left: as large as the views
     stop = threading.Event()
-    with _stop_on_signals(stop), _opened(settings) as opened:
+    with _stop_on_signals(stop), opened_application(settings) as opened:
         app = opened.app
         try:
             con = duckdb.connect(str(path))
@@ -164,16 +131,11 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 # --- hsl projections rebuild -----------------------------------------------------------------
 
 
-@command(
-    "projections",
-    "rebuild",
-    help="rebuild every view from zero into a new file, then swap it in",
-    arguments=_batch_argument,
-)
 def projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """Replay the whole log into a fresh DuckDB file; the old one serves until the swap."""
     path = views_path(settings)
-    with open_application(settings) as app:
+    with opened_application(settings) as opened:
+        app = opened.app
         try:
             position = rebuild(
                 app.recorder, app.name, path, batch_size=args.batch, progress=_progress_bar
@@ -221,7 +183,6 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command("query", help="run read-only SQL against the views", arguments=_query_arguments)
 def query(args: argparse.Namespace, settings: Settings) -> int:
     """One SELECT or EXPLAIN in DuckDB's sandbox (``projections.sql_sandbox``): it reads the
     views and nothing else, so a mistyped DELETE changes nothing and no file is reached."""
@@ -246,35 +207,6 @@ def query(args: argparse.Namespace, settings: Settings) -> int:
         con.close()
     write_rows(columns, rows, args.format)
     return 0
-
-
-def write_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: str) -> None:
-    """Print a result as an aligned table, CSV or a JSON array of objects."""
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    elif fmt == "json":
-        records = [dict(zip(columns, row, strict=True)) for row in rows]
-        print(json.dumps(records, ensure_ascii=False, default=_json_value, indent=2))
-    else:
-        cells = [list(columns), *[["" if v is None else str(v) for v in row] for row in rows]]
-        widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
-        for line in cells:
-            padded = (v + " " * (w - _width(v)) for v, w in zip(line, widths, strict=True))
-            print("  ".join(padded).rstrip())
-        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
-def _width(text: str) -> int:
-    """Columns ``text`` takes on a terminal: Chinese characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
 
 
 # --- hsl export ------------------------------------------------------------------------------
@@ -316,11 +248,6 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "export",
-    help="write a table, a view or a read-only query to CSV, Parquet or XLSX (Chinese headers)",
-    arguments=_export_arguments,
-)
 def export_command(args: argparse.Namespace, settings: Settings) -> int:
     """Export from the views file, opened read-only; no file is left by a failed export."""
     try:
@@ -345,3 +272,34 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
         f"exported {result.rows} row{plural} of {result.label} to {result.path} ({result.format})"
     )
     return 0
+
+
+COMMANDS: Final = (
+    Command(
+        ("project",),
+        help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM; "
+        "answer the API's view reads over NATS meanwhile",
+        handler=project,
+        arguments=_project_arguments,
+        nats_user="projector",
+    ),
+    Command(
+        ("projections", "rebuild"),
+        help="rebuild every view from zero into a new file, then swap it in",
+        handler=projections_rebuild,
+        arguments=_batch_argument,
+        nats_user="projector",
+    ),
+    Command(
+        ("query",),
+        help="run read-only SQL against the views",
+        handler=query,
+        arguments=_query_arguments,
+    ),
+    Command(
+        ("export",),
+        help="write a table, a view or a read-only query to CSV, Parquet or XLSX (Chinese headers)",
+        handler=export_command,
+        arguments=_export_arguments,
+    ),
+)

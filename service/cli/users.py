@@ -1,18 +1,21 @@
-"""``hsl users add|list|revoke``: who may call the API (registered on ``service.cli``)."""
+"""``hsl users add|list|revoke``: who may call the API."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import uuid
+from typing import Final
 
 import msgspec
 
 from service.auth.users import USER_ROLES, Grant, Scope, UserStore, UserStoreError
-from service.cli import GROUPS, CommandError, command
+from service.cli.registry import Command, CommandError
 from service.settings import Settings
 
-GROUPS["users"] = "people who may call the HTTP API: add (prints a token once), list, revoke"
+GROUPS: Final = {
+    "users": "people who may call the HTTP API: add (prints a token once), list, revoke"
+}
 
 
 def _store(settings: Settings) -> UserStore:
@@ -36,9 +39,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--locality", help="scope: this village/community/enterprise")
 
 
-@command(
-    "users", "add", help="add a person and print their bearer token once", arguments=_add_arguments
-)
 def users_add(args: argparse.Namespace, settings: Settings) -> int:
     """The token is shown here only; the store keeps its SHA-256."""
     if args.room and (args.county or args.town or args.locality):
@@ -66,7 +66,6 @@ def _list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON array (no token hashes)")
 
 
-@command("users", "list", help="list people, their roles and scopes", arguments=_list_arguments)
 def users_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         users = _store(settings).users()
@@ -91,7 +90,6 @@ def _revoke_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="the person's id")
 
 
-@command("users", "revoke", help="revoke a person's token at once", arguments=_revoke_arguments)
 def users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     try:
         user = _store(settings).revoke(args.id)
@@ -99,3 +97,25 @@ def users_revoke(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(e)) from e
     print(f"revoked {user.id} ({user.name}); a running server refuses the token from now on")
     return 0
+
+
+COMMANDS: Final = (
+    Command(
+        ("users", "add"),
+        help="add a person and print their bearer token once",
+        handler=users_add,
+        arguments=_add_arguments,
+    ),
+    Command(
+        ("users", "list"),
+        help="list people, their roles and scopes",
+        handler=users_list,
+        arguments=_list_arguments,
+    ),
+    Command(
+        ("users", "revoke"),
+        help="revoke a person's token at once",
+        handler=users_revoke,
+        arguments=_revoke_arguments,
+    ),
+)

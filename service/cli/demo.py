@@ -1,6 +1,5 @@
 """``hsl demo [--seed N] [--scale K]``: write a seeded county to the log, then report it.
 
-Registered on ``service.cli``'s command registry (imported at the bottom of that module).
 Mistakes a user can make (a bad ``--seed``, no NATS server, a seed already written to this
 log) come out as one ``hsl: error: …`` line and exit code 1.
 """
@@ -15,7 +14,7 @@ from typing import Final
 from eventsourcing.persistence import PersistenceError
 
 from service.bootstrap import BootstrapError, Opened, open_application
-from service.cli import CommandError, command
+from service.cli.registry import Command, CommandError
 from service.demo.county import MAX_SCALE, build_county
 from service.demo.generator import Demo
 from service.demo.plan import County
@@ -76,11 +75,6 @@ def _server(handle: ServerHandle) -> str:
     return f"embedded, {how}, pid {handle.pid}; stop it with `hsl log stop`"
 
 
-@command(
-    "demo",
-    help="write a seeded demo county (towns, rooms, topics, a year and more of work) to the log",
-    arguments=_arguments,
-)
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Seed the county through the application's commands and print what the log holds."""
     seed = _integer("--seed", args.seed, 0, MAX_SEED)
@@ -155,3 +149,14 @@ def write_demo(
         seconds=seconds,
         read_seconds=time.monotonic() - reading,
     )
+
+
+COMMANDS: Final = (
+    Command(
+        ("demo",),
+        help="write a seeded demo county (towns, rooms, topics, a year and more of work) "
+        "to the log",
+        handler=demo,
+        arguments=_arguments,
+    ),
+)

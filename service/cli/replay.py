@@ -14,22 +14,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import duckdb
 from eventsourcing.persistence import PersistenceError
 
-# A module import, not `from … import`: projections.commands imports service.cli, which
-# imports this module while projections.commands is still half-initialised.
-import projections.commands
 from events.common import FAMILIES
 from events.jetstream.commits import JetStreamRecorder
 from projections.runner import ProjectionError
 from replay.as_of import AsOf, AsOfError, aggregate_state, version_as_of
 from replay.history import Entry, HistoryError, HistoryReader, Timeline
 from replay.views_as_of import ViewsAsOfError, build_views_as_of
-from service.cli import CommandError, command
+from service.cli.log_access import opened_application
+from service.cli.output import write_rows
+from service.cli.registry import Command, CommandError
+from service.data_dir import views_path
 from service.settings import Settings
 
 FIELDS_WIDTH = 80
@@ -70,12 +70,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "replay",
-    help="the ordered history of an outcome, topic, consultation, room or person "
-    "(optionally as of a time)",
-    arguments=_arguments,
-)
 def replay(args: argparse.Namespace, settings: Settings) -> int:
     """Read only the subjects concerned and print the timeline (and state, when asked)."""
     if args.kind is None:
@@ -92,7 +86,8 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(e)) from e
     if args.kind == "person":
         return _replay_person(args, settings, as_of)
-    with projections.commands.open_application(settings) as app:
+    with opened_application(settings) as opened:
+        app = opened.app
         try:
             timeline = HistoryReader(_recorder(app)).timeline(args.kind, args.id)
         except HistoryError as e:
@@ -117,8 +112,9 @@ def _replay_person(args: argparse.Namespace, settings: Settings, as_of: AsOf | N
     """A person's events, found through the views' ``person_acts`` index, read from the log."""
     if args.version is not None:
         raise CommandError("--version is an aggregate's; a person has none")
-    acts = _person_acts(args.db or projections.commands.views_path(settings), args.id)
-    with projections.commands.open_application(settings) as app:
+    acts = _person_acts(args.db or views_path(settings), args.id)
+    with opened_application(settings) as opened:
+        app = opened.app
         try:
             timeline = HistoryReader(_recorder(app)).person_timeline(args.id, acts)
         except HistoryError as e:
@@ -162,7 +158,8 @@ def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(e)) from e
     slug = "".join(c if c.isalnum() else "-" for c in args.as_of.strip())
     target: Path = args.output or settings.data_dir / f"views-as-of-{slug}.duckdb"
-    with projections.commands.open_application(settings) as app:
+    with opened_application(settings) as opened:
+        app = opened.app
         try:
             point = build_views_as_of(
                 app.recorder, app.name, target, as_of, args.as_of, progress=_progress
@@ -226,7 +223,7 @@ def _print(timeline: Timeline, state: dict[str, Any] | None, fmt: str) -> None:
     links = ", ".join(f"{k}: {' '.join(v)}" for k, v in timeline.links.items() if v)
     print(f"{timeline.kind} {timeline.id}" + (f"  ({links})" if links else ""))
     columns = ("seq", "recorded_at", "occurred_at", "actor", "role", "event", "fields")
-    projections.commands.write_rows(columns, [_row(entry) for entry in timeline.entries], "table")
+    write_rows(columns, [_row(entry) for entry in timeline.entries], "table")
     if state is not None:
         print(f"\nstate at version {state.get('version')}:")
         json.dump(state, sys.stdout, ensure_ascii=False, indent=2)
@@ -247,3 +244,15 @@ def _row(entry: Entry) -> tuple[Any, ...]:
         entry.event,
         fields,
     )
+
+
+COMMANDS: Final = (
+    Command(
+        ("replay",),
+        help="the ordered history of an outcome, topic, consultation, room or person "
+        "(optionally as of a time)",
+        handler=replay,
+        arguments=_arguments,
+        nats_user="auditor",
+    ),
+)

@@ -18,13 +18,13 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
 from events.jetstream.commits import JetStreamRecorder
 from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
-from events.jetstream.stream_layout import StreamLayout
 from replay.bundle import BundleError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
 from replay.checkpointer import (
@@ -35,36 +35,28 @@ from replay.checkpointer import (
     read_checkpoints,
 )
 from replay.history import HistoryError
-from replay.keys import KeyFileError, load_or_create_signer, origin_for
+from replay.keys import origin_for
 from replay.leaf import leaf_bytes
 from replay.signed_note import KeyFormatError, SignerKey, VerifierKey
 from replay.verify import LiveReport, Report, VerificationError, verify_bundle, verify_log
-from service import bootstrap
-from service.application import HaoshangliangApplication
-from service.cli import GROUPS, CommandError, command
-from service.embedded import ServerHandle, connect_url
+from service.cli.log_access import (
+    answering_server,
+    checkpoint_signer,
+    event_stream,
+    opened_application,
+)
+from service.cli.registry import Command, CommandError
+from service.embedded import ServerHandle
 from service.settings import Settings
 
-GROUPS["audit"] = "integrity: the signing key, checkpoints, export bundles, verification"
-
-
-def _stream() -> str:
-    return StreamLayout.for_application(HaoshangliangApplication.name).stream
-
-
-def _signer(settings: Settings) -> SignerKey:
-    try:
-        return load_or_create_signer(settings.data_dir, origin_for(_stream()))
-    except KeyFileError as e:
-        raise CommandError(str(e)) from e
+GROUPS: Final = {"audit": "integrity: the signing key, checkpoints, export bundles, verification"}
 
 
 # --- hsl audit key ----------------------------------------------------------------------------
 
 
-@command("audit", "key", help="print the verifier key of the log's checkpoints (made if new)")
 def audit_key(args: argparse.Namespace, settings: Settings) -> int:
-    print(_signer(settings).verifier)
+    print(checkpoint_signer(settings).verifier)
     return 0
 
 
@@ -86,25 +78,18 @@ def _checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "audit",
-    "checkpoint",
-    help="sign the log's Merkle root every N events or S seconds until SIGINT/SIGTERM",
-    arguments=_checkpoint_arguments,
-)
 def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     if args.every < 1 or args.interval < 0:
         raise CommandError("--every must be 1 or more and --interval 0 or more")
-    signer = _signer(settings)
-    handle = connect_url(settings)
-    bootstrap.probe(handle.url)
+    signer = checkpoint_signer(settings)
+    handle = answering_server(settings)
     cadence = (args.every, args.interval)
     replicas = settings.jetstream_replicas
     try:
         size = asyncio.run(_run_checkpointer(handle, signer, cadence, args.once, replicas))
     except CheckpointerError as e:
         raise CommandError(str(e)) from e
-    print(f"checkpointed {_stream()} up to event {size}")
+    print(f"checkpointed {event_stream()} up to event {size}")
     return 0
 
 
@@ -119,7 +104,7 @@ async def _run_checkpointer(
     every, interval = cadence
     try:
         checkpointer = Checkpointer(
-            nc, _stream(), signer, every=every, interval=interval, replicas=replicas
+            nc, event_stream(), signer, every=every, interval=interval, replicas=replicas
         )
         if once:
             await checkpointer.resume()
@@ -148,31 +133,25 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command(
-    "audit",
-    "export",
-    help="write a bundle (all, a sequence range or one outcome's history) to verify offline",
-    arguments=_export_arguments,
-)
 def audit_export(args: argparse.Namespace, settings: Settings) -> int:
     selection = _selection(args)
-    signer = _signer(settings)
+    signer = checkpoint_signer(settings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target: Path = args.output or Path(f"hsl-audit-{_stream()}-{selection.scope}-{stamp}")
-    try:
-        opened = bootstrap.open_application(settings)
-    except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
-    try:
-        recorder = opened.app.recorder
-        assert isinstance(recorder, JetStreamRecorder)
-        manifest = export_bundle(
-            recorder, opened.url, signer, target, selection, replicas=settings.jetstream_replicas
-        )
-    except (BundleError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
-        raise CommandError(f"export failed, nothing written: {e}") from e
-    finally:
-        opened.close()
+    target: Path = args.output or Path(f"hsl-audit-{event_stream()}-{selection.scope}-{stamp}")
+    with opened_application(settings) as opened:
+        try:
+            recorder = opened.app.recorder
+            assert isinstance(recorder, JetStreamRecorder)
+            manifest = export_bundle(
+                recorder,
+                opened.url,
+                signer,
+                target,
+                selection,
+                replicas=settings.jetstream_replicas,
+            )
+        except (BundleError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
+            raise CommandError(f"export failed, nothing written: {e}") from e
     print(
         f"wrote {target}: {manifest.events} events ({manifest.scope_detail}), "
         f"{manifest.checkpoints} checkpoints, tree size {manifest.tree_size}"
@@ -212,12 +191,6 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-@command(
-    "audit",
-    "verify",
-    help="check a bundle offline (or --live, the running log): signatures, proofs, order, times",
-    arguments=_verify_arguments,
-)
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     key = _verifier_key(args.key)
     if args.live == (args.bundle is not None):
@@ -247,19 +220,13 @@ def _verifier_key(text: str) -> VerifierKey:
 
 
 def _verify_live(settings: Settings, key: VerifierKey) -> LiveReport:
-    try:
-        opened = bootstrap.open_application(settings)
-    except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
-    try:
+    with opened_application(settings) as opened:
         recorder = opened.app.recorder
         assert isinstance(recorder, JetStreamRecorder)
         stream = recorder.layout.stream
         records = asyncio.run(_checkpoint_records(opened.url, stream))
         lines = _log_lines(recorder)
         return verify_log(lines, records, key, origin_for(stream))
-    finally:
-        opened.close()
 
 
 async def _checkpoint_records(url: str, stream: str) -> list[CheckpointRecord]:
@@ -286,3 +253,32 @@ def _print_report(report: Report | LiveReport) -> None:
     if late:
         shown = ", ".join(str(s) for s in late[:20]) + (" …" if len(late) > 20 else "")
         print(f"{len(late)} events recorded more than 7 days after they occurred: {shown}")
+
+
+COMMANDS: Final = (
+    Command(
+        ("audit", "key"),
+        help="print the verifier key of the log's checkpoints (made if new)",
+        handler=audit_key,
+    ),
+    Command(
+        ("audit", "checkpoint"),
+        help="sign the log's Merkle root every N events or S seconds until SIGINT/SIGTERM",
+        handler=audit_checkpoint,
+        arguments=_checkpoint_arguments,
+    ),
+    Command(
+        ("audit", "export"),
+        help="write a bundle (all, a sequence range or one outcome's history) to verify offline",
+        handler=audit_export,
+        arguments=_export_arguments,
+    ),
+    Command(
+        ("audit", "verify"),
+        help="check a bundle offline (or --live, the running log): "
+        "signatures, proofs, order, times",
+        handler=audit_verify,
+        arguments=_verify_arguments,
+        nats_user="auditor",
+    ),
+)
