@@ -54,6 +54,24 @@ def deferred_saves() -> Iterator[list[Any]]:
         _DEFERRED.reset(token)
 
 
+_IDS: ContextVar[IdSource | None] = ContextVar("hsl_ids", default=None)
+
+
+@contextmanager
+def ids_from(source: IdSource) -> Iterator[None]:
+    """Within it, the new ids a command draws come from ``source``, not the application's.
+
+    For a caller that must draw the same ids each time it runs one request (an
+    ``Idempotency-Key``): a retry that runs again creates the same aggregates, so if both
+    runs commit, the log refuses the second instead of storing two.
+    """
+    token = _IDS.set(source)
+    try:
+        yield
+    finally:
+        _IDS.reset(token)
+
+
 class CommandsBase(Application[UUID]):
     """An eventsourcing Application storing msgspec JSON; works with any persistence module.
 
@@ -99,7 +117,7 @@ class CommandsBase(Application[UUID]):
 
     def _act(self, actor: Actor, occurred_at: datetime) -> Act:
         """Validate who and when; ``recorded_at`` is now, by our clock, in UTC."""
-        return Act.at(actor, occurred_at, self.clock(), self.ids)
+        return Act.at(actor, occurred_at, self.clock(), _IDS.get() or self.ids)
 
     def _load(self, cls: type[A], kind: str, aggregate_id: UUID) -> A:
         try:

@@ -14,6 +14,11 @@ the log, and the same one after a restart, finds the key and answers it:
   once in the process that gave the claim up before committing);
 - released (nothing was stored) or unknown: the command runs as new.
 
+A keyed command draws its new ids from the key and the request (:func:`key_ids`), not at
+random: if a claim lapsed while its request was stalled, not lost, and the retry ran the
+command again, both create the same aggregates, and the log takes only the first commit;
+the other finds the aggregates it would create already stored and answers as a replay.
+
 Keys are per caller (another person's key is another key) and kept for
 ``events.jetstream.idempotency_store.RETENTION``. A refused command (4xx) stores nothing and keeps
 no answer, so a retry runs again.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import re
 import threading
 import uuid
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 
 from events.jetstream.commits import JetStreamRecorder
 from events.jetstream.idempotency_store import (
@@ -46,13 +53,17 @@ from events.jetstream.idempotency_store import (
 )
 from events.jetstream.write_errors import ResultUnknownError
 from service.application import HaoshangliangApplication
-from service.commands.base import deferred_saves
+from service.commands.base import deferred_saves, ids_from
+from service.domain.base import IdSource
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 _VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 """Visible ASCII, no spaces: a UUID, a ULID or any token a client makes fits."""
+
+KEY_IDS = uuid.UUID("7d0c4d4e-5a56-4c1b-9a53-0b8f3c6f2e11")
+"""The namespace of the ids a keyed command draws (:func:`key_ids`)."""
 
 LEASE = timedelta(seconds=60)
 """How long a claim belongs to the request that made it, while its events are not in the log.
@@ -143,6 +154,13 @@ def _abandoned(claim: str) -> bool:
         return claim in _ABANDONED
 
 
+def key_ids(key_id: str, request_fingerprint: str) -> IdSource:
+    """The ids a keyed request draws, the same each time it runs: its n-th new id is a name-
+    based UUID of the key, the request and n (another body under the key: other ids)."""
+    drawn = itertools.count()
+    return lambda: uuid.uuid5(KEY_IDS, f"{key_id}/{request_fingerprint}/{next(drawn)}")
+
+
 def run_once(
     app: HaoshangliangApplication,
     *,
@@ -171,7 +189,7 @@ def run_once(
             if entry.age < LEASE and not _abandoned(record.claim):
                 raise IdempotencyKeyBusyError(int((LEASE - entry.age).total_seconds()) + 1)
         base = entry.revision
-    with deferred_saves() as collected:
+    with deferred_saves() as collected, ids_from(key_ids(key_id, request_fingerprint)):
         answer = execute()
     planned = tuple(PlannedEvent.of(event) for event in app.stored_events_of(collected))
     claim = KeyRecord(
@@ -193,7 +211,12 @@ def run_once(
         app.save(*collected)
     except ResultUnknownError:
         raise  # the claim stays: a retry with the key reads the log and answers
-    except Exception:
+    except Exception as e:
+        if isinstance(e, IntegrityError) and _created_already(app, planned):
+            # by another run of this request, whose claim lapsed while it was stalled
+            with contextlib.suppress(Exception):
+                store.put(key_id, _settled(claim, "done"), revision)
+            return Answer(answer.status, answer.body, replayed=True)
         _abandon(claim.claim)
         with contextlib.suppress(Exception):  # nothing was stored: free the key
             store.put(key_id, _settled(claim, "void"), revision)
@@ -211,6 +234,15 @@ def _settled(record: KeyRecord, state: State) -> KeyRecord:
         body=record.body,
         events=record.events if state == "done" else (),
         claim=record.claim,
+    )
+
+
+def _created_already(app: HaoshangliangApplication, planned: tuple[PlannedEvent, ...]) -> bool:
+    """Whether the aggregates this command creates are stored: their ids come from the key
+    and the request, so only another run of this same request can have created them."""
+    created = [event for event in planned if event.version == 1]
+    return bool(created) and all(
+        app.recorder.select_events(uuid.UUID(event.originator_id), lte=1) for event in created
     )
 
 

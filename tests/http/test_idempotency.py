@@ -10,12 +10,14 @@ answers the first result once the log is reachable again.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from events.jetstream.idempotency_store import JetStreamIdempotencyStore, KeyRec
 from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
+from service.http import idempotency
 from service.http.app import create_app
 from service.http.idempotency import HEADER, REPLAYED_HEADER
 from service.http.server import APP_ENV
@@ -361,3 +364,52 @@ class TestConcurrentRetries:
             final = one.post("/rooms", room(AT, "同时"), key="at-once")
             assert final.status_code == 201
             assert final.headers[REPLAYED_HEADER] == "true"
+
+
+class TestLapsedClaim:
+    def test_a_stalled_first_run_and_its_retry_create_one_aggregate(
+        self,
+        nats_url: str,
+        people: tuple[UserStore, str],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The first run of a keyed create stalls between its claim and its commit for longer
+        than the claim's lease; the retry, on another process, runs the command again and
+        commits. When the stalled run wakes and commits too, the log refuses it (the keyed
+        ids are the same), and it answers the retry's result: one room, not two."""
+        monkeypatch.setattr(idempotency, "LEASE", timedelta(seconds=0.5))
+        users, token = people
+        with (
+            instance(nats_url, users, token, tmp_path / "a") as stalled,
+            instance(nats_url, users, token, tmp_path / "b") as retry,
+        ):
+            assert retry.post("/rooms", room(AT), key="warm").status_code == 201
+            before = stored(nats_url)
+            wake = threading.Event()
+            saving = threading.Event()
+            real_insert = stalled.app.recorder.insert_events
+
+            def stalled_insert(*args: Any, **kwargs: Any) -> Any:
+                saving.set()
+                assert wake.wait(30)
+                return real_insert(*args, **kwargs)
+
+            monkeypatch.setattr(stalled.app.recorder, "insert_events", stalled_insert)
+            answers: list[Any] = []
+            first = threading.Thread(
+                target=lambda: answers.append(stalled.post("/rooms", room(AT, "迟到"), key="late"))
+            )
+            first.start()
+            assert saving.wait(30), "the first run never reached its commit"
+            time.sleep(0.6)  # past the lease: its claim lapses
+            second = retry.post("/rooms", room(AT, "迟到"), key="late")
+            assert second.status_code == 201, second.text
+            assert second.headers[REPLAYED_HEADER] == "false"
+            wake.set()
+            first.join(30)
+            (late,) = answers
+            assert late.status_code == 201, late.text
+            assert late.headers[REPLAYED_HEADER] == "true"
+            assert late.content == second.content
+            assert stored(nats_url) == before + 1
