@@ -47,7 +47,11 @@ NOT_MODULES = frozenset({"events.jsonl", "projections.duckdb"})
 
 SKIPPED_DIRS = frozenset({".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache"})
 
-BACKTICKED = re.compile(r"`([^`\n]+)`")
+FENCED = re.compile(r"^ *```.*?^ *```", re.MULTILINE | re.DOTALL)
+CODE_SPAN = re.compile(
+    r"(?<!`)(?P<ticks>`+)(?!`)(?P<code>(?:(?!\n\s*\n).)+?)(?<!`)(?P=ticks)(?!`)", re.DOTALL
+)
+"""A code span: not across a blank line (a paragraph's end)."""
 PATH = re.compile(r"[\w.\-/]+")
 CITATION = re.compile(r"(?P<path>[\w.\-/]+\.py): (?P<name>[\w.]+)(?:\[.*\]|\(.*\))?")
 DOTTED = re.compile(r"(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\(.*\))?")
@@ -62,20 +66,27 @@ class Mention:
     text: str
 
 
-def mentions(doc: Path) -> list[Mention]:
-    """Every backticked text of ``doc``; a ``::test`` that goes on from the node id before it
-    (`tests/x.py::test_a` and `::test_b`) gets that node id's file."""
+def code_spans(markdown: str) -> list[tuple[int, str]]:
+    """Every code span outside fenced blocks, with its line, as Markdown reads them: a run of
+    backticks closed by a run as long, across a line break too (which reads as a space).
+    A ``::test`` that goes on from the node id before it (`tests/x.py::test_a` and
+    `::test_b`) gets that node id's file."""
+    text = FENCED.sub(lambda block: "\n" * block[0].count("\n"), markdown)
     found = []
     last_file = ""
-    for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
-        for match in BACKTICKED.finditer(line):
-            text = match[1]
-            if text.startswith("::") and last_file:
-                text = last_file + text
-            elif "::" in text:
-                last_file = text.split("::")[0]
-            found.append(Mention(doc.relative_to(REPO_ROOT).as_posix(), number, text))
+    for span in CODE_SPAN.finditer(text):
+        code = " ".join(span["code"].split())
+        if code.startswith("::") and last_file:
+            code = last_file + code
+        elif "::" in code:
+            last_file = code.split("::")[0]
+        found.append((text.count("\n", 0, span.start()) + 1, code))
     return found
+
+
+def mentions(doc: Path) -> list[Mention]:
+    name = doc.relative_to(REPO_ROOT).as_posix()
+    return [Mention(name, line, code) for line, code in code_spans(doc.read_text("utf-8"))]
 
 
 @cache
@@ -113,9 +124,7 @@ def _defined_in(body: list[ast.stmt]) -> dict[str, ast.AST]:
                 for name in ast.walk(target):
                     if isinstance(name, ast.Name):
                         found[name.id] = node
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(
-            node.target, ast.Name
-        ):
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
             found[node.target.id] = node
         elif isinstance(node, ast.If | ast.Try):
             blocks = [node.body, node.orelse]
@@ -216,15 +225,19 @@ def test_every_backticked_path_exists(doc: Path) -> None:
         ("events/jetstream/commits.py/", "no such path"),
         ("events/common.py: LATE_ENTRY", None),
         ("service/domain/outcome.py: Outcome.adopt", None),
-        ("service/domain/outcome.py: Outcome.adpot", "service/domain/outcome.py defines no "
-         "Outcome.adpot"),
-        ("projections/appliers.py: APPLIERS[\"outcome.adopted\"]", None),
+        (
+            "service/domain/outcome.py: Outcome.adpot",
+            "service/domain/outcome.py defines no Outcome.adpot",
+        ),
+        ('projections/appliers.py: APPLIERS["outcome.adopted"]', None),
         ("events/codec.py: Any", "events/codec.py defines no Any"),
         ("tests/test_docs_paths.py::test_every_backticked_path_exists", None),
         ("tests/test_docs_paths.py::TestNone", "tests/test_docs_paths.py defines no TestNone"),
         ("events.jetstream.operations.read_range", None),
-        ("events.jetstream.operations.read_pages", "events/jetstream/operations.py defines no "
-         "read_pages"),
+        (
+            "events.jetstream.operations.read_pages",
+            "events/jetstream/operations.py defines no read_pages",
+        ),
         ("events.no_such_module", "events/__init__.py defines no no_such_module"),
         ("events.jsonl", None),
         ("service.feed.catch_up", None),
@@ -235,3 +248,17 @@ def test_every_backticked_path_exists(doc: Path) -> None:
 )
 def test_what_counts_as_wrong(text: str, problem: str | None) -> None:
     assert problem_with(text) == problem
+
+
+def test_code_spans_are_read_as_markdown_reads_them() -> None:
+    markdown = (
+        "A ``double`` span, `events/codec.py:\n  encode` across a line,\n"
+        "```\n`fenced` is not read\n```\n"
+        "`tests/a.py::test_one`, `::test_two`.\n"
+    )
+    assert code_spans(markdown) == [
+        (1, "double"),
+        (1, "events/codec.py: encode"),
+        (6, "tests/a.py::test_one"),
+        (6, "tests/a.py::test_two"),
+    ]
