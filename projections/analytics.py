@@ -17,9 +17,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from events.common import (
+    MIN_TOWN_CONSULTATIONS_PER_YEAR,
+    RESIDENT_QUOTA_DENOMINATOR,
+    RESIDENT_QUOTA_NUMERATOR,
+)
 from projections.analytics_headers import ANALYTICS_HEADERS
 
-ANALYTICS_SQL: Final[str] = """
+# Rule 9 and rule 3 take their numbers from events.common, the one home of both.
+ANALYTICS_SQL: Final[str] = f"""
 -- 1. Coverage (§四.1: every 镇/街道/园区 sets up a room; lower levels where conditions allow).
 -- A town is known to the log through the rooms established in it: a town without any room
 -- does not appear (there is no town register event).
@@ -102,8 +108,9 @@ SELECT
     r.town,
     ry.year,
     coalesce(h.held, 0) AS consultations_held,
-    CASE WHEN r.level = 'town' THEN 2 END AS required,
-    CASE WHEN r.level = 'town' THEN coalesce(h.held, 0) >= 2 END AS meets_rule,
+    CASE WHEN r.level = 'town' THEN {MIN_TOWN_CONSULTATIONS_PER_YEAR} END AS required,
+    CASE WHEN r.level = 'town'
+         THEN coalesce(h.held, 0) >= {MIN_TOWN_CONSULTATIONS_PER_YEAR} END AS meets_rule,
     p.planned AS planned_consultations,
     CASE WHEN p.planned IS NOT NULL THEN coalesce(h.held, 0) >= p.planned END AS meets_plan,
     coalesce(h.consultation_ids, []::VARCHAR[]) AS consultation_ids,
@@ -152,8 +159,10 @@ SELECT
     q.notables,
     q.experts,
     q.resident_reps / q.participants AS resident_share,
-    3 * q.resident_reps >= 2 * q.participants AS meets_quota,
-    CASE WHEN 3 * q.resident_reps < 2 * q.participants
+    {RESIDENT_QUOTA_DENOMINATOR} * q.resident_reps
+        >= {RESIDENT_QUOTA_NUMERATOR} * q.participants AS meets_quota,
+    CASE WHEN {RESIDENT_QUOTA_DENOMINATOR} * q.resident_reps
+              < {RESIDENT_QUOTA_NUMERATOR} * q.participants
          THEN coalesce(c.quota_justification, '') <> '' END AS justified,
     nullif(c.quota_justification, '') AS justification,
     q.seq,
