@@ -46,7 +46,7 @@ from service.cli.log_access import (
     opened_application,
 )
 from service.cli.registry import Command, CommandError
-from service.embedded import ServerHandle
+from service.nats.embedded import ServerHandle
 from service.settings import Settings
 
 GROUPS: Final = {"audit": "integrity: the signing key, checkpoints, export bundles, verification"}

@@ -20,7 +20,7 @@ from service.demo.generator import Demo
 from service.demo.plan import County
 from service.demo.report import ProgressBar, Summary, count_by_type, format_summary
 from service.demo.timeline import DemoClock
-from service.embedded import ServerHandle
+from service.nats.embedded import ServerHandle
 from service.settings import Settings
 
 DEMO_ENV: Final = {

@@ -24,14 +24,14 @@ from nats.aio.client import Client
 from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
 from service.cli.log_access import answering_server, event_stream
 from service.cli.registry import Command, CommandError
-from service.embedded import ServerHandle, embedded_subscribers
 from service.feed.integration import SubjectError, check_filter
 from service.feed.publisher import DEFAULT_POLL, FeedPublisher
 from service.feed.stream import FeedError, public_stream
 from service.feed.subscriber import check_durable, subscribe
-from service.nats_permissions import NatsUsersError
+from service.nats.embedded import ServerHandle, embedded_subscribers
+from service.nats.passwords import NatsUsersError
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import Subscriber
 
 
 async def _connect(

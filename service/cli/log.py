@@ -14,7 +14,7 @@ from projections.quarantine_report import quarantine_report, summary_line
 from service.cli.log_access import connect_checked, describe_server, event_stream, version_text
 from service.cli.registry import Command, CommandError
 from service.data_dir import views_path
-from service.embedded import ServerHandle, connect_url, stop_embedded
+from service.nats.embedded import ServerHandle, connect_url, stop_embedded
 from service.settings import Settings
 
 GROUPS: Final = {"log": "the event log's NATS server: inspect it, stop the embedded one"}

@@ -20,8 +20,8 @@ from replay.signed_note import SignerKey
 from service import bootstrap
 from service.application import HaoshangliangApplication
 from service.cli.registry import CommandError
-from service.embedded import ServerHandle, connect_url
-from service.nats_server import check_server_version
+from service.nats.bundled_server import check_server_version
+from service.nats.embedded import ServerHandle, connect_url
 from service.settings import Settings
 
 

@@ -20,9 +20,9 @@ from events.redact import SECRETS, redact_text
 from service.cli import audit, demo, feed, log, replay, serve, subscribers, users, views
 from service.cli.registry import Command, CommandError, Handler
 from service.data_dir import owner_only
-from service.embedded import EmbeddedServerError
 from service.logging import configure_logging
-from service.nats_server import NatsServerError
+from service.nats.bundled_server import NatsServerError
+from service.nats.embedded_files import EmbeddedServerError
 from service.settings import Settings, SettingsError
 
 logger = structlog.get_logger(__name__)

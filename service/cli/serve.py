@@ -35,10 +35,10 @@ from service.cli.log_access import (
 )
 from service.cli.registry import Command, CommandError
 from service.data_dir import views_path
-from service.embedded import connect_url, stop_embedded
 from service.feed import FeedError, FeedPublisher, public_stream
+from service.nats.embedded import connect_url, stop_embedded
+from service.nats.store_recovery import StoreRecovery
 from service.settings import Settings
-from service.store_recovery import StoreRecovery
 
 if TYPE_CHECKING:
     from service.http.views import LocalViews
@@ -218,7 +218,7 @@ class _Workers:
 
     def watch_store(self, settings: Settings, stopping: asyncio.Event) -> StoreRecovery:
         """Restart the embedded server when a stream of it went deaf after a failed disk
-        write and the disk has room again (``service.store_recovery``)."""
+        write and the disk has room again (``service.nats.store_recovery``)."""
         recovery = StoreRecovery(settings)
         self.tasks.append(asyncio.create_task(recovery.run(stopping)))
         return recovery

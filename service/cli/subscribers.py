@@ -1,5 +1,5 @@
 """``hsl subscribers add|list|remove``: the embedded server's downstream systems of the public
-feed, one NATS user each (``service.subscribers``).
+feed, one NATS user each (``service.nats.subscribers``).
 
 - ``hsl subscribers add NAME [--durable D …] [--credentials FILE]`` makes (or widens) one;
 - ``hsl subscribers list`` names them, ``hsl subscribers remove NAME`` removes one.
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from service.cli.registry import Command, CommandError
-from service.embedded import embedded_subscribers, update_subscribers
-from service.nats_permissions import NatsUsersError
+from service.nats.embedded import embedded_subscribers, update_subscribers
+from service.nats.passwords import NatsUsersError
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import Subscriber
 
 GROUPS: Final = {
     "subscribers": "the downstream systems of the public feed: one NATS user each",

@@ -39,7 +39,7 @@ class Services:
     """More ``/metrics`` gauges from the serving process (its checkpointer's)."""
     store_refusal: Callable[[], Exception | None] | None = None
     """Why the log's store takes no write now, when the serving process knows it (a stream
-    of its embedded server deaf after a failed disk write, ``service.store_recovery``)."""
+    of its embedded server deaf after a failed disk write, ``service.nats.store_recovery``)."""
 
     def refusal(self) -> Exception | None:
         """Why the log takes no write now, if the serving process knows one."""
