@@ -27,6 +27,7 @@ from events.jetstream.commits import JetStreamRecorder
 from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
 from replay.bundle import BundleError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
+from replay.bundle_verifier import Report, verify_bundle
 from replay.checkpointer import (
     DEFAULT_EVERY,
     DEFAULT_INTERVAL,
@@ -37,8 +38,9 @@ from replay.checkpointer import (
 from replay.history import HistoryError
 from replay.keys import origin_for
 from replay.leaf import leaf_bytes
+from replay.log_verifier import LiveReport, verify_log
 from replay.signed_note import KeyFormatError, SignerKey, VerifierKey
-from replay.verify import LiveReport, Report, VerificationError, verify_bundle, verify_log
+from replay.verification import VerificationError
 from service.cli.log_access import (
     answering_server,
     checkpoint_signer,
