@@ -38,7 +38,7 @@ from projections.views_wire import ViewsQueryError, decode_reply, query_subject,
 from service.auth.users import Grant, Scope, UserStore
 from service.http.app import create_app
 from service.http.services import Services
-from service.http.views import LocalViews, ViewsReader
+from service.http.views_reader import LocalViews, ViewsReader
 from service.nats.embedded import stop_embedded
 from service.settings import Settings
 from tests.http.conftest import Api

@@ -30,7 +30,7 @@ from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
 from service.http.app import create_app
 from service.http.services import Services
-from service.http.views import LocalViews, ViewsReader
+from service.http.views_reader import LocalViews, ViewsReader
 from service.nats.bundled_server import NatsServerProcess
 from service.nats.passwords import NatsUsers
 from service.nats.permissions import role_permissions
