@@ -1,4 +1,4 @@
-"""``hsl audit export``: an export bundle an auditor verifies offline (``replay.verify``).
+"""``hsl audit export``: an export bundle an auditor verifies offline (``replay.bundle_verifier``).
 
 Exporting first makes a checkpoint at the end of the log (so every exported event is covered),
 then reads the events up to that checkpoint, and writes the files ``replay.bundle_format``

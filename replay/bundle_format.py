@@ -1,8 +1,8 @@
 """The export bundle's layout: file names, record shapes and the signed manifest note.
 
-Shared by the exporter (``replay.bundle``) and the offline verifier (``replay.verify``); pure
-data, no NATS and no DuckDB. The format is described for readers in ``FORMAT`` (written into
-every bundle as FORMAT.md) and in docs/integrity.md.
+Shared by the exporter (``replay.bundle``) and the offline verifier
+(``replay.bundle_verifier``); pure data, no NATS and no DuckDB. The format is described for
+readers in ``FORMAT`` (written into every bundle as FORMAT.md) and in docs/integrity.md.
 """
 
 from __future__ import annotations

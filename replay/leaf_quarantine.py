@@ -1,6 +1,6 @@
 """Which lines of a log or bundle are messages that are not events, for the verifier.
 
-The verifier (``replay.verify``) places and hashes every line; these it does not read for
+The verifiers (``replay.verification``) place and hash every line; these they do not read for
 times. Judged by what a leaf holds (subject, version, payload) with
 ``events.jetstream.quarantine``'s
 rules, so that the live and the offline verification name the same sequences.

@@ -21,7 +21,7 @@ are honest and verify. A late entry (occurred long before it was recorded) is no
 the verifiers list it (``events.common.LATE_ENTRY``).
 
 The live verifier (``hsl audit verify --live``) and the offline bundle check both run this
-one check, through ``replay.verify``.
+one check, through ``replay.verification``.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from events.jetstream.factory import JetStreamFactory
 from events.jetstream.stream_layout import StreamLayout
 from events.redact import redact_url
 from service.application import Clock, HaoshangliangApplication
-from service.embedded import ServerHandle, connect_url
-from service.nats_permissions import READ_ONLY_USERS
+from service.nats.embedded import ServerHandle, connect_url
+from service.nats.permissions import READ_ONLY_USERS
 from service.settings import Settings
 
 PERSISTENCE_MODULE = "events.jetstream"

@@ -15,7 +15,7 @@ from typing import Literal
 from events.jetstream.connection import server_list
 
 NatsUser = Literal["service", "projector", "auditor"]
-"""The NATS users (one per role, ``service.nats_permissions``) a command may connect as."""
+"""The NATS users (one per role, ``service.nats.permissions``) a command may connect as."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 """Accepted values of ``HSL_LOG_LEVEL`` (case-insensitive)."""
@@ -58,7 +58,7 @@ class Settings:
     *embedded* server as. Each ``hsl`` command declares the one it needs (``service.cli``); the
     passwords are the embedded server's, in ``<data_dir>/nats/users.json``. With ``NATS_URL``
     set it is ignored: the URL carries the credentials. ``nats_subscriber``, when set, is the
-    downstream system (``service.subscribers``) whose user ``hsl subscribe --as NAME``
+    downstream system (``service.nats.subscribers``) whose user ``hsl subscribe --as NAME``
     connects as instead.
     """
 

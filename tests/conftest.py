@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 
 
 @pytest.fixture

@@ -29,8 +29,10 @@ from replay.signed_note import VerifierKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
 from service.cli.main import main
-from service.embedded import STATE_FILE, _pid_alive, connect_url, stop_embedded
 from service.logging import configure_logging
+from service.nats.embedded import connect_url, stop_embedded
+from service.nats.embedded_files import STATE_FILE
+from service.nats.embedded_process import pid_alive as _pid_alive
 from service.settings import Settings
 from tests.test_embedded import hsl, publish
 

@@ -21,13 +21,9 @@ from events.jetstream import JetStreamFactory
 from events.jetstream.server_version import MIN_SERVER_VERSION
 from projections.views_wire import query_subject, reply_subjects
 from service.cli.main import build_parser
-from service.nats_permissions import (
-    EVENT_STREAM,
-    PASSWORD_VARIABLES,
-    USER_NAMES,
-    role_permissions,
-)
-from service.subscribers import compose_password_variables
+from service.nats.compose_config import compose_password_variables
+from service.nats.passwords import PASSWORD_VARIABLES
+from service.nats.permissions import EVENT_STREAM, USER_NAMES, role_permissions
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"

@@ -32,7 +32,7 @@ from service.bootstrap import open_application
 from service.cli.demo import run_demo
 from service.demo.plan import END, START
 from service.demo.report import ProgressBar, Summary
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

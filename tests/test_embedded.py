@@ -26,21 +26,14 @@ import pytest
 from events.common import Actor
 from events.jetstream import bulk_reader
 from events.room import Region
-from service import nats_server
 from service.bootstrap import open_application
-from service.embedded import (
-    STATE_FILE,
-    USERS_FILE,
-    EmbeddedServerError,
-    ServerState,
-    _pid_alive,
-    _server_info,
-    connect_url,
-    embedded_users,
-    find_embedded,
-    stop_embedded,
-)
-from service.nats_permissions import EVENT_STREAM, NATS_USERS
+from service.nats import bundled_server as nats_server
+from service.nats.embedded import connect_url, embedded_users, find_embedded, stop_embedded
+from service.nats.embedded_files import STATE_FILE, USERS_FILE, EmbeddedServerError
+from service.nats.embedded_process import pid_alive as _pid_alive
+from service.nats.embedded_process import server_info as _server_info
+from service.nats.embedded_state import ServerState
+from service.nats.permissions import EVENT_STREAM, NATS_USERS
 from service.settings import Settings, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -265,7 +258,7 @@ class TestStart:
         go = settings.data_dir.parent / "go"
         script = textwrap.dedent(f"""
             import json, os, time
-            from service.embedded import connect_url
+            from service.nats.embedded import connect_url
             from service.logging import configure_logging
             from service.settings import Settings, SettingsError
             configure_logging("warning")
@@ -662,7 +655,7 @@ class TestEveryCommandOnTheEmbeddedDefault:
         import structlog  # noqa: PLC0415
 
         from service.cli.main import main  # noqa: PLC0415
-        from service.nats_permissions import NatsUsers  # noqa: PLC0415
+        from service.nats.passwords import NatsUsers  # noqa: PLC0415
 
         monkeypatch.delenv("NATS_URL", raising=False)
         monkeypatch.delenv("HSL_LOG_LEVEL", raising=False)

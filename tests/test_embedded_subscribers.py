@@ -21,19 +21,14 @@ import nats.errors
 import pytest
 
 from service.cli.main import main
-from service.embedded import (
-    USERS_FILE,
-    connect_url,
-    embedded_subscribers,
-    embedded_users,
-    stop_embedded,
-)
-from service.embedded_users import accepts
 from service.feed.integration import subject_of
 from service.feed.stream import ensure_public_stream
-from service.nats_permissions import EVENT_STREAM, PUBLIC_STREAM
+from service.nats.embedded import connect_url, embedded_subscribers, embedded_users, stop_embedded
+from service.nats.embedded_files import USERS_FILE
+from service.nats.embedded_users import accepts
+from service.nats.permissions import EVENT_STREAM, PUBLIC_STREAM
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import Subscriber
 from tests.test_nats_permissions import _status_change
 
 DENIED_WAIT = 0.5

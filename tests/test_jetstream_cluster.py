@@ -30,10 +30,10 @@ from replay.keys import origin_for
 from replay.signed_note import SignerKey
 from service.application import HaoshangliangApplication
 from service.bootstrap import open_application
-from service.nats_permissions import COMPOSE_ACCOUNTS_FILE, NatsUsers
-from service.nats_server import NatsCluster, NatsServerProcess, _free_port, _healthy
+from service.nats.bundled_server import NatsCluster, NatsServerProcess, _free_port, _healthy
+from service.nats.compose_config import COMPOSE_ACCOUNTS_FILE, compose_password_variables
+from service.nats.passwords import NatsUsers
 from service.settings import Settings
-from service.subscribers import compose_password_variables
 
 CLERK = Actor(id="clerk-1", role="clerk")
 DEPLOY = COMPOSE_ACCOUNTS_FILE.parent

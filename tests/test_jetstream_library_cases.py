@@ -22,7 +22,7 @@ from events.jetstream.recorders import (
     JetStreamProcessRecorder,
     JetStreamTrackingRecorder,
 )
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 
 
 class _OnRealServer:

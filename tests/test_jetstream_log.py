@@ -20,11 +20,7 @@ from events.jetstream import operations
 from events.jetstream.factory import JetStreamFactory
 from events.jetstream.recorders import JetStreamApplicationRecorder
 from events.jetstream.stream_layout import StreamLayout
-from service.nats_server import (
-    NatsServerError,
-    NatsServerProcess,
-    check_server_version,
-)
+from service.nats.bundled_server import NatsServerError, NatsServerProcess, check_server_version
 from tests.ack_dropping_proxy import AckDroppingProxy
 
 

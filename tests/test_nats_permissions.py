@@ -43,30 +43,24 @@ from service.feed.integration import OutcomeStatusChanged, Status, subject_of
 from service.feed.stream import ensure_public_stream
 from service.feed.subscriber import SubscribeError
 from service.feed.subscriber import subscribe as feed_subscribe
-from service.nats_permissions import (
+from service.nats.bundled_server import NatsServerProcess, find_server_binary
+from service.nats.compose_config import (
     COMPOSE_ACCOUNTS_FILE,
-    EVENT_STREAM,
-    NATS_USERS,
-    PASSWORD_VARIABLES,
-    PUBLIC_STREAM,
-    NatsUsers,
-    NatsUsersError,
-    Streams,
+    compose_accounts,
+    compose_password_variables,
+    compose_subscribers,
     main,
-    redact,
+)
+from service.nats.passwords import PASSWORD_VARIABLES, NatsUsers, NatsUsersError, redact
+from service.nats.permissions import EVENT_STREAM, NATS_USERS, PUBLIC_STREAM, Streams
+from service.nats.server_config import (
     render_accounts,
     render_authorization,
     render_user,
     server_args,
 )
-from service.nats_server import NatsServerProcess, find_server_binary
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import (
-    Subscriber,
-    compose_accounts,
-    compose_password_variables,
-    compose_subscribers,
-)
 
 T = TypeVar("T")
 CLERK = Actor(id="clerk-1", role="clerk")

@@ -33,6 +33,7 @@ from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
 from replay.bundle import Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
+from replay.bundle_verifier import verify_bundle
 from replay.checkpointer import (
     Checkpointer,
     checkpoint_stream,
@@ -42,8 +43,8 @@ from replay.checkpointer import (
 from replay.history import HistoryReader
 from replay.keys import origin_for
 from replay.leaf import leaf_bytes, read_envelope
+from replay.log_verifier import verify_log
 from replay.signed_note import SignerKey
-from replay.verify import verify_bundle, verify_log
 from service.cli.audit import _log_lines
 from service.feed.integration import SUBJECT_PREFIX
 from service.feed.publisher import FeedPublisher

@@ -26,8 +26,8 @@ from events.room import Region
 from replay.checkpointer import checkpoint_subject
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
-from service.embedded import connect_url
 from service.feed.integration import SUBJECT_PREFIX
+from service.nats.embedded import connect_url
 from service.settings import Settings
 from tests.test_cli import _await_metric, _serve, data_dir
 from tests.test_embedded import hsl

@@ -51,8 +51,9 @@ from events.room import Region
 from projections.remote_views import RemoteViews, ViewsUnavailableError
 from projections.view_reads import Position
 from service.bootstrap import open_application
-from service.embedded import STATE_FILE, connect_url, stop_embedded
-from service.nats_server import NatsCluster, NatsServerProcess
+from service.nats.bundled_server import NatsCluster, NatsServerProcess
+from service.nats.embedded import connect_url, stop_embedded
+from service.nats.embedded_files import STATE_FILE
 from service.settings import Settings
 from tests.feed.helpers import JetStreamScenario
 

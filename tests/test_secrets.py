@@ -24,8 +24,9 @@ import httpx
 import pytest
 
 from service.auth.users import Grant, Scope, UserStore
-from service.embedded import STATE_FILE, stop_embedded
 from service.http.auth_limit import FAILED_AUTH_BURST
+from service.nats.embedded import stop_embedded
+from service.nats.embedded_files import STATE_FILE
 from service.settings import Settings
 from tests.secrets_scan import SecretScan, data_dir_logs
 

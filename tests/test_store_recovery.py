@@ -16,11 +16,12 @@ from events.common import Actor
 from events.jetstream import commits, operations
 from events.jetstream.write_errors import StorageFullError
 from events.room import Region
-from service import store_recovery
 from service.bootstrap import Opened, open_application
-from service.embedded import LOG_FILE, connect_url, find_embedded, stop_embedded
+from service.nats import store_recovery
+from service.nats.embedded import connect_url, find_embedded, stop_embedded
+from service.nats.embedded_files import LOG_FILE
+from service.nats.store_recovery import ROOM_MAX, ROOM_MIN, StoreRecovery, room_needed
 from service.settings import Settings
-from service.store_recovery import ROOM_MAX, ROOM_MIN, StoreRecovery, room_needed
 from tests.small_disk import fill_disk, small_disk
 
 CLERK = Actor(id="clerk-1", role="clerk")

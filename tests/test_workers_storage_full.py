@@ -20,7 +20,7 @@ from replay.checkpointer import Checkpointer, read_checkpoints
 from replay.keys import origin_for
 from replay.signed_note import SignerKey
 from service.feed.publisher import FeedPublisher
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from tests.replay.chain import Chain, JetStreamScenario
 
 STREAM = "hsl"

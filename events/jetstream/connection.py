@@ -116,7 +116,7 @@ def parse(url: str) -> Target:
 def with_credentials(url: str, user: str, password: str) -> str:
     """``url``'s servers (comma-separated), each with ``user:password@`` instead of what it had.
 
-    The password goes in as it is: callers keep passwords URL-safe (``service.nats_permissions``).
+    The password goes in as it is: callers keep passwords URL-safe (``service.nats.passwords``).
     """
     urls = []
     for server in parse(url).servers:

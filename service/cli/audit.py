@@ -27,6 +27,7 @@ from events.jetstream.commits import JetStreamRecorder
 from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
 from replay.bundle import BundleError, Selection, export_bundle
 from replay.bundle_format import CheckpointRecord
+from replay.bundle_verifier import Report, verify_bundle
 from replay.checkpointer import (
     DEFAULT_EVERY,
     DEFAULT_INTERVAL,
@@ -37,16 +38,17 @@ from replay.checkpointer import (
 from replay.history import HistoryError
 from replay.keys import origin_for
 from replay.leaf import leaf_bytes
+from replay.log_verifier import LiveReport, verify_log
 from replay.signed_note import KeyFormatError, SignerKey, VerifierKey
-from replay.verify import LiveReport, Report, VerificationError, verify_bundle, verify_log
+from replay.verification import VerificationError
 from service.cli.log_access import (
     answering_server,
     checkpoint_signer,
     event_stream,
     opened_application,
 )
-from service.cli.registry import Command, CommandError
-from service.embedded import ServerHandle
+from service.cli.registry import Subcommand, SubcommandError
+from service.nats.embedded import ServerHandle
 from service.settings import Settings
 
 GROUPS: Final = {"audit": "integrity: the signing key, checkpoints, export bundles, verification"}
@@ -80,7 +82,7 @@ def _checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     if args.every < 1 or args.interval < 0:
-        raise CommandError("--every must be 1 or more and --interval 0 or more")
+        raise SubcommandError("--every must be 1 or more and --interval 0 or more")
     signer = checkpoint_signer(settings)
     handle = answering_server(settings)
     cadence = (args.every, args.interval)
@@ -88,7 +90,7 @@ def audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     try:
         size = asyncio.run(_run_checkpointer(handle, signer, cadence, args.once, replicas))
     except CheckpointerError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     print(f"checkpointed {event_stream()} up to event {size}")
     return 0
 
@@ -151,7 +153,7 @@ def audit_export(args: argparse.Namespace, settings: Settings) -> int:
                 replicas=settings.jetstream_replicas,
             )
         except (BundleError, HistoryError, CheckpointerError, PersistenceError, OSError) as e:
-            raise CommandError(f"export failed, nothing written: {e}") from e
+            raise SubcommandError(f"export failed, nothing written: {e}") from e
     print(
         f"wrote {target}: {manifest.events} events ({manifest.scope_detail}), "
         f"{manifest.checkpoints} checkpoints, tree size {manifest.tree_size}"
@@ -164,15 +166,15 @@ def _selection(args: argparse.Namespace) -> Selection:
     ranged = args.first is not None or args.last is not None
     if args.outcome is not None:
         if ranged:
-            raise CommandError("give --outcome or --from/--to, not both")
+            raise SubcommandError("give --outcome or --from/--to, not both")
         try:
             return Selection("outcome", outcome_id=UUID(args.outcome))
         except ValueError:
-            raise CommandError(f"outcome id {args.outcome!r} is not a UUID") from None
+            raise SubcommandError(f"outcome id {args.outcome!r} is not a UUID") from None
     if ranged:
         first = args.first if args.first is not None else 1
         if first < 1 or (args.last is not None and args.last < first):
-            raise CommandError(f"--from {first} --to {args.last}: not a range of sequences")
+            raise SubcommandError(f"--from {first} --to {args.last}: not a range of sequences")
         return Selection("range", first=first, last=args.last)
     return Selection("all")
 
@@ -194,7 +196,7 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     key = _verifier_key(args.key)
     if args.live == (args.bundle is not None):
-        raise CommandError("give a BUNDLE directory, or --live for the running log")
+        raise SubcommandError("give a BUNDLE directory, or --live for the running log")
     try:
         report: Report | LiveReport = (
             _verify_live(settings, key) if args.live else verify_bundle(args.bundle, key)
@@ -216,7 +218,7 @@ def _verifier_key(text: str) -> VerifierKey:
     try:
         return VerifierKey.parse(text.strip())
     except KeyFormatError as e:
-        raise CommandError(f"--key: {e}") from e
+        raise SubcommandError(f"--key: {e}") from e
 
 
 def _verify_live(settings: Settings, key: VerifierKey) -> LiveReport:
@@ -256,24 +258,24 @@ def _print_report(report: Report | LiveReport) -> None:
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("audit", "key"),
         help="print the verifier key of the log's checkpoints (made if new)",
         handler=audit_key,
     ),
-    Command(
+    Subcommand(
         ("audit", "checkpoint"),
         help="sign the log's Merkle root every N events or S seconds until SIGINT/SIGTERM",
         handler=audit_checkpoint,
         arguments=_checkpoint_arguments,
     ),
-    Command(
+    Subcommand(
         ("audit", "export"),
         help="write a bundle (all, a sequence range or one outcome's history) to verify offline",
         handler=audit_export,
         arguments=_export_arguments,
     ),
-    Command(
+    Subcommand(
         ("audit", "verify"),
         help="check a bundle offline (or --live, the running log): "
         "signatures, proofs, order, times",

@@ -14,13 +14,13 @@ from typing import Final
 from eventsourcing.persistence import PersistenceError
 
 from service.bootstrap import BootstrapError, Opened, open_application
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.demo.county import MAX_SCALE, build_county
 from service.demo.generator import Demo
 from service.demo.plan import County
 from service.demo.report import ProgressBar, Summary, count_by_type, format_summary
 from service.demo.timeline import DemoClock
-from service.embedded import ServerHandle
+from service.nats.embedded import ServerHandle
 from service.settings import Settings
 
 DEMO_ENV: Final = {
@@ -61,10 +61,10 @@ def _integer(option: str, text: str, low: int, high: int) -> int:
         value = int(text.strip())
     except ValueError:
         msg = f"{option} must be an integer, not {text!r}"
-        raise CommandError(msg) from None
+        raise SubcommandError(msg) from None
     if not low <= value <= high:
         msg = f"{option} must be between {low:,} and {high:,}, not {value:,}"
-        raise CommandError(msg)
+        raise SubcommandError(msg)
     return value
 
 
@@ -95,12 +95,12 @@ def run_demo(
     try:  # the application keeps its real clock: recorded_at is the time of writing
         opened = open_application(settings, env_overrides=DEMO_ENV)
     except BootstrapError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     try:
         return write_demo(opened, county, clock, progress=progress)
     except PersistenceError as e:
         msg = f"writing to the log at {opened.display_url} failed: {e}"
-        raise CommandError(msg) from e
+        raise SubcommandError(msg) from e
     finally:
         opened.close()
 
@@ -118,7 +118,7 @@ def write_demo(
             f"(stream {opened.stream}); use another --seed, or a fresh log "
             "(another HSL_DATA_DIR or NATS server)"
         )
-        raise CommandError(msg)
+        raise SubcommandError(msg)
     before = recorder.max_notification_id() or 0
     bar = ProgressBar(enabled=sys.stderr.isatty() if progress is None else progress)
 
@@ -152,7 +152,7 @@ def write_demo(
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("demo",),
         help="write a seeded demo county (towns, rooms, topics, a year and more of work) "
         "to the log",

@@ -23,15 +23,15 @@ from nats.aio.client import Client
 
 from events.jetstream.connection import LONG_RUNNING, ONE_SHOT, connect
 from service.cli.log_access import answering_server, event_stream
-from service.cli.registry import Command, CommandError
-from service.embedded import ServerHandle, embedded_subscribers
+from service.cli.registry import Subcommand, SubcommandError
 from service.feed.integration import SubjectError, check_filter
 from service.feed.publisher import DEFAULT_POLL, FeedPublisher
 from service.feed.stream import FeedError, public_stream
 from service.feed.subscriber import check_durable, subscribe
-from service.nats_permissions import NatsUsersError
+from service.nats.embedded import ServerHandle, embedded_subscribers
+from service.nats.passwords import NatsUsersError
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import Subscriber
 
 
 async def _connect(
@@ -75,13 +75,13 @@ def _feed_arguments(parser: argparse.ArgumentParser) -> None:
 
 def feed(args: argparse.Namespace, settings: Settings) -> int:
     if args.poll <= 0:
-        raise CommandError("--poll must be more than 0 seconds")
+        raise SubcommandError("--poll must be more than 0 seconds")
     handle = answering_server(settings)
     replicas = settings.jetstream_replicas
     try:
         published, position = asyncio.run(_run_feed(handle, args.once, args.poll, replicas))
     except FeedError as e:
-        raise CommandError(f"the feed stopped: {e}") from e
+        raise SubcommandError(f"the feed stopped: {e}") from e
     print(
         f"published {published} outcome status changes to {public_stream(event_stream())}; "
         f"the log is read up to event {position}",
@@ -142,16 +142,16 @@ def subscribe_command(args: argparse.Namespace, settings: Settings) -> int:
         subscriber = Subscriber.of(args.name)
         durable = check_durable(args.durable or subscriber.name)
     except (SubjectError, FeedError, NatsUsersError) as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     if args.count is not None and args.count < 1:
-        raise CommandError("--count must be 1 or more")
+        raise SubcommandError("--count must be 1 or more")
     if settings.embedded:
         _check_granted(settings, subscriber.name, durable)
     handle = answering_server(replace(settings, nats_subscriber=subscriber.name))
     try:
         asyncio.run(_run_subscriber(handle, subscriber, subject, durable, args.count))
     except FeedError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     return 0
 
 
@@ -160,13 +160,13 @@ def _check_granted(settings: Settings, name: str, durable: str) -> None:
     found = next((s for s in embedded_subscribers(settings) if s.name == name), None)
     if found is None:
         msg = f"no downstream system {name!r}: `hsl subscribers add {name}` makes its NATS user"
-        raise CommandError(msg)
+        raise SubcommandError(msg)
     if durable not in found.durables:
         msg = (
             f"{name!r} may keep the durables {', '.join(found.durables)}, not {durable!r}: "
             f"`hsl subscribers add {name} --durable {durable}` grants it"
         )
-        raise CommandError(msg)
+        raise SubcommandError(msg)
 
 
 async def _run_subscriber(
@@ -187,14 +187,14 @@ async def _run_subscriber(
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("feed",),
         help="publish outcome status changes to hsl.public.outcome.<status>.<room> "
         "(until a signal)",
         handler=feed,
         arguments=_feed_arguments,
     ),
-    Command(
+    Subcommand(
         ("subscribe",),
         help="print the public feed's events on SUBJECT as JSON lines "
         "(durable; acks each after it)",

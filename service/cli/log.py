@@ -12,9 +12,9 @@ import nats.errors
 
 from projections.quarantine_report import quarantine_report, summary_line
 from service.cli.log_access import connect_checked, describe_server, event_stream, version_text
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.data_dir import views_path
-from service.embedded import ServerHandle, connect_url, stop_embedded
+from service.nats.embedded import ServerHandle, connect_url, stop_embedded
 from service.settings import Settings
 
 GROUPS: Final = {"log": "the event log's NATS server: inspect it, stop the embedded one"}
@@ -72,10 +72,10 @@ async def query_status(handle: ServerHandle, settings: Settings) -> LogStatus:
             ]
     except nats.errors.NoRespondersError as e:
         msg = f"JetStream is not enabled on the NATS server at {handle.display_url}"
-        raise CommandError(msg) from e
+        raise SubcommandError(msg) from e
     except (nats.errors.Error, OSError, TimeoutError) as e:
         msg = f"cannot list JetStream streams at {handle.display_url}: {e or type(e).__name__}"
-        raise CommandError(msg) from e
+        raise SubcommandError(msg) from e
     finally:
         await nc.close()
     return LogStatus(
@@ -148,13 +148,13 @@ def log_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("log", "status"),
         help="start or find the NATS server and list its JetStream streams",
         handler=log_status,
         arguments=_log_status_arguments,
     ),
-    Command(
+    Subcommand(
         ("log", "stop"),
         help="stop the embedded NATS server of this data directory",
         handler=log_stop,

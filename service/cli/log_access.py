@@ -2,7 +2,7 @@
 connection, the server behind it and the key that signs its checkpoints.
 
 Shared by the command modules of ``service.cli``; every failure comes out as a
-:class:`~service.cli.registry.CommandError` (one ``hsl: error:`` line).
+:class:`~service.cli.registry.SubcommandError` (one ``hsl: error:`` line).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from replay.keys import KeyFileError, load_or_create_signer, origin_for
 from replay.signed_note import SignerKey
 from service import bootstrap
 from service.application import HaoshangliangApplication
-from service.cli.registry import CommandError
-from service.embedded import ServerHandle, connect_url
-from service.nats_server import check_server_version
+from service.cli.registry import SubcommandError
+from service.nats.bundled_server import check_server_version
+from service.nats.embedded import ServerHandle, connect_url
 from service.settings import Settings
 
 
@@ -37,7 +37,7 @@ def opened_application(settings: Settings) -> Iterator[bootstrap.Opened]:
     try:
         opened = bootstrap.open_application(settings)
     except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     try:
         yield opened
     finally:
@@ -50,7 +50,7 @@ def answering_server(settings: Settings) -> ServerHandle:
     try:
         bootstrap.probe(handle.url)
     except bootstrap.BootstrapError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     return handle
 
 
@@ -59,7 +59,7 @@ def checkpoint_signer(settings: Settings) -> SignerKey:
     try:
         return load_or_create_signer(settings.data_dir, origin_for(event_stream()))
     except KeyFileError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
 
 
 async def connect_checked(
@@ -79,7 +79,7 @@ async def connect_checked(
     except (nats.errors.Error, OSError, TimeoutError) as e:
         cause = last_error[-1] if last_error else e
         msg = f"cannot connect to NATS at {handle.display_url}: {cause or type(cause).__name__}"
-        raise CommandError(msg) from e
+        raise SubcommandError(msg) from e
     version = nc.connected_server_version
     try:
         check_server_version(

@@ -1,6 +1,6 @@
 """``hsl``: the parser built from an explicit list of command modules, and ``main()``.
 
-Each command module lists its commands (:class:`~service.cli.registry.Command`) in
+Each command module lists its commands (:class:`~service.cli.registry.Subcommand`) in
 ``COMMANDS`` and the help of its groups in ``GROUPS``; :data:`COMMANDS` below names the
 modules in the order ``hsl --help`` shows them. Errors the user can act on reach stderr as one
 ``hsl: error: …`` line with exit code 1; nothing prints a traceback unless
@@ -17,20 +17,30 @@ from typing import Final
 import structlog
 
 from events.redact import SECRETS, redact_text
-from service.cli import audit, demo, feed, log, replay, serve, subscribers, users, views
-from service.cli.registry import Command, CommandError, Handler
+from service.cli import (
+    audit,
+    demo,
+    feed,
+    log,
+    projections,
+    replay,
+    serve,
+    subscribers,
+    users,
+)
+from service.cli.registry import Handler, Subcommand, SubcommandError
 from service.data_dir import owner_only
-from service.embedded import EmbeddedServerError
 from service.logging import configure_logging
-from service.nats_server import NatsServerError
+from service.nats.bundled_server import NatsServerError
+from service.nats.embedded_files import EmbeddedServerError
 from service.settings import Settings, SettingsError
 
 logger = structlog.get_logger(__name__)
 
-COMMANDS: Final[tuple[Command, ...]] = (
+COMMANDS: Final[tuple[Subcommand, ...]] = (
     *log.COMMANDS,
     *serve.COMMANDS,
-    *views.COMMANDS,
+    *projections.COMMANDS,
     *audit.COMMANDS,
     *replay.COMMANDS,
     *users.COMMANDS,
@@ -42,7 +52,7 @@ COMMANDS: Final[tuple[Command, ...]] = (
 
 GROUPS: Final[dict[str, str]] = {
     **log.GROUPS,
-    **views.GROUPS,
+    **projections.GROUPS,
     **audit.GROUPS,
     **users.GROUPS,
     **subscribers.GROUPS,
@@ -50,7 +60,7 @@ GROUPS: Final[dict[str, str]] = {
 """Help for command groups (the first word of a nested command)."""
 
 USER_ERRORS: Final[tuple[type[Exception], ...]] = (
-    CommandError,
+    SubcommandError,
     EmbeddedServerError,
     NatsServerError,
     SettingsError,

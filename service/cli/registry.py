@@ -17,12 +17,12 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 """Runs a command with its parsed arguments and the settings; returns the exit code."""
 
 
-class CommandError(RuntimeError):
+class SubcommandError(RuntimeError):
     """A failure the user can act on; its message is printed as one line."""
 
 
 @dataclass(frozen=True)
-class Command:
+class Subcommand:
     """One subcommand: where it sits, its arguments, the function that runs it, and the NATS
     user it connects to the embedded server as.
 

@@ -28,7 +28,7 @@ from replay.history import Entry, HistoryError, HistoryReader, Timeline
 from replay.views_as_of import ViewsAsOfError, build_views_as_of
 from service.cli.log_access import opened_application
 from service.cli.output import write_rows
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.data_dir import views_path
 from service.settings import Settings
 
@@ -75,15 +75,15 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind is None:
         return _views_as_of(args, settings)
     if args.id is None:
-        raise CommandError(f"give the {args.kind}'s id: hsl replay {args.kind} ID")
+        raise SubcommandError(f"give the {args.kind}'s id: hsl replay {args.kind} ID")
     if args.output is not None:
-        raise CommandError("--output is for the views as of a point (hsl replay --as-of X)")
+        raise SubcommandError("--output is for the views as of a point (hsl replay --as-of X)")
     if args.as_of is not None and args.version is not None:
-        raise CommandError("give --as-of or --version, not both")
+        raise SubcommandError("give --as-of or --version, not both")
     try:
         as_of = AsOf.parse(args.as_of) if args.as_of is not None else None
     except AsOfError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     if args.kind == "person":
         return _replay_person(args, settings, as_of)
     with opened_application(settings) as opened:
@@ -91,14 +91,14 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
         try:
             timeline = HistoryReader(_recorder(app)).timeline(args.kind, args.id)
         except HistoryError as e:
-            raise CommandError(str(e)) from e
+            raise SubcommandError(str(e)) from e
         state: dict[str, Any] | None = None
         version: int | None = args.version
         if as_of is not None:
             version = version_as_of(timeline.entries, timeline.id, as_of)
             if version is None:
                 msg = f"{args.kind} {timeline.id} did not exist yet at {as_of.describe()}"
-                raise CommandError(msg)
+                raise SubcommandError(msg)
             timeline = _cut(timeline, as_of)
         if version is not None:
             state = _state_at(app, timeline, version)
@@ -111,14 +111,14 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_person(args: argparse.Namespace, settings: Settings, as_of: AsOf | None) -> int:
     """A person's events, found through the views' ``person_acts`` index, read from the log."""
     if args.version is not None:
-        raise CommandError("--version is an aggregate's; a person has none")
+        raise SubcommandError("--version is an aggregate's; a person has none")
     acts = _person_acts(args.db or views_path(settings), args.id)
     with opened_application(settings) as opened:
         app = opened.app
         try:
             timeline = HistoryReader(_recorder(app)).person_timeline(args.id, acts)
         except HistoryError as e:
-            raise CommandError(str(e)) from e
+            raise SubcommandError(str(e)) from e
     _print(_cut(timeline, as_of) if as_of else timeline, None, args.format)
     return 0
 
@@ -126,14 +126,14 @@ def _replay_person(args: argparse.Namespace, settings: Settings, as_of: AsOf | N
 def _recorder(app: Any) -> JetStreamRecorder:
     recorder = app.recorder
     if not isinstance(recorder, JetStreamRecorder):  # pragma: no cover - configuration
-        raise CommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
+        raise SubcommandError("hsl replay needs the JetStream log (PERSISTENCE_MODULE)")
     return recorder
 
 
 def _person_acts(views: Path, person_id: str) -> list[tuple[str, int]]:
     """(aggregate id, sequence) of every event concerning the person, from the views' index."""
     if not views.exists():
-        raise CommandError(f"no views at {views}: run `hsl projections rebuild` first")
+        raise SubcommandError(f"no views at {views}: run `hsl projections rebuild` first")
     try:
         with duckdb.connect(str(views), read_only=True) as con:
             rows = con.execute(
@@ -142,20 +142,20 @@ def _person_acts(views: Path, person_id: str) -> list[tuple[str, int]]:
                 [person_id],
             ).fetchall()
     except duckdb.Error as e:
-        raise CommandError(f"cannot read the person index in {views}: {e}") from e
+        raise SubcommandError(f"cannot read the person index in {views}: {e}") from e
     return [(str(a), int(seq)) for a, seq in rows]
 
 
 def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
     """``hsl replay --as-of X``: every view as it stood at X, in a DuckDB file of its own."""
     if args.as_of is None:
-        raise CommandError("give KIND ID (hsl replay outcome ID) or --as-of TIME|SEQUENCE")
+        raise SubcommandError("give KIND ID (hsl replay outcome ID) or --as-of TIME|SEQUENCE")
     if args.version is not None:
-        raise CommandError("--version needs KIND ID: it is an aggregate's version")
+        raise SubcommandError("--version needs KIND ID: it is an aggregate's version")
     try:
         as_of = AsOf.parse(args.as_of)
     except AsOfError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     slug = "".join(c if c.isalnum() else "-" for c in args.as_of.strip())
     target: Path = args.output or settings.data_dir / f"views-as-of-{slug}.duckdb"
     with opened_application(settings) as opened:
@@ -165,7 +165,7 @@ def _views_as_of(args: argparse.Namespace, settings: Settings) -> int:
                 app.recorder, app.name, target, as_of, args.as_of, progress=_progress
             )
         except (ViewsAsOfError, ProjectionError, duckdb.Error, OSError) as e:
-            raise CommandError(f"cannot build the views as of {args.as_of}: {e}") from e
+            raise SubcommandError(f"cannot build the views as of {args.as_of}: {e}") from e
     through = f"event {point.sequence}" if point.sequence else "no event (before the first)"
     print(f"\nviews as of {args.as_of} ({through}) in {target}", file=sys.stderr)
     print(f'query them with: hsl query --db {target} "SELECT * FROM outcome_status"')
@@ -181,11 +181,11 @@ def _state_at(app: Any, timeline: Timeline, version: int) -> dict[str, Any]:
     own = [e.version for e in timeline.entries if e.aggregate_id == timeline.id]
     if version < 1 or version > max(own):
         msg = f"{timeline.kind} {timeline.id} has versions 1 to {max(own)}, not {version}"
-        raise CommandError(msg)
+        raise SubcommandError(msg)
     try:
         aggregate = app.repository.get(UUID(timeline.id), version=version)
     except PersistenceError as e:
-        raise CommandError(f"cannot read {timeline.kind} {timeline.id}: {e}") from e
+        raise SubcommandError(f"cannot read {timeline.kind} {timeline.id}: {e}") from e
     return aggregate_state(aggregate)
 
 
@@ -247,7 +247,7 @@ def _row(entry: Entry) -> tuple[Any, ...]:
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("replay",),
         help="the ordered history of an outcome, topic, consultation, room or person "
         "(optionally as of a time)",

@@ -33,15 +33,16 @@ from service.cli.log_access import (
     event_stream,
     version_text,
 )
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.data_dir import views_path
-from service.embedded import connect_url, stop_embedded
 from service.feed import FeedError, FeedPublisher, public_stream
+from service.http.metrics import Gauges
+from service.nats.embedded import connect_url, stop_embedded
+from service.nats.store_recovery import StoreRecovery
 from service.settings import Settings
-from service.store_recovery import StoreRecovery
 
 if TYPE_CHECKING:
-    from service.http.views import LocalViews
+    from service.http.views_reader import LocalViews
 
 log = structlog.get_logger(__name__)
 
@@ -95,12 +96,14 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGINT or SIGTERM."""
     if args.checkpoint_every < 1 or args.checkpoint_interval < 0:
-        raise CommandError("--checkpoint-every must be 1 or more, --checkpoint-interval 0 or more")
+        raise SubcommandError(
+            "--checkpoint-every must be 1 or more, --checkpoint-interval 0 or more"
+        )
     signer = None if args.no_checkpointer else checkpoint_signer(settings)
     cadence = (args.checkpoint_every, args.checkpoint_interval)
     port = settings.http_port if args.port is None else args.port
     if not 0 <= port <= 65535:
-        raise CommandError(f"--port {port} is not a port number (0-65535)")
+        raise SubcommandError(f"--port {port} is not a port number (0-65535)")
     http = (args.host or settings.http_host, port)
     received = asyncio.run(
         _serve(
@@ -175,7 +178,7 @@ async def _serve(
                 workers.raise_failure()
                 if api is not None and api.task.done():
                     api.task.result()
-                    raise CommandError("the HTTP server stopped")
+                    raise SubcommandError("the HTTP server stopped")
                 return reason
             finally:
                 if api is not None:
@@ -184,9 +187,9 @@ async def _serve(
                 await workers.wait(timeout=10)
                 await nc.close()
         except CheckpointerError as e:
-            raise CommandError(f"the checkpointer stopped: {e}") from e
+            raise SubcommandError(f"the checkpointer stopped: {e}") from e
         except FeedError as e:
-            raise CommandError(f"the feed stopped: {e}") from e
+            raise SubcommandError(f"the feed stopped: {e}") from e
         finally:
             if handle.origin == "started":
                 stop_embedded(settings)
@@ -206,7 +209,7 @@ class _Workers:
 
     def start_projector(self, settings: Settings, stop: asyncio.Future[str]) -> None:
         """Keep the DuckDB views current in a thread (``hsl project``'s loop, in-process)."""
-        from service.http.views import LocalViews  # noqa: PLC0415 - start-up: litestar, serve only
+        from service.http.views_reader import LocalViews  # noqa: PLC0415 - start-up: litestar, serve only
 
         self.views = LocalViews()
         task = asyncio.create_task(
@@ -218,7 +221,7 @@ class _Workers:
 
     def watch_store(self, settings: Settings, stopping: asyncio.Event) -> StoreRecovery:
         """Restart the embedded server when a stream of it went deaf after a failed disk
-        write and the disk has room again (``service.store_recovery``)."""
+        write and the disk has room again (``service.nats.store_recovery``)."""
         recovery = StoreRecovery(settings)
         self.tasks.append(asyncio.create_task(recovery.run(stopping)))
         return recovery
@@ -264,7 +267,7 @@ def _project_in_process(settings: Settings, stop: threading.Event, views: LocalV
             con = duckdb.connect(str(path))
         except duckdb.Error as e:
             msg = f"cannot open the views {path} (is `hsl project` running?): {e}"
-            raise CommandError(msg) from e
+            raise SubcommandError(msg) from e
         views.share(con)
         service: QueryService | None = None
         try:
@@ -286,7 +289,7 @@ def _project_in_process(settings: Settings, stop: threading.Event, views: LocalV
             service.start()
             projector.follow(stop)
         except (ProjectionError, SchemaMismatchError, QueryServiceError) as e:
-            raise CommandError(f"the projector stopped: {e}") from e
+            raise SubcommandError(f"the projector stopped: {e}") from e
         finally:
             if service is not None:
                 service.stop()
@@ -339,11 +342,7 @@ async def _start_api(
     try:
         return await start_api(settings, host, port, gauges, store_refusal, local_views=local_views)
     except ApiError as e:
-        raise CommandError(str(e)) from e
-
-
-Gauges = Callable[[], dict[str, tuple[str, float | None]]]
-"""Extra ``/metrics`` gauges: name → (help, value)."""
+        raise SubcommandError(str(e)) from e
 
 
 def _worker_gauges(workers: _Workers) -> Gauges | None:
@@ -409,7 +408,7 @@ def _stop_signals() -> Iterator[asyncio.Future[str]]:
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("serve",),
         help="run the service: NATS, the HTTP API, checkpoints; until SIGINT/SIGTERM",
         handler=serve,

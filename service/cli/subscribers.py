@@ -1,5 +1,5 @@
 """``hsl subscribers add|list|remove``: the embedded server's downstream systems of the public
-feed, one NATS user each (``service.subscribers``).
+feed, one NATS user each (``service.nats.subscribers``).
 
 - ``hsl subscribers add NAME [--durable D …] [--credentials FILE]`` makes (or widens) one;
 - ``hsl subscribers list`` names them, ``hsl subscribers remove NAME`` removes one.
@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Final
 
-from service.cli.registry import Command, CommandError
-from service.embedded import embedded_subscribers, update_subscribers
-from service.nats_permissions import NatsUsersError
+from service.cli.registry import Subcommand, SubcommandError
+from service.nats.embedded import embedded_subscribers, update_subscribers
+from service.nats.passwords import NatsUsersError
+from service.nats.subscribers import Subscriber
 from service.settings import Settings
-from service.subscribers import Subscriber
 
 GROUPS: Final = {
     "subscribers": "the downstream systems of the public feed: one NATS user each",
@@ -47,9 +47,9 @@ def subscribers_add(args: argparse.Namespace, settings: Settings) -> int:
     try:
         wanted = Subscriber.of(args.name, args.durable)
     except NatsUsersError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     if args.credentials is not None and args.credentials.exists():
-        raise CommandError(f"{args.credentials} exists: give a new file for the credentials")
+        raise SubcommandError(f"{args.credentials} exists: give a new file for the credentials")
 
     def add(current: tuple[Subscriber, ...]) -> tuple[Subscriber, ...]:
         known = next((s for s in current if s.name == wanted.name), None)
@@ -82,13 +82,13 @@ def _write_credentials(path: Path, subscriber: Subscriber) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(json.dumps(document, indent=2) + "\n")
     except OSError as e:
-        raise CommandError(f"cannot write {path}: {e.strerror or e}") from e
+        raise SubcommandError(f"cannot write {path}: {e.strerror or e}") from e
     print(f"its credentials are in {path} (owner-only): hand them over, then delete the file")
 
 
 def subscribers_list(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.embedded:
-        raise CommandError(
+        raise SubcommandError(
             "NATS_URL is set: that server's downstream systems are in its own configuration "
             "(compose: deploy/nats/subscribers.txt)"
         )
@@ -109,25 +109,25 @@ def subscribers_remove(args: argparse.Namespace, settings: Settings) -> int:
         return tuple(s for s in current if s.name != args.name)
 
     if settings.embedded and args.name not in {s.name for s in embedded_subscribers(settings)}:
-        raise CommandError(f"no downstream system {args.name!r}")
+        raise SubcommandError(f"no downstream system {args.name!r}")
     update_subscribers(settings, remove)  # refused with NATS_URL set
     print(f"removed the NATS user of {args.name}; its durable consumers stay on the stream")
     return 0
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("subscribers", "add"),
         help="make (or widen) a downstream system's own NATS user on the embedded server",
         handler=subscribers_add,
         arguments=_add_arguments,
     ),
-    Command(
+    Subcommand(
         ("subscribers", "list"),
         help="the embedded server's downstream systems and their durables",
         handler=subscribers_list,
     ),
-    Command(
+    Subcommand(
         ("subscribers", "remove"),
         help="remove a downstream system's NATS user (its consumers stay on the stream)",
         handler=subscribers_remove,

@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from service.auth.users import USER_ROLES, Grant, Scope, UserStore, UserStoreError
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.settings import Settings
 
 GROUPS: Final = {
@@ -42,20 +42,20 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def users_add(args: argparse.Namespace, settings: Settings) -> int:
     """The token is shown here only; the store keeps its SHA-256."""
     if args.room and (args.county or args.town or args.locality):
-        raise CommandError("give --room or a region (--county/--town/--locality), not both")
+        raise SubcommandError("give --room or a region (--county/--town/--locality), not both")
     if (args.town and not args.county) or (args.locality and not args.town):
-        raise CommandError("--town needs --county, --locality needs --town")
+        raise SubcommandError("--town needs --county, --locality needs --town")
     if args.room is not None:
         try:
             args.room = str(uuid.UUID(args.room))
         except ValueError:
-            raise CommandError(f"--room {args.room!r} is not a room id (a UUID)") from None
+            raise SubcommandError(f"--room {args.room!r} is not a room id (a UUID)") from None
     scope = Scope(room_id=args.room, county=args.county, town=args.town, locality=args.locality)
     grants = [Grant(role=role, scope=scope) for role in dict.fromkeys(args.role)]
     try:
         user, token = _store(settings).add(args.id, args.name, grants)
     except UserStoreError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     print(f"added {user.id} ({user.name}): {', '.join(user.roles)} in {scope.describe()}")
     print("token (shown once; give it to the person, send it as 'Authorization: Bearer …'):")
     print(token)
@@ -70,7 +70,7 @@ def users_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         users = _store(settings).users()
     except UserStoreError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     if args.json:
         rows = [
             {k: v for k, v in msgspec.to_builtins(u).items() if k != "token_sha256"} for u in users
@@ -94,25 +94,25 @@ def users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     try:
         user = _store(settings).revoke(args.id)
     except UserStoreError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     print(f"revoked {user.id} ({user.name}); a running server refuses the token from now on")
     return 0
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("users", "add"),
         help="add a person and print their bearer token once",
         handler=users_add,
         arguments=_add_arguments,
     ),
-    Command(
+    Subcommand(
         ("users", "list"),
         help="list people, their roles and scopes",
         handler=users_list,
         arguments=_list_arguments,
     ),
-    Command(
+    Subcommand(
         ("users", "revoke"),
         help="revoke a person's token at once",
         handler=users_revoke,

@@ -1,7 +1,7 @@
 """The example subscriber: a durable JetStream consumer on the public stream.
 
 ``hsl subscribe SUBJECT --as NAME [--durable D]`` connects as the downstream system ``NAME``
-(its own NATS user and inbox, ``service.subscribers``) and binds (or creates) its durable pull
+(its own NATS user and inbox, ``service.nats.subscribers``) and binds (or creates) its durable pull
 consumer on the public stream (``NAME``, or another granted to it) with ``SUBJECT`` as its
 filter, explicit acks and delivery from the first message; it
 prints each integration event as one JSON line and acks it only after the line is written,
@@ -34,7 +34,7 @@ from events.jetstream.connection import RETRY_WAIT, is_transient
 from events.jetstream.quarantine import QuarantineCounter, Quarantined
 from service.feed.integration import check_filter, decode, to_builtins
 from service.feed.stream import FeedError, change_verdict, public_stream
-from service.subscribers import SubscriberError, check_durable_name
+from service.nats.subscribers import SubscriberError, check_durable_name
 
 log = structlog.get_logger(__name__)
 

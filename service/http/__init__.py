@@ -3,8 +3,8 @@
 - :mod:`service.http.app`: :func:`create_app`, the commands' routes, the request context;
 - :mod:`service.http.services`: the :class:`Services` the app hands its handlers (by
   dependency injection);
-- :mod:`service.http.views`: the reads of the DuckDB views, wherever they are held;
-- :mod:`service.http.catalogue`: one route per command, request bodies derived from the
+- :mod:`service.http.views_reader`: the reads of the DuckDB views, wherever they are held;
+- :mod:`service.http.command_routes`: one route per command, request bodies derived from the
   application's method signatures;
 - :mod:`service.http.reads`: outcome state and history, rooms, topics, analytics;
 - :mod:`service.http.export`: ``GET /audit/export`` (an audit bundle);

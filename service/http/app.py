@@ -51,7 +51,7 @@ from service.auth.users import User
 from service.http.auth_limit import FailedAuthLimiter
 from service.http.bearer import LIMITER_STATE, caller
 from service.http.bodies import body_guard, decoded_body
-from service.http.catalogue import COMMAND_ROUTES, Accepted, CommandRoute
+from service.http.command_routes import COMMAND_ROUTES, Accepted, CommandRoute
 from service.http.export import audit_export
 from service.http.idempotency import (
     HEADER,

@@ -35,7 +35,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
 from service.domain.text import check_texts
-from service.http.catalogue import CommandRoute
+from service.http.command_routes import CommandRoute
 
 BODY: Final = "hsl_body"
 """Request state: the command's body as :func:`body_guard` decoded it."""

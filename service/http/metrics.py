@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+Gauges = Callable[[], dict[str, tuple[str, float | None]]]
+"""More ``/metrics`` gauges from the serving process: name → (help, value or None to leave
+out)."""
 
 
 def _labels(pairs: Iterable[tuple[str, str]]) -> str:

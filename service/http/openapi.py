@@ -13,7 +13,7 @@ from typing import Any
 
 from service.http.app import create_app
 from service.http.services import Services
-from service.http.views import ViewsReader
+from service.http.views_reader import ViewsReader
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

@@ -5,7 +5,7 @@
 - ``GET /rooms``, ``/rooms/{id}``, ``/topics``, ``/topics/{id}``, ``/outcomes``: rows of the
   DuckDB views (as current as the projector), each one named read of
   ``projections.query_service`` answered in one DuckDB transaction, in this process or by the
-  projector over NATS (``service.http.views``);
+  projector over NATS (``service.http.views_reader``);
 - ``GET /analytics`` and ``/analytics/{view}``: the office's views (``projections.analytics``),
   as JSON or, with ``?format=csv``, a UTF-8 CSV a spreadsheet opens.
 
@@ -161,7 +161,7 @@ def room_history(
 
 
 def _read(request: AnyRequest, services: Services, read: qs.Read) -> Any:
-    """``read`` answered by the views (``service.http.views``: in-process, by the projector
+    """``read`` answered by the views (``service.http.views_reader``: in-process, by the projector
     over NATS, or from the file), once the caller is authenticated."""
     caller(request, services.users)
     return services.views.read(read)

@@ -21,8 +21,9 @@ from service import bootstrap
 from service.auth.users import UserStore
 from service.data_dir import views_path
 from service.http.app import create_app
-from service.http.services import Gauges, Services
-from service.http.views import LocalViews, ViewsReader
+from service.http.metrics import Gauges
+from service.http.services import Services
+from service.http.views_reader import LocalViews, ViewsReader
 from service.settings import Settings
 
 APP_ENV: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}

@@ -16,10 +16,8 @@ from litestar.params import SkipValidation
 
 from service.application import HaoshangliangApplication
 from service.auth.users import UserStore
-from service.http.views import ViewsReader
-
-Gauges = Callable[[], dict[str, tuple[str, float | None]]]
-"""More ``/metrics`` gauges: name → (help, value or None to leave out)."""
+from service.http.metrics import Gauges
+from service.http.views_reader import ViewsReader
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class Services:
     users: UserStore
     views: ViewsReader
     """The views' reader: through this process's projector, the one holding the file in
-    another process (over NATS), or the file read-only (``service.http.views``)."""
+    another process (over NATS), or the file read-only (``service.http.views_reader``)."""
     data_dir: Path | None = None
     """Where the checkpoint signing key lives (for ``/audit/export``)."""
     nats_url: str | None = None
@@ -39,7 +37,7 @@ class Services:
     """More ``/metrics`` gauges from the serving process (its checkpointer's)."""
     store_refusal: Callable[[], Exception | None] | None = None
     """Why the log's store takes no write now, when the serving process knows it (a stream
-    of its embedded server deaf after a failed disk write, ``service.store_recovery``)."""
+    of its embedded server deaf after a failed disk write, ``service.nats.store_recovery``)."""
 
     def refusal(self) -> Exception | None:
         """Why the log takes no write now, if the serving process knows one."""

@@ -30,7 +30,7 @@ from service.cli.demo import DEMO_ENV, write_demo
 from service.demo.county import build_county
 from service.demo.generator import Demo
 from service.demo.timeline import DemoClock
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 
 

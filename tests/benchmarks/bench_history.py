@@ -31,7 +31,7 @@ from replay.history import HistoryReader
 from service.application import HaoshangliangApplication
 from service.bootstrap import application_env
 from service.cli.main import main as hsl_main
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 
 TARGET_MS = 20.0
 

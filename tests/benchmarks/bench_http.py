@@ -56,9 +56,9 @@ from service.bootstrap import application_env
 from service.http.app import create_app
 from service.http.server import APP_ENV, _Server
 from service.http.services import Services
-from service.http.views import ViewsReader
+from service.http.views_reader import ViewsReader
 from service.logging import configure_logging
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 
 WRITERS = 8
 CLERK = Actor(id="bench-clerk", role="clerk")

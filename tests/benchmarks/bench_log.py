@@ -37,7 +37,7 @@ from eventsourcing.utils import Environment
 
 from events.jetstream.factory import JetStreamFactory
 from events.jetstream.recorders import JetStreamApplicationRecorder
-from service.nats_server import NatsCluster, NatsServerProcess
+from service.nats.bundled_server import NatsCluster, NatsServerProcess
 
 PAYLOAD = (
     b'{"type":"outcome.progress_reported","actor":{"id":"p-0042","role":"implementing_unit"},'

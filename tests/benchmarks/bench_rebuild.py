@@ -56,9 +56,9 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import TABLES
 from service.bootstrap import open_application
-from service.cli.registry import CommandError
-from service.embedded import stop_embedded
-from service.nats_server import NatsServerProcess
+from service.cli.registry import SubcommandError as CommandError
+from service.nats.bundled_server import NatsServerProcess
+from service.nats.embedded import stop_embedded
 from service.settings import Settings
 
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "hsl-bench-rebuild"

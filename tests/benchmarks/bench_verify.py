@@ -30,13 +30,13 @@ import msgspec
 from events.jetstream.operations import StoredMessage
 from events.jetstream.stream_layout import ORIGINATOR_VERSION, StreamLayout
 from replay.bundle import Selection, write_bundle
+from replay.bundle_verifier import verify_bundle
 from replay.checkpoint import Checkpoint, sign_checkpoint
 from replay.checkpointer import StoredCheckpoint
 from replay.keys import origin_for
 from replay.leaf import leaf_bytes
 from replay.merkle import TreeBuilder
 from replay.signed_note import SignerKey
-from replay.verify import verify_bundle
 from tests.domain.scenario import START, Scenario, full_lifecycle
 
 TARGET = 200_000

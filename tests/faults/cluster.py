@@ -18,7 +18,7 @@ import signal
 import time
 import urllib.request
 
-from service.nats_server import NatsCluster, NatsServerProcess
+from service.nats.bundled_server import NatsCluster, NatsServerProcess
 from tests.faults.figures import MARK, Ledger, Row, match, seconds
 from tests.faults.load import (
     DirectLoad,

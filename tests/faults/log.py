@@ -17,8 +17,8 @@ import nats
 from events.jetstream.operations import read_range
 from events.jetstream.stream_layout import StreamLayout
 from replay.checkpointer import read_checkpoints
-from service.embedded import connect_url
 from service.feed.stream import public_stream
+from service.nats.embedded import connect_url
 from tests.faults.figures import MARK
 from tests.faults.procs import Workspace
 

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from service.embedded import USERS_FILE, find_embedded, stop_embedded
+from service.nats.embedded import find_embedded, stop_embedded
+from service.nats.embedded_files import USERS_FILE
 from service.settings import Settings
 from tests.http.test_remote_views import REPO_ROOT, hsl_process
 from tests.test_embedded import hsl

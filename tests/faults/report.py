@@ -7,7 +7,7 @@ import platform
 import subprocess
 from datetime import UTC, datetime
 
-from service.nats_server import find_server_binary, server_version
+from service.nats.bundled_server import find_server_binary, server_version
 from tests.faults.figures import table
 from tests.faults.scenario import Result
 from tests.http.test_remote_views import REPO_ROOT

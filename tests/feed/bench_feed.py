@@ -31,7 +31,7 @@ from service.cli.demo import run_demo
 from service.feed.integration import ALL_SUBJECTS
 from service.feed.publisher import BATCH, FeedPublisher
 from service.feed.stream import public_stream
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 
 STREAM = "hsl"

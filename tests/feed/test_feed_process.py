@@ -25,7 +25,7 @@ from service.feed.integration import OutcomeStatusChanged
 from service.feed.publisher import catch_up
 from service.feed.stream import public_stream
 from service.feed.transitions import FeedState
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 from tests.feed.helpers import STREAM, JetStreamScenario, public_changes, with_client
 

@@ -21,7 +21,7 @@ from service.feed.integration import to_builtins
 from service.feed.publisher import FeedPublisher, catch_up
 from service.feed.stream import public_stream
 from service.feed.subscriber import subscribe
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 from tests.domain.scenario import PARTY
 from tests.feed.helpers import STREAM, JetStreamScenario, public_changes, with_client

@@ -16,8 +16,8 @@ from service.bootstrap import application_env
 from service.http.app import create_app
 from service.http.server import APP_ENV
 from service.http.services import Services
-from service.http.views import ViewsReader
-from service.nats_server import NatsServerProcess
+from service.http.views_reader import ViewsReader
+from service.nats.bundled_server import NatsServerProcess
 
 COUNTY, TOWN, VILLAGE = "清河县", "柳溪镇", "河下村"
 TOWN_SCOPE = Scope(county=COUNTY, town=TOWN)

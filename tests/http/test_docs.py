@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.auth.policy import IN_OWN_NAME, OWN_ASSIGNMENT, POLICY
-from service.http.catalogue import COMMAND_ROUTES
+from service.http.command_routes import COMMAND_ROUTES
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 

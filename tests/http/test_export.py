@@ -6,8 +6,8 @@ import io
 import tarfile
 from pathlib import Path
 
+from replay.bundle_verifier import verify_bundle
 from replay.signed_note import VerifierKey
-from replay.verify import verify_bundle
 from tests.http.conftest import Api
 from tests.http.test_lifecycle import run_lifecycle
 

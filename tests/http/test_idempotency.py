@@ -35,7 +35,7 @@ from service.http.app import create_app
 from service.http.idempotency import HEADER, REPLAYED_HEADER
 from service.http.server import APP_ENV
 from service.http.services import Services
-from service.http.views import ViewsReader
+from service.http.views_reader import ViewsReader
 from tests.ack_dropping_proxy import AckDroppingProxy
 from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE, Clock
 

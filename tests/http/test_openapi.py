@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from service.http.catalogue import COMMAND_ROUTES
+from service.http.command_routes import COMMAND_ROUTES
 from service.http.openapi import DEFAULT_PATH, document, render
 from tests.http.conftest import Api
 

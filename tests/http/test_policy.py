@@ -15,7 +15,7 @@ import pytest
 from service.application import HaoshangliangApplication
 from service.auth.policy import POLICY
 from service.auth.users import USER_ROLES, Grant
-from service.http.catalogue import BY_NAME, COMMAND_ROUTES
+from service.http.command_routes import BY_NAME, COMMAND_ROUTES
 from tests.http.conftest import VILLAGE_SCOPE, Api
 from tests.http.test_lifecycle import run_lifecycle
 

@@ -36,10 +36,10 @@ from projections.remote_views import RemoteViews
 from projections.view_reads import Position
 from projections.views_wire import ViewsQueryError, decode_reply, query_subject, reply_prefix
 from service.auth.users import Grant, Scope, UserStore
-from service.embedded import stop_embedded
 from service.http.app import create_app
 from service.http.services import Services
-from service.http.views import LocalViews, ViewsReader
+from service.http.views_reader import LocalViews, ViewsReader
+from service.nats.embedded import stop_embedded
 from service.settings import Settings
 from tests.http.conftest import Api
 from tests.http.test_lifecycle import run_lifecycle

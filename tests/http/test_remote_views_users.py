@@ -30,9 +30,11 @@ from service.auth.users import Grant, UserStore
 from service.bootstrap import application_env
 from service.http.app import create_app
 from service.http.services import Services
-from service.http.views import LocalViews, ViewsReader
-from service.nats_permissions import NatsUsers, role_permissions, write_auth_config
-from service.nats_server import NatsServerProcess
+from service.http.views_reader import LocalViews, ViewsReader
+from service.nats.bundled_server import NatsServerProcess
+from service.nats.passwords import NatsUsers
+from service.nats.permissions import role_permissions
+from service.nats.server_config import write_auth_config
 from tests.http.conftest import PEOPLE, Api, Clock
 from tests.http.test_lifecycle import run_lifecycle
 from tests.http.test_remote_views import (

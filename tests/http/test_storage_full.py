@@ -36,7 +36,7 @@ from events.jetstream.write_errors import StorageFullError
 from service.auth.users import UserStore
 from service.http import idempotency
 from service.http.idempotency import REPLAYED_HEADER
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from tests.http.test_idempotency import AT, Instance, instance, people, room, stored
 from tests.small_disk import fill_disk, small_disk
 

@@ -33,7 +33,7 @@ from projections.schema import create_schema
 from service.bootstrap import open_application
 from service.cli.demo import run_demo
 from service.cli.main import main
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
 from tests.domain.scenario import CLERK, Scenario, full_lifecycle
 

@@ -32,7 +32,7 @@ from projections.headers import COLUMN_HEADERS, SHARED_HEADERS, header_for, head
 from projections.rebuild import rebuild
 from projections.schema import create_schema
 from service.cli.main import main
-from service.nats_server import NatsServerProcess
+from service.nats.bundled_server import NatsServerProcess
 from tests.domain.scenario import full_lifecycle
 from tests.projections.test_live import jetstream_scenario
 

@@ -12,7 +12,7 @@ import duckdb
 
 from projections.rebuild import snapshot
 from projections.runner import Projector
-from service.http.views import LocalViews, ViewsReader
+from service.http.views_reader import LocalViews, ViewsReader
 from tests.domain.scenario import Scenario, full_lifecycle
 from tests.projections.helpers import fresh_rebuild
 from tests.small_disk import fill_disk, small_disk

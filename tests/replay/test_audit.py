@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from replay.bundle_format import CHECKPOINTS, EVENTS, MANIFEST, CheckpointRecord
+from replay.bundle_verifier import verify_bundle
 from replay.checkpoint import Checkpoint, sign_checkpoint
 from replay.keys import load_or_create_signer, origin_for
 from replay.signed_note import SignerKey, VerifierKey
-from replay.verify import VerificationError, verify_bundle
+from replay.verification import VerificationError
 from service.cli.main import main
 from tests.replay.chain import Chain, JetStreamScenario
 

@@ -39,7 +39,7 @@ from service.cli.main import main
 from service.http.app import create_app
 from service.http.server import APP_ENV
 from service.http.services import Services
-from service.http.views import ViewsReader
+from service.http.views_reader import ViewsReader
 from service.settings import Settings
 from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE
 

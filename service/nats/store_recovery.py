@@ -23,7 +23,8 @@ from pathlib import Path
 import structlog
 
 from events.jetstream.write_errors import StorageFullError
-from service.embedded import LOG_FILE, EmbeddedServerError, restart_embedded
+from service.nats.embedded import restart_embedded
+from service.nats.embedded_files import LOG_FILE, EmbeddedServerError
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
