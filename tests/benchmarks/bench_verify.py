@@ -37,7 +37,7 @@ from replay.leaf import leaf_bytes
 from replay.merkle import TreeBuilder
 from replay.signed_note import SignerKey
 from replay.verify import verify_bundle
-from tests.domain.scenario import START, Scenario, full_lifecycle
+from tests.support.scenario import START, Scenario, full_lifecycle
 
 TARGET = 200_000
 

@@ -15,7 +15,7 @@ from projections.changes import Insert, Replace
 from projections.people import PEOPLE
 from projections.runner import Projector
 from projections.schema import TABLES, create_schema
-from tests.domain.scenario import PARTY, FakeClock, Scenario, full_lifecycle
+from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 
 
 def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:

@@ -22,7 +22,8 @@ from replay.keys import load_or_create_signer, origin_for
 from replay.signed_note import SignerKey, VerifierKey
 from replay.verify import VerificationError, verify_bundle
 from service.cli.main import main
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 @dataclass
