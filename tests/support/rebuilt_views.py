@@ -9,6 +9,18 @@ import duckdb
 
 from projections.rebuild import rebuild, snapshot
 from service.application import HaoshangliangApplication
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+import duckdb
+from events.codec import EVENT_TYPES
+from events.common import CHINA_STANDARD_TIME
+from projections.appliers import APPLIERS
+from projections.batch import Batch
+from projections.changes import Insert, Replace
+from projections.people import PEOPLE
+from projections.runner import Projector
+from projections.schema import TABLES, create_schema
+from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 
 
 def fresh_rebuild(app: HaoshangliangApplication, path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -22,3 +34,10 @@ def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` on the views file at ``path``, opened read-only."""
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:
+    """Project the log of ``s`` into a views file at ``path`` (small batches); the open file."""
+    con = duckdb.connect(str(path))
+    Projector(con, s.app.recorder, s.app.name).catch_up(batch_size=7)
+    return con
