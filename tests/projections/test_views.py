@@ -13,12 +13,9 @@ from projections.appliers import APPLIERS
 from projections.batch import Batch
 from projections.changes import Insert, Replace
 from projections.people import PEOPLE
-from projections.runner import Projector
 from projections.schema import TABLES, create_schema
-from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 from tests.support.rebuilt_views import project
-
-
+from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 
 
 class TestAppliers:
@@ -88,9 +85,6 @@ class TestLifecycleRows:
             ("closed", False, True, None, None, None, False, False, False,
              False, None, True, False),
         ]  # fmt: skip
-
-
-
 
 
 class TestBatch:

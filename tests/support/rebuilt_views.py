@@ -8,19 +8,9 @@ from typing import Any
 import duckdb
 
 from projections.rebuild import rebuild, snapshot
-from service.application import HaoshangliangApplication
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-import duckdb
-from events.codec import EVENT_TYPES
-from events.common import CHINA_STANDARD_TIME
-from projections.appliers import APPLIERS
-from projections.batch import Batch
-from projections.changes import Insert, Replace
-from projections.people import PEOPLE
 from projections.runner import Projector
-from projections.schema import TABLES, create_schema
-from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
+from service.application import HaoshangliangApplication
+from tests.support.scenario import Scenario
 
 
 def fresh_rebuild(app: HaoshangliangApplication, path: Path) -> dict[str, list[tuple[Any, ...]]]:

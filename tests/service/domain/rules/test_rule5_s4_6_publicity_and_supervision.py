@@ -65,7 +65,7 @@ class TestRule5PublicityAndSupervision:
         assert s.app.get_outcome(outcome).status == "closed"
 
 
-class TestOverdue:
+class TestRule5Views:
     def test_overdue_depends_on_the_reference_date(self, tmp_path: Path) -> None:
         """An implementation not done by its deadline is overdue only after the deadline."""
         s = Scenario()
