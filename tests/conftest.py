@@ -1,4 +1,5 @@
-"""Shared fixtures: a real nats-server per test, on a free port, with a temporary store."""
+"""Shared fixtures: a real nats-server per test, on a free port, with a temporary store; a
+fresh domain scenario on the in-memory store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.nats.bundled_server import NatsServerProcess
+from tests.support.scenario import Scenario
 
 
 @pytest.fixture
@@ -24,6 +26,12 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s() -> Scenario:
+    """A new scenario: its own application, in-memory store and clock (domain and codec tests)."""
+    return Scenario()
 
 
 @pytest.fixture

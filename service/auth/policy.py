@@ -14,7 +14,8 @@ Three further checks beyond role and scope:
   (委员荐题), an official or party organisation as the party and government (点题);
 - the office (领导小组办公室) and auditors (纪检监察) are in no row: they read, never write.
 
-docs/api.md prints this table; ``tests/http/test_policy.py`` checks every role × command pair.
+docs/api.md prints this table; ``tests/service/http/test_policy.py`` checks every role × command
+pair.
 """
 
 from __future__ import annotations

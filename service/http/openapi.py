@@ -1,7 +1,7 @@
 """The OpenAPI document: served at ``/schema/openapi.json``, and written to docs/.
 
 ``python -m service.http.openapi [FILE]`` writes it (default ``docs/openapi.json``);
-``tests/http/test_openapi.py`` fails when the file in docs/ is not current.
+``tests/service/http/test_openapi.py`` fails when the file in docs/ is not current.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from projections.schema import TABLES
 from service.bootstrap import open_application
-from service.cli.registry import SubcommandError as CommandError
+from service.cli.registry import SubcommandError
 from service.nats.bundled_server import NatsServerProcess
 from service.nats.embedded import stop_embedded
 from service.settings import Settings
@@ -141,7 +141,7 @@ def ensure_log(settings: Settings, events: int, seed: int) -> int:
         started = time.perf_counter()
         try:
             run_demo(settings, seed, scale, progress=None)
-        except CommandError as e:
+        except SubcommandError as e:
             if "already in the log" not in str(e):
                 raise
             print(f"  seed {seed} is already there; trying {seed + 1}")

@@ -6,8 +6,8 @@ full consultation lifecycle (every event type, from the domain tests' scenario) 
 events with increasing sequence and times, checkpointed every K events and signed, written by
 the exporter's own ``write_bundle``. Then, in the same run:
 
-- ``verify``: ``replay.verify.verify_bundle`` over the bundle (parse, order and time checks,
-  every root recomputed, every checkpoint signature, consistency proofs, manifest);
+- ``verify``: ``replay.bundle_verifier.verify_bundle`` over the bundle (parse, order and time
+  checks, every root recomputed, every checkpoint signature, consistency proofs, manifest);
 - ``raw``: ``hashlib.sha256(0x00 ‖ line)`` over the same lines, nothing else: the floor.
 
 Not a test: it prints figures and the ratio, and asserts nothing about time.
@@ -37,7 +37,7 @@ from replay.keys import origin_for
 from replay.leaf import leaf_bytes
 from replay.merkle import TreeBuilder
 from replay.signed_note import SignerKey
-from tests.domain.scenario import START, Scenario, full_lifecycle
+from tests.support.scenario import START, Scenario, full_lifecycle
 
 TARGET = 200_000
 

@@ -1,6 +1,6 @@
 """Scenario 2: SIGKILL of the stream leader, then of a follower, of a three-node cluster.
 
-Three bundled servers form one JetStream cluster on loopback (``service.nats_server``'s
+Three bundled servers form one JetStream cluster on loopback (``service.nats.bundled_server``'s
 ``NatsCluster``, as the cluster tests run compose's ``cluster`` profile); `hsl serve` runs on
 it with ``NATS_URL`` listing the nodes and ``JETSTREAM_REPLICAS=3``, under HTTP and direct
 writes. The node leading the event stream is SIGKILLed; once writes are acknowledged again
@@ -31,7 +31,7 @@ from tests.faults.load import (
 from tests.faults.log import STREAM, stored_log, stream_state
 from tests.faults.procs import Workspace, last_event
 from tests.faults.scenario import Options, Scenario
-from tests.test_jetstream_cluster import _jsz_last_seq, _stream_cluster
+from tests.support.nats_cluster import jsz_last_seq, stream_cluster
 
 RECOVERY_WAIT = 35.0
 CATCH_UP_WAIT = 30.0
@@ -110,7 +110,7 @@ def _under_load(ws: Workspace, cluster: NatsCluster) -> list[Row]:
 def _node(cluster: NatsCluster, role: str, killed: list[NatsServerProcess]) -> NatsServerProcess:
     """The node leading the event stream, or one following it that was not killed before."""
     live = [n.url for n in cluster.nodes if n.process and n.process.poll() is None]
-    _, leader = asyncio.run(_stream_cluster(live, STREAM))
+    _, leader = asyncio.run(stream_cluster(live, STREAM))
     found = [
         node
         for node in cluster.nodes
@@ -143,7 +143,7 @@ def _catch_up(cluster: NatsCluster, node: NatsServerProcess) -> bool:
     """Wait until ``node``'s replica of the stream holds what the others hold."""
     deadline = time.monotonic() + CATCH_UP_WAIT
     while time.monotonic() < deadline:
-        seqs = [_jsz_last_seq(n.monitoring_url, STREAM) for n in cluster.nodes]
+        seqs = [jsz_last_seq(n.monitoring_url, STREAM) for n in cluster.nodes]
         others = [s for n, s in zip(cluster.nodes, seqs, strict=True) if n is not node]
         mine = seqs[cluster.nodes.index(node)]
         if mine is not None and others and mine >= min(s or 0 for s in others):

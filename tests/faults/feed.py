@@ -20,8 +20,7 @@ from tests.faults.figures import Row, seconds
 from tests.faults.log import public_count, service_url
 from tests.faults.procs import Proc, Workspace
 from tests.faults.scenario import Options, Scenario
-from tests.feed.helpers import public_changes, with_client
-from tests.feed.test_feed_process import _reference
+from tests.support.feed_stream import public_changes, reference_changes, with_client
 
 SUBJECT = "hsl.public.outcome.>"
 DURABLE = "faults"
@@ -93,7 +92,7 @@ def run(ws: Workspace, options: Options) -> list[Row]:
         (c.recorded_at for c in published if c.source_type == "clock.deadline_passed"),
         default=datetime.now(UTC),
     )
-    expected = [_key(c) for c in with_client(url, lambda nc: _reference(nc, last_overdue))]
+    expected = [_key(c) for c in with_client(url, lambda nc: reference_changes(nc, last_overdue))]
     stored = Counter(_key(c) for c in published)
     feed_row = Row(
         case=f"hsl feed SIGKILLed after {at_kill} messages, restarted",

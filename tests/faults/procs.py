@@ -3,8 +3,8 @@
 Each scenario gets a :class:`Workspace`: a temporary directory of its own (data directory,
 logs), every process it started (so a scenario that runs out of time can end them all), and
 the secrets it handed out (so its logs can be searched for them afterwards). The `hsl`
-processes are started as the other tests start them (``tests.http.test_remote_views``,
-``tests.test_embedded``).
+processes are started as the other tests start them (``tests.service.http.test_remote_views``,
+``tests.service.test_embedded``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 from service.nats.embedded import find_embedded, stop_embedded
 from service.nats.embedded_files import USERS_FILE
 from service.settings import Settings
-from tests.http.test_remote_views import REPO_ROOT, hsl_process
-from tests.test_embedded import hsl
+from tests.support.hsl_commands import hsl, hsl_process
+from tests.support.paths import REPO_ROOT
 
 COUNTY, TOWN = "清河县", "柳溪镇"
 

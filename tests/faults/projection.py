@@ -22,7 +22,7 @@ from tests.faults.load import DirectLoad, wait_recovered
 from tests.faults.log import stored_log, stream_state
 from tests.faults.procs import Workspace
 from tests.faults.scenario import Options, Scenario
-from tests.projections.helpers import fresh_rebuild
+from tests.support.rebuilt_views import fresh_rebuild
 
 BATCH = "200"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from service.nats.bundled_server import find_server_binary, server_version
 from tests.faults.figures import table
 from tests.faults.scenario import Result
-from tests.http.test_remote_views import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 REPORT = REPO_ROOT / "docs" / "reliability.md"
 

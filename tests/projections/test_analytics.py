@@ -4,7 +4,7 @@ The demo county is written into a real nats-server and rebuilt into DuckDB; ever
 then compared with what this module counts itself, in Python, from the stored notifications
 (decoded as plain JSON, per the seed's rules as docs/analytics.md defines them), never by
 running the views' SQL again. A small hand-built scenario checks exact numbers one can work
-out on paper from ``tests.domain.scenario``.
+out on paper from ``tests.support.scenario``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from service.cli.demo import run_demo
 from service.cli.main import main
 from service.nats.bundled_server import NatsServerProcess
 from service.settings import Settings
-from tests.domain.scenario import CLERK, Scenario, full_lifecycle
+from tests.support.paths import REPO_ROOT
+from tests.support.scenario import CLERK, Scenario, full_lifecycle
 
 SEED = 4242
 AS_OF_DATES = (date(2024, 9, 30), date(2025, 6, 30), date(2025, 12, 31), date(2026, 3, 1))
@@ -632,7 +633,7 @@ def test_member_participation(demo: Built) -> None:
 def test_hand_built_scenario_exact_numbers(tmp_path: Path) -> None:
     """full_lifecycle, one more adopted-and-assigned outcome, and a town with no town room.
 
-    Worked out from tests/domain/scenario.py: two town rooms (full_lifecycle's and the one
+    Worked out from tests/support/scenario.py: two town rooms (full_lifecycle's and the one
     ``s.assigned()`` sets up) and a village room in 淮城镇,
     a village room alone in 钦工镇; three outcomes (one through the whole loop, one declined,
     one assigned with deadline 2024-12-31 and never done); every step one hour apart.
@@ -743,7 +744,7 @@ def test_views_are_created_with_the_schema_and_survive_a_restart() -> None:
     assert {"overdue_implementations_as_of", "stalled_implementations_as_of"} <= macros
 
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "analytics.md"
+DOCS = REPO_ROOT / "docs" / "analytics.md"
 EXAMPLE = re.compile(r'^hsl query "(?P<sql>[^"]+)"', re.MULTILINE)
 
 

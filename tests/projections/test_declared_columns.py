@@ -27,7 +27,7 @@ from projections.runner import Projector
 from projections.schema import SCHEMA_VERSION, TABLES, create_schema, tracking_position
 from projections.tables import COLUMN_NAMES, COLUMN_TYPES, COLUMNS, DDL
 from projections.updater import Updater
-from tests.domain.scenario import Scenario, full_lifecycle
+from tests.support.scenario import Scenario, full_lifecycle
 
 APPROVED = tag_of(t.TopicApproved)
 PROPOSED = tag_of(t.TopicProposed)

@@ -16,8 +16,8 @@ from eventsourcing.persistence import Notification, StoredEvent
 from projections.rebuild import rebuild, snapshot
 from projections.runner import Projector
 from projections.schema import SchemaMismatchError
-from tests.domain.scenario import Scenario, full_lifecycle
-from tests.projections.helpers import fresh_rebuild
+from tests.support.rebuilt_views import fresh_rebuild
+from tests.support.scenario import Scenario, full_lifecycle
 
 
 class InjectedCrashError(Exception):

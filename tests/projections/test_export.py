@@ -33,8 +33,8 @@ from projections.rebuild import rebuild
 from projections.schema import create_schema
 from service.cli.main import main
 from service.nats.bundled_server import NatsServerProcess
-from tests.domain.scenario import full_lifecycle
-from tests.projections.test_live import jetstream_scenario
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.scenario import full_lifecycle
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NS = {"x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
@@ -47,7 +47,7 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Path:
     server = NatsServerProcess(store_dir=root / "nats")
     server.start()
     try:
-        s = jetstream_scenario(server.url)
+        s = JetStreamScenario(server.url)
         try:
             full_lifecycle(s)
             s.assigned()  # deadline 2024-12-31, never completed: overdue from 2025 on

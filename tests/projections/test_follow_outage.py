@@ -15,7 +15,7 @@ from eventsourcing.persistence import OperationalError
 from projections import runner
 from projections.runner import Projector
 from projections.schema import tracking_position
-from tests.domain.scenario import Scenario, full_lifecycle
+from tests.support.scenario import Scenario, full_lifecycle
 
 
 class Outage:

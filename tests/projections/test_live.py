@@ -12,24 +12,15 @@ import pytest
 
 from projections.rebuild import snapshot
 from projections.runner import Projector
-from service.application import HaoshangliangApplication
 from service.cli.main import main
-from tests.domain.scenario import FakeClock, Scenario, full_lifecycle
-from tests.projections.helpers import fresh_rebuild, rows
-
-
-def jetstream_scenario(url: str) -> Scenario:
-    """A scenario whose application writes to the JetStream log at ``url``."""
-    s = Scenario.__new__(Scenario)
-    s.clock = FakeClock()
-    env = {"PERSISTENCE_MODULE": "events.jetstream", "NATS_URL": url}
-    s.app = HaoshangliangApplication(env=env, clock=s.clock)
-    return s
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.rebuilt_views import fresh_rebuild, rows
+from tests.support.scenario import Scenario, full_lifecycle
 
 
 @pytest.fixture
 def scenario(nats_url: str) -> Iterator[Scenario]:
-    s = jetstream_scenario(nats_url)
+    s = JetStreamScenario(nats_url)
     try:
         yield s
     finally:

@@ -15,11 +15,10 @@ import pytest
 
 from projections.rebuild import ViewsBusyError, rebuild, snapshot
 from projections.runner import Projector
-from tests.domain.scenario import Scenario, full_lifecycle
-from tests.projections.helpers import fresh_rebuild
-from tests.projections.test_live import jetstream_scenario
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.paths import REPO_ROOT
+from tests.support.rebuilt_views import fresh_rebuild
+from tests.support.scenario import Scenario, full_lifecycle
 
 
 def start_projector(data_dir: Path, nats_url: str) -> subprocess.Popen[str]:
@@ -47,7 +46,7 @@ def start_projector(data_dir: Path, nats_url: str) -> subprocess.Popen[str]:
 
 @pytest.fixture
 def scenario(nats_url: str) -> Iterator[Scenario]:
-    s = jetstream_scenario(nats_url)
+    s = JetStreamScenario(nats_url)
     try:
         yield s
     finally:

@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 
 from projections.rebuild import REBUILDING, remove_stale_rebuilds
-from tests.domain.scenario import Scenario, full_lifecycle
-from tests.projections.test_live import jetstream_scenario
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.paths import REPO_ROOT
+from tests.support.scenario import Scenario, full_lifecycle
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 F_SETPIPE_SZ = 1031  # Linux fcntl: a pipe's capacity
 WAIT = 60.0
 
 
 @pytest.fixture
 def scenario(nats_url: str) -> Iterator[Scenario]:
-    s = jetstream_scenario(nats_url)
+    s = JetStreamScenario(nats_url)
     try:
         full_lifecycle(s)
         yield s

@@ -27,13 +27,13 @@ from projections.people_reader import person_acts, person_acts_of
 from projections.rebuild import rebuild, snapshot
 from projections.runner import ProjectionError, Projector
 from projections.schema import TABLES, create_schema
-from tests.domain.scenario import Scenario, full_lifecycle
-from tests.projections.test_live import jetstream_scenario
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.scenario import Scenario, full_lifecycle
 
 
 @pytest.fixture
 def scenario(nats_url: str) -> Iterator[Scenario]:
-    s = jetstream_scenario(nats_url)
+    s = JetStreamScenario(nats_url)
     try:
         full_lifecycle(s)
         yield s

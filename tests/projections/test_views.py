@@ -13,15 +13,9 @@ from projections.appliers import APPLIERS
 from projections.batch import Batch
 from projections.changes import Insert, Replace
 from projections.people import PEOPLE
-from projections.runner import Projector
 from projections.schema import TABLES, create_schema
-from tests.domain.scenario import PARTY, FakeClock, Scenario, full_lifecycle
-
-
-def project(s: Scenario, path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path))
-    Projector(con, s.app.recorder, s.app.name).catch_up(batch_size=7)
-    return con
+from tests.support.rebuilt_views import project
+from tests.support.scenario import PARTY, FakeClock, Scenario, full_lifecycle
 
 
 class TestAppliers:
@@ -91,45 +85,6 @@ class TestLifecycleRows:
             ("closed", False, True, None, None, None, False, False, False,
              False, None, True, False),
         ]  # fmt: skip
-
-    def test_reconsultation_links_both_ways(self, tmp_path: Path) -> None:
-        """The outcome names its new topic and the new topic names the outcome (§四.6)."""
-        s = Scenario()
-        full_lifecycle(s)
-        con = project(s, tmp_path / "v.duckdb")
-        links = con.execute(
-            "SELECT o.outcome_id, o.reconsultation_topic_id, t.topic_id, t.reconsultation_of "
-            "FROM outcomes o JOIN topics t ON t.topic_id = o.reconsultation_topic_id"
-        ).fetchall()
-        assert len(links) == 1
-        outcome_id, new_topic, topic_id, of = links[0]
-        assert new_topic == topic_id
-        assert of == outcome_id
-
-
-class TestOverdue:
-    def test_overdue_depends_on_the_reference_date(self, tmp_path: Path) -> None:
-        """An implementation not done by its deadline is overdue only after the deadline."""
-        s = Scenario()
-        s.assigned()  # deadline 2024-12-31, not completed
-        con = project(s, tmp_path / "v.duckdb")
-
-        def overdue(as_of: str) -> list[tuple[str, bool]]:
-            sql = f"SELECT stage, overdue FROM outcome_status_as_of(DATE '{as_of}')"
-            return [(str(a), bool(b)) for a, b in con.execute(sql).fetchall()]
-
-        assert overdue("2024-12-31") == [("implementing", False)]
-        assert overdue("2025-01-01") == [("implementing", True)]
-
-    def test_completed_is_never_overdue(self, tmp_path: Path) -> None:
-        """Once the unit reports it done, the deadline no longer matters."""
-        s = Scenario()
-        s.verified()
-        con = project(s, tmp_path / "v.duckdb")
-        row = con.execute(
-            "SELECT stage, overdue FROM outcome_status_as_of(DATE '2030-01-01')"
-        ).fetchall()
-        assert row == [("verified", False)]
 
 
 class TestBatch:

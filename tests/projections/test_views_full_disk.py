@@ -13,9 +13,9 @@ import duckdb
 from projections.rebuild import snapshot
 from projections.runner import Projector
 from service.http.views_reader import LocalViews, ViewsReader
-from tests.domain.scenario import Scenario, full_lifecycle
-from tests.projections.helpers import fresh_rebuild
-from tests.small_disk import fill_disk, small_disk
+from tests.support.rebuilt_views import fresh_rebuild
+from tests.support.scenario import Scenario, full_lifecycle
+from tests.support.small_disk import fill_disk, small_disk
 
 
 def _wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:

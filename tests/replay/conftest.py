@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 @pytest.fixture

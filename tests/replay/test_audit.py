@@ -1,7 +1,7 @@
 """Export bundles verified offline, and every kind of tampering caught with its sequence.
 
 The log is real (a nats-server with a temporary store); the bundle is written by
-``hsl audit export`` and checked by ``hsl audit verify`` and ``replay.verify`` directly.
+``hsl audit export`` and checked by ``hsl audit verify`` and ``replay.bundle_verifier`` directly.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from replay.keys import load_or_create_signer, origin_for
 from replay.signed_note import SignerKey, VerifierKey
 from replay.verification import VerificationError
 from service.cli.main import main
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 @dataclass

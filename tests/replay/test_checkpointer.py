@@ -20,7 +20,8 @@ from replay.keys import origin_for
 from replay.leaf import leaf_bytes
 from replay.merkle import root_of_entries
 from replay.signed_note import SignerKey
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 @pytest.fixture

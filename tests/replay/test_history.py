@@ -16,8 +16,9 @@ from replay.as_of import AsOf, AsOfError, version_as_of
 from replay.history import HistoryError, HistoryReader
 from replay.views_as_of import build_views_as_of
 from service.cli.main import main
-from tests.domain.scenario import SUPERVISOR
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
+from tests.support.scenario import SUPERVISOR
 
 
 def _reader(s: JetStreamScenario) -> tuple[HistoryReader, list[str]]:

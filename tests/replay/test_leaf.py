@@ -8,7 +8,8 @@ import pytest
 
 from events.jetstream.recorders import JetStreamApplicationRecorder
 from replay.leaf import LeafError, leaf_bytes, parse_leaf
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 def test_leaves_bind_sequence_subject_version_time_and_event(nats_url: str) -> None:

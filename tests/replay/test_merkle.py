@@ -1,7 +1,7 @@
 """replay.merkle: hashing, proofs and the tree builder, against published values and the RFC.
 
 Proofs are made by production's ``LevelTree`` and checked against the published RFC 6962 proofs
-and against the RFC's recursive definitions (``tests.replay.rfc6962_reference``).
+and against the RFC's recursive definitions (``tests.support.rfc6962_reference``).
 
 Bit flips: for every tree size 1..64, every leaf index and every size pair, the generated proof
 verifies, and changing one bit of any input hash makes it fail: every one of the 256 bits of
@@ -37,7 +37,7 @@ from replay.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.replay.rfc6962_reference import reference_path, reference_proof, reference_root
+from tests.support.rfc6962_reference import reference_path, reference_proof, reference_root
 
 MAX_SIZE = 64
 EVERY_BIT_UP_TO = MAX_SIZE

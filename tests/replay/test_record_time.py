@@ -41,7 +41,7 @@ from service.http.server import APP_ENV
 from service.http.services import Services
 from service.http.views_reader import ViewsReader
 from service.settings import Settings
-from tests.http.conftest import COUNTY, TOWN, TOWN_SCOPE
+from tests.support.http_api import COUNTY, TOWN, TOWN_SCOPE
 
 CLERK = Actor(id="clerk-1", role="clerk")
 REGION = Region(county=COUNTY, town=TOWN)

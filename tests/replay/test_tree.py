@@ -1,6 +1,6 @@
 """The production proof maker (``replay.merkle.LevelTree``) agrees with the RFC's definitions.
 
-The reference is the recursive walk of RFC 9162 §2.1 (``tests.replay.rfc6962_reference``);
+The reference is the recursive walk of RFC 9162 §2.1 (``tests.support.rfc6962_reference``);
 the published vectors are checked in ``test_merkle`` and ``test_merkle_vectors``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from replay.merkle import LevelTree, root_hash
-from tests.replay.rfc6962_reference import reference_path, reference_proof, reference_root
+from tests.support.rfc6962_reference import reference_path, reference_proof, reference_root
 
 
 def _leaves(n: int) -> list[bytes]:

@@ -14,7 +14,8 @@ from replay.as_of import AsOf
 from replay.history import HistoryReader
 from replay.views_as_of import build_views_as_of, resolve
 from service.cli.main import main
-from tests.replay.chain import Chain, JetStreamScenario
+from tests.support.chain import Chain
+from tests.support.jetstream_scenario import JetStreamScenario
 
 
 def _recorder(s: JetStreamScenario) -> JetStreamApplicationRecorder:

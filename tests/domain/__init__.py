@@ -1,1 +1,0 @@
-"""Unit tests of the domain: events, codec, mapper, aggregates, rules, application."""
