@@ -39,7 +39,10 @@ class SecretScan:
         if key.exists():
             text = key.read_text(encoding="ascii").strip()
             self.add("signing key", text)
-            self.add("signing key seed", text.rsplit("+", 1)[-1])
+            # PRIVATE+KEY+name+keyid+base64(seed): the base64 may hold "+" itself, so the seed
+            # is all after the fourth "+" (the last "+"-part alone can be two characters that
+            # occur in any log by chance).
+            self.add("signing key seed", text.split("+", 4)[-1])
 
     @classmethod
     def of_data_dir(cls, data_dir: Path, **more: str) -> SecretScan:
