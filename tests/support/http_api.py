@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from litestar.testing import TestClient
 
 from service.application import HaoshangliangApplication
-from service.auth.users import Scope, UserStore
+from service.auth.users import Grant, Scope, UserStore
+from service.bootstrap import application_env
+from service.http.app import create_app
 from service.http.services import Services
+from service.http.views_reader import ViewsReader
 
 COUNTY, TOWN, VILLAGE = "清河县", "柳溪镇", "河下村"
 TOWN_SCOPE = Scope(county=COUNTY, town=TOWN)
@@ -82,6 +88,32 @@ class Api:
 
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
+
+
+@contextmanager
+def serving(url: str, base: Path, env: Mapping[str, str] | None = None) -> Iterator[Api]:
+    """The API on the log at ``url`` (its data directory ``base``), with a token for each of
+    :data:`PEOPLE`; the application on the real clock (see :class:`Clock`)."""
+    app = HaoshangliangApplication(env=application_env(url, env))
+    users = UserStore(base / "users.json")
+    tokens = {
+        person: users.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]
+        for person, (role, scope) in PEOPLE.items()
+    }
+    services = Services(
+        app=app,
+        users=users,
+        views=ViewsReader(base / "projections.duckdb"),
+        data_dir=base,
+        nats_url=url,
+    )
+    try:
+        with TestClient(create_app(services)) as client:
+            yield Api(
+                client=client, app=app, clock=Clock(), users=users, services=services, tokens=tokens
+            )
+    finally:
+        app.close()
 
 
 def run_lifecycle(api: Api) -> dict[str, str]:

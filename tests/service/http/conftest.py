@@ -6,17 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
-from service.application import HaoshangliangApplication
 from service.auth.users import Grant, UserStore
-from service.bootstrap import application_env
-from service.http.app import create_app
 from service.http.server import APP_ENV
-from service.http.services import Services
-from service.http.views_reader import ViewsReader
 from service.nats.bundled_server import NatsServerProcess
-from tests.support.http_api import PEOPLE, TOWN_SCOPE, Api, Clock
+from tests.support.http_api import TOWN_SCOPE, Api, serving
 
 
 @pytest.fixture(scope="module")
@@ -24,33 +18,11 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     base = tmp_path_factory.mktemp("api")
     server = NatsServerProcess(store_dir=base / "nats")
     url = server.start()
-    clock = Clock()
-    # As ``hsl serve`` runs it: with the aggregate cache (service.http.server.APP_ENV).
-    app = HaoshangliangApplication(env=application_env(url, APP_ENV))
-    users = UserStore(base / "users.json")
-    tokens = {
-        person: users.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]
-        for person, (role, scope) in PEOPLE.items()
-    }
-    services = Services(
-        app=app,
-        users=users,
-        views=ViewsReader(base / "projections.duckdb"),
-        data_dir=base,
-        nats_url=url,
-    )
     try:
-        with TestClient(create_app(services)) as client:
-            yield Api(
-                client=client,
-                app=app,
-                clock=clock,
-                users=users,
-                services=services,
-                tokens=tokens,
-            )
+        # As ``hsl serve`` runs it: with the aggregate cache (service.http.server.APP_ENV).
+        with serving(url, base, APP_ENV) as api:
+            yield api
     finally:
-        app.close()
         server.stop()
 
 

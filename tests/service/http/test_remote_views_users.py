@@ -20,22 +20,16 @@ import duckdb
 import nats
 import nats.errors
 import pytest
-from litestar.testing import TestClient
 
 from projections.remote_views import RemoteViews
 from projections.view_reads import Ping
 from projections.views_wire import HEADER_ROOM, encode_request, query_subject
-from service.application import HaoshangliangApplication
-from service.auth.users import Grant, UserStore
-from service.bootstrap import application_env
-from service.http.app import create_app
-from service.http.services import Services
 from service.http.views_reader import LocalViews, ViewsReader
 from service.nats.bundled_server import NatsServerProcess
 from service.nats.passwords import NatsUsers
 from service.nats.permissions import role_permissions
 from service.nats.server_config import write_auth_config
-from tests.support.http_api import PEOPLE, Api, Clock, run_lifecycle
+from tests.support.http_api import Api, run_lifecycle, serving
 from tests.support.nats_users import compose_passwords
 from tests.support.paths import REPO_ROOT
 from tests.support.remote_views import (
@@ -76,32 +70,8 @@ def api(users: NatsUsers, server: str, tmp_path_factory: pytest.TempPathFactory)
     """The API as the ``service`` user, its data directory shared with the projector."""
     base = tmp_path_factory.mktemp("api")
     url = users.url("service", server)
-    clock = Clock()
-    app = HaoshangliangApplication(env=application_env(url), clock=clock)
-    people = UserStore(base / "users.json")
-    tokens = {
-        person: people.add(person, person, [Grant(role=role, scope=scope)])[1]  # type: ignore[arg-type]
-        for person, (role, scope) in PEOPLE.items()
-    }
-    services = Services(
-        app=app,
-        users=people,
-        views=ViewsReader(base / "projections.duckdb"),
-        data_dir=base,
-        nats_url=url,
-    )
-    try:
-        with TestClient(create_app(services)) as client:
-            yield Api(
-                client=client,
-                app=app,
-                clock=clock,
-                users=people,
-                services=services,
-                tokens=tokens,
-            )
-    finally:
-        app.close()
+    with serving(url, base) as api:
+        yield api
 
 
 def test_service_asks_projector_answers_in_chunks(api: Api, users: NatsUsers, server: str) -> None:
