@@ -67,7 +67,7 @@ class ReadLines:
     flagged: dict[int, Flagged]
     """The event lines whose message is not an event."""
     leaves: list[EventLeaf | None]
-    """Each line decoded whole, None where its page had to be looked at line by line."""
+    """Each line decoded whole; None where it is flagged or its page was read line by line."""
 
 
 def read_lines(lines: list[bytes]) -> ReadLines:
